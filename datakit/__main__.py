@@ -1,0 +1,3 @@
+from datakit.cli.app import main
+
+main()

@@ -1,0 +1,156 @@
+"""datakit.toml as one strict pydantic model: load, resolve, write the resolved copy.
+
+Precedence (STYLE.md H10): command-line flag > ``DATAKIT_*`` environment variable > datakit.toml > default.
+Environment variables name a dotted path with ``__`` between parts: ``DATAKIT_INGEST__IMAGE_SIZE=512``.
+Only the *name* of an API key's environment variable is ever stored, never the key.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from datakit.errors import ConfigError
+from datakit.hashing import content_hash
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SplitConfig(_Strict):
+    """How studies get their train/val/test split."""
+
+    # "auto": the source's official split where it has one, else a patient-level hash split.
+    strategy: Literal["auto", "official", "patient"] = "auto"
+    ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _ratios_sum_to_one(self) -> SplitConfig:
+        if any(r < 0 for r in self.ratios) or abs(sum(self.ratios) - 1.0) > 1e-6:
+            raise ValueError(f"split ratios must be >= 0 and sum to 1, got {self.ratios}")
+        return self
+
+
+class ImageConfig(_Strict):
+    """DICOM/JPG/PNG → 8-bit PNG for a VLM."""
+
+    convert: bool = True
+    max_size: int = Field(1024, ge=32, description="longest side in pixels; the aspect ratio is kept")
+    # The MIMIC-CXR-JPG convention: min-max to 8 bit, invert MONOCHROME1, histogram-equalise; no VOI LUT.
+    voi_lut: bool = False
+    window: tuple[float, float] | None = Field(None, description="(center, width) overriding the file's window")
+    equalize: bool = True
+    workers: int | None = Field(None, ge=1, description="processes; default: all cores")
+
+
+class IngestConfig(_Strict):
+    """What ``datakit ingest`` reads and how."""
+
+    format: str | None = None
+    limit: int | None = Field(None, ge=1)
+    label_source: Literal["chexpert", "negbio"] = "chexpert"
+    workers: int | None = Field(None, ge=1)
+    split: SplitConfig = SplitConfig()
+    images: ImageConfig = ImageConfig()
+
+
+class DatakitConfig(_Strict):
+    """The whole configuration of a run."""
+
+    source: str | None = None
+    ingest: IngestConfig = IngestConfig()
+
+    def fingerprint(self, *parts: str) -> str:
+        """Hash of the given top-level sections (all when none are named)."""
+        data = self.model_dump(mode="json")
+        return content_hash({p: data.get(p) for p in parts} if parts else data)
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"cannot set {dotted}: {key} is not a section")
+    node[keys[-1]] = value
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith("DATAKIT_") or "__" not in name:
+            continue
+        dotted = name[len("DATAKIT_") :].lower().replace("__", ".")
+        try:  # let TOML parse the value so numbers, booleans and lists keep their types
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        _set_dotted(out, dotted, value)
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> DatakitConfig:
+    """Resolve the configuration: ``overrides`` (dotted keys from flags) > environment > file > defaults."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist", hint="check the --config path")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{path} is not valid TOML: {err}") from err
+    data = _merge(data, _env_overrides(dict(os.environ if environ is None else environ)))
+    flat: dict[str, Any] = {}
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(flat, dotted, value)
+    data = _merge(data, flat)
+    try:
+        return DatakitConfig.model_validate(data)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in err.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}", hint="see README.md, 'Configuration'") from err
+
+
+def dump_config(config: DatakitConfig) -> str:
+    """The resolved configuration as TOML, every default written out."""
+    import tomli_w
+
+    def _drop_none(obj: Any) -> Any:  # TOML has no null: an unset option is simply absent
+        if isinstance(obj, dict):
+            return {k: _drop_none(v) for k, v in obj.items() if v is not None}
+        if isinstance(obj, (list, tuple)):
+            return [_drop_none(v) for v in obj]
+        return obj
+
+    return tomli_w.dumps(_drop_none(config.model_dump(mode="json")))

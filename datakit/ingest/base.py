@@ -1,0 +1,114 @@
+"""The contract between the ingest pipeline and one source format (STYLE.md H9: one format per module).
+
+A format module registers a :class:`SourceFormat`. Its ``read`` returns the source's studies and images as
+polars tables plus how many rows it saw; every row it sets aside goes to ``ctx.quarantine`` with a reason code.
+The pipeline (``datakit.ingest.run``) does what is common to all formats: views, splits, image conversion,
+checks, and writing the run directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import polars as pl
+
+from datakit.config import IngestConfig
+from datakit.errors import UnknownFormat
+from datakit.rundir import Quarantine
+
+
+@dataclass
+class ReadContext:
+    """What a reader gets: the source folder, the ingest config and the stage's quarantine."""
+
+    root: Path
+    config: IngestConfig
+    quarantine: Quarantine
+
+    @property
+    def limit(self) -> int | None:
+        """Read at most this many studies (the first ones in a stable order)."""
+        return self.config.limit
+
+    @property
+    def workers(self) -> int:
+        """Processes a reader may use."""
+        import os
+
+        return self.config.workers or os.cpu_count() or 1
+
+
+@dataclass
+class SourceTables:
+    """What a reader returns.
+
+    ``studies`` has the columns of :data:`datakit.tables.Studies` that the source knows (missing nullable ones
+    are added as nulls; ``split`` may be null where the source has no official split; ``split_source`` and
+    ``n_images`` are filled by the pipeline). ``images`` has at least ``image_id, study_id, source_path`` and may
+    have ``view_raw, source_width, source_height``. ``studies_in`` / ``images_in`` count every row the reader saw,
+    kept or quarantined, so the pipeline can check that the counts add up.
+    """
+
+    studies: pl.DataFrame
+    images: pl.DataFrame
+    studies_in: int
+    images_in: int
+
+
+class SourceFormat(Protocol):
+    """One source format: how to recognise it and how to read it."""
+
+    name: str  # e.g. "mimic-cxr", "iu-xray-xml"
+    dataset: str  # "mimic-cxr" or "iu-xray"
+    looks_for: str  # what detection checks, shown when no format matches
+
+    def detect(self, root: Path) -> bool:
+        """Whether ``root`` holds this format (cheap: looks at a few names, reads nothing big)."""
+        ...
+
+    def read(self, ctx: ReadContext) -> SourceTables:
+        """Read the source into tables."""
+        ...
+
+
+FORMATS: dict[str, SourceFormat] = {}
+
+
+def register(fmt: SourceFormat) -> SourceFormat:
+    """Add a format to the registry (used by each format module at import)."""
+    FORMATS[fmt.name] = fmt
+    return fmt
+
+
+def get_format(name: str) -> SourceFormat:
+    """Look a format up by name."""
+    _load_builtin()
+    if name not in FORMATS:
+        raise UnknownFormat(f"unknown source format {name!r}", hint=f"choose one of: {', '.join(sorted(FORMATS))}")
+    return FORMATS[name]
+
+
+def _load_builtin() -> None:
+    # Importing the modules registers their formats.
+    from datakit.ingest import iu_xray, mimic_cxr, r2gen  # noqa: F401
+
+
+# ViewPosition values (FACTS.md §2.2) and IU-Xray projections → the views of the images table.
+_VIEW_MAP = {
+    "PA": "PA",
+    "AP": "AP",
+    "LATERAL": "LATERAL",
+    "LL": "LL",
+    "FRONTAL": "FRONTAL",
+    "POSTERO-ANTERIOR": "PA",
+    "ANTERO-POSTERIOR": "AP",
+}
+
+
+def normalize_view(raw: str | None) -> str:
+    """Map a source's view label (ViewPosition, projection) to PA, AP, FRONTAL, LATERAL, LL or other."""
+    if raw is None:
+        return "other"
+    return _VIEW_MAP.get(raw.strip().upper(), "other")
