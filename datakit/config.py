@@ -65,11 +65,32 @@ class IngestConfig(_Strict):
     images: ImageConfig = ImageConfig()
 
 
+class KnowledgeConfig(_Strict):
+    """The knowledge base and retrieval."""
+
+    paths: list[str] = Field(default_factory=list, description="user knowledge folders; extend/override shipped")
+    top_k: int = Field(5, ge=1)
+
+
+class TeacherConfig(_Strict):
+    """Who writes the traces and how (DESIGN.md, "Teacher")."""
+
+    kind: Literal["offline", "llm"] = "offline"
+    seed: int = 0
+    # llm teacher
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    max_concurrency: int = Field(16, ge=1)
+
+
 class DatakitConfig(_Strict):
     """The whole configuration of a run."""
 
     source: str | None = None
     ingest: IngestConfig = IngestConfig()
+    knowledge: KnowledgeConfig = KnowledgeConfig()
+    teacher: TeacherConfig = TeacherConfig()
 
     def fingerprint(self, *parts: str) -> str:
         """Hash of the given top-level sections (all when none are named)."""

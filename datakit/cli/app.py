@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -19,15 +18,15 @@ class ErrorBoundary(TyperGroup):
     Any other exception is a bug and keeps its traceback. ``DATAKIT_RAISE_ERRORS=1`` re-raises everything.
     """
 
-    def invoke(self, ctx: click.Context):  # noqa: D102
+    def invoke(self, ctx):  # noqa: D102
         try:
             return super().invoke(ctx)
         except DatakitError as err:
             if os.environ.get("DATAKIT_RAISE_ERRORS"):
                 raise
-            click.secho(f"Error: {err}", err=True, fg="red")
+            typer.secho(f"Error: {err}", err=True, fg="red")
             if err.hint:
-                click.echo(f"Hint: {err.hint}", err=True)
+                typer.echo(f"Hint: {err.hint}", err=True)
             sys.exit(err.exit_code)
 
 

@@ -8,7 +8,7 @@ checks, and writing the run directory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -55,6 +55,8 @@ class SourceTables:
     images: pl.DataFrame
     studies_in: int
     images_in: int
+    # figures worth reporting that are not rows, e.g. {"listed_not_on_disk": 1200} for a partial download
+    notes: dict[str, int] = field(default_factory=dict)
 
 
 class SourceFormat(Protocol):
@@ -71,6 +73,18 @@ class SourceFormat(Protocol):
     def read(self, ctx: ReadContext) -> SourceTables:
         """Read the source into tables."""
         ...
+
+
+def worker_context():
+    """The multiprocessing context for ingest workers.
+
+    ``fork`` where the platform has it: the workers run only the standard library and datakit's parsers (never
+    polars), and a forked worker starts at once without re-importing the caller's ``__main__`` — so a script
+    without an ``if __name__ == "__main__"`` guard works. ``spawn`` elsewhere.
+    """
+    import multiprocessing as mp
+
+    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
 
 
 FORMATS: dict[str, SourceFormat] = {}
@@ -92,7 +106,10 @@ def get_format(name: str) -> SourceFormat:
 
 def _load_builtin() -> None:
     # Importing the modules registers their formats.
-    from datakit.ingest import iu_xray, mimic_cxr, r2gen  # noqa: F401
+    import importlib
+
+    for name in ("mimic_cxr", "iu_xray", "r2gen"):
+        importlib.import_module(f"datakit.ingest.{name}")
 
 
 # ViewPosition values (FACTS.md §2.2) and IU-Xray projections → the views of the images table.
@@ -105,6 +122,12 @@ _VIEW_MAP = {
     "POSTERO-ANTERIOR": "PA",
     "ANTERO-POSTERIOR": "AP",
 }
+
+
+def normalize_view_expr(col: str = "view_raw") -> pl.Expr:
+    """:func:`normalize_view` as a polars expression (for whole tables)."""
+    cleaned = pl.col(col).str.strip_chars().str.to_uppercase()
+    return cleaned.replace_strict(_VIEW_MAP, default="other", return_dtype=pl.Utf8).fill_null("other")
 
 
 def normalize_view(raw: str | None) -> str:

@@ -1,0 +1,63 @@
+"""``datakit ingest SOURCE --run DIR``: read a dataset into a run directory and summarise it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from datakit.cli.console import console
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``ingest`` command to the root app."""
+
+    @app.command()
+    def ingest(
+        source: Path = typer.Argument(..., help="The dataset's top folder (MIMIC-CXR(-JPG), IU-Xray, R2Gen)."),
+        run: Path = typer.Option(..., "--run", help="Run directory to write (created if needed)."),
+        format: Optional[str] = typer.Option(
+            None, "--format", help="Source format; detected from the folder when left out (see `datakit formats`)."
+        ),
+        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Read only the first N studies."),
+        split: Optional[str] = typer.Option(
+            None, "--split", help="auto (official where the source has one, else by patient), official, patient."
+        ),
+        labels: Optional[str] = typer.Option(None, "--labels", help="MIMIC label file: chexpert (default) or negbio."),
+        convert: Optional[bool] = typer.Option(
+            None, "--convert/--no-convert", help="Convert images to 8-bit PNG (default: yes)."
+        ),
+        image_size: Optional[int] = typer.Option(None, "--image-size", help="Longest side of converted images."),
+        workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes (default: all cores)."),
+        config: Optional[Path] = typer.Option(None, "--config", help="A datakit.toml to start from."),
+    ) -> None:
+        """Read SOURCE into RUN: studies.parquet, images.parquet, images/, quarantine.jsonl, manifest.json."""
+        import datakit.ingest
+        from datakit.cli.render import ingest_summary
+        from datakit.config import load_config
+
+        cfg = load_config(
+            config,
+            overrides={
+                "ingest.format": format,
+                "ingest.limit": limit,
+                "ingest.split.strategy": split,
+                "ingest.label_source": labels,
+                "ingest.images.convert": convert,
+                "ingest.images.max_size": image_size,
+                "ingest.workers": workers,
+                "ingest.images.workers": workers,
+            },
+        )
+        result = datakit.ingest.run(source, run, cfg)
+        console.print(ingest_summary(result))
+
+    @app.command()
+    def formats() -> None:
+        """List the source formats datakit reads and what it looks for to detect each."""
+        from datakit.ingest.base import FORMATS, _load_builtin
+
+        _load_builtin()
+        for name, fmt in sorted(FORMATS.items()):
+            console.print(f"[bold]{name}[/bold] ({fmt.dataset}): {fmt.looks_for}")

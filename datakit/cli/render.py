@@ -1,0 +1,90 @@
+"""Rich renderings of stage results. Only the CLI imports this module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from datakit.tables import LABELS, SPLITS
+
+
+def _split_table(result: Any) -> Table:
+    t = Table(title="Studies and images per split", title_justify="left")
+    t.add_column("split")
+    t.add_column("studies", justify="right")
+    t.add_column("images", justify="right")
+    t.add_column("subjects", justify="right")
+    s = result.studies.group_by("split").agg(pl.len().alias("studies"), pl.col("subject_id").n_unique().alias("subj"))
+    i = result.images.group_by("study_id").len().join(result.studies.select("study_id", "split"), on="study_id")
+    i = i.group_by("split").agg(pl.col("len").sum().alias("images"))
+    rows = {r["split"]: r for r in s.join(i, on="split", how="left").iter_rows(named=True)}
+    for split in SPLITS:
+        r = rows.get(split, {})
+        t.add_row(split, str(r.get("studies", 0)), str(r.get("images") or 0), str(r.get("subj", 0)))
+    t.add_row("[bold]all[/bold]", f"[bold]{result.studies.height}[/bold]", f"[bold]{result.images.height}[/bold]",
+              f"[bold]{result.studies['subject_id'].n_unique()}[/bold]")
+    return t
+
+
+def _view_table(result: Any) -> Table:
+    t = Table(title="Views", title_justify="left")
+    t.add_column("view")
+    t.add_column("images", justify="right")
+    for view, n in result.images.group_by("view").len().sort("len", descending=True).iter_rows():
+        t.add_row(view, str(n))
+    return t
+
+
+def _label_table(result: Any) -> Table:
+    t = Table(title="Labels (1 positive, 0 negative, -1 uncertain, blank = not mentioned)", title_justify="left")
+    t.add_column("label")
+    for head in ("1", "0", "-1", "blank"):
+        t.add_column(head, justify="right")
+    studies = result.studies
+    sources = studies["label_source"].drop_nulls().unique().to_list()
+    for col, name in LABELS.items():
+        s = studies[col]
+        t.add_row(name, str((s == 1).sum()), str((s == 0).sum()), str((s == -1).sum()), str(s.null_count()))
+    unlabelled = studies["label_source"].null_count()
+    t.caption = f"label source: {', '.join(sources) or 'none'}; studies without labels: {unlabelled}"
+    return t
+
+
+def _quarantine_table(result: Any) -> Table | Text:
+    q = result.quarantine
+    if not q.records:
+        return Text("Quarantine: nothing set aside.", style="green")
+    t = Table(title=f"Quarantined rows ({len(q.records)}) — see quarantine.jsonl", title_justify="left")
+    t.add_column("kind")
+    t.add_column("reason")
+    t.add_column("rows", justify="right")
+    t.add_column("example")
+    seen: dict[tuple[str, str], Any] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for r in q.records:
+        counts[(r.kind, r.code)] = counts.get((r.kind, r.code), 0) + 1
+        seen.setdefault((r.kind, r.code), r)
+    for (kind, code), n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        ex = seen[(kind, code)]
+        t.add_row(kind, code, str(n), f"{ex.key}: {ex.message}")
+    return t
+
+
+def ingest_summary(result: Any) -> Group:
+    """Studies and images per split, views, label coverage, and quarantined rows by reason."""
+    c = result.counts
+    head = Text.assemble(
+        ("Ingested ", "bold"), (result.format, "bold cyan"), " into ", (str(result.run.root), "bold"), "\n",
+        f"studies: {c['study_in']} in = {c['study_out']} kept + {c['study_quarantined']} quarantined; "
+        f"images: {c['image_in']} in = {c['image_out']} kept + {c['image_quarantined']} quarantined",
+    )
+    parts: list[Any] = [head, _split_table(result), _view_table(result), _label_table(result), _quarantine_table(result)]
+    for key, value in result.notes.items():
+        if key == "listed_not_on_disk" and value:
+            parts.append(Text(f"{value} studies listed in the CSVs are not on disk (a partial download?); "
+                              "they are not counted above.", style="yellow"))
+    return Group(*parts)
