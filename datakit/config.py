@@ -69,7 +69,16 @@ class KnowledgeConfig(_Strict):
     """The knowledge base and retrieval."""
 
     paths: list[str] = Field(default_factory=list, description="user knowledge folders; extend/override shipped")
-    top_k: int = Field(5, ge=1)
+    use_home: bool = Field(True, description="also load $DATAKIT_HOME/knowledge (where `knowledge import` writes)")
+    top_k: int = Field(5, ge=1, description="BM25 hits kept per study")
+    max_hits: int = Field(12, ge=1, description="hits kept per study after label, tree and BM25 hits are merged")
+
+
+class PriceConfig(_Strict):
+    """What one model costs, in USD per million tokens."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
 
 
 class TeacherConfig(_Strict):
@@ -82,6 +91,27 @@ class TeacherConfig(_Strict):
     model: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     max_concurrency: int = Field(16, ge=1)
+    # transport of the llm teacher (datakit/annotate/: client.py, limits.py, batch.py, cache.py)
+    max_requests_per_minute: int | None = Field(None, ge=1, description="RPM limit; none: unlimited")
+    max_tokens_per_minute: int | None = Field(None, ge=1, description="TPM limit (input + max output)")
+    max_retries: int = Field(6, ge=0, description="retries per request: 429, 5xx, timeouts, lost connections")
+    request_timeout_s: float = Field(600.0, gt=0, description="per request; long reasoning is slow")
+    connect_timeout_s: float = Field(10.0, gt=0)
+    backoff_initial_s: float = Field(1.0, gt=0, description="first retry delay; doubles, with jitter")
+    backoff_max_s: float = Field(60.0, gt=0)
+    max_retry_after_s: float = Field(600.0, gt=0, description="cap on a server's retry-after")
+    max_reasks: int = Field(2, ge=0, description="re-asks after an unparseable reply")
+    bad_finish_reasons: list[str] = Field(default_factory=lambda: ["length", "content_filter"])
+    structured_output: Literal["json_schema", "json_object"] = "json_schema"
+    cache_path: str | None = Field(None, description="shared cache; default: the run's cache.sqlite")
+    prices: dict[str, PriceConfig] = Field(default_factory=dict, description="model → USD per million tokens")
+    image_input_tokens: int = Field(765, ge=0, description="tokens per image (OpenAI, high detail, 1024²)")
+    expected_output_tokens: int = Field(1000, ge=1, description="output estimate when nothing is cached yet")
+    batch_poll_s: float = Field(15.0, gt=0, description="Batch API poll delay; grows to batch_poll_max_s")
+    batch_poll_max_s: float = Field(300.0, gt=0)
+    batch_max_requests: int = Field(50_000, ge=1, description="requests per batch (OpenAI's limit)")
+    batch_max_mb: float = Field(190.0, gt=0, description="input file size per batch (OpenAI's limit is 200)")
+    batch_price_factor: float = Field(0.5, ge=0, description="Batch API price relative to online")
 
 
 class DatakitConfig(_Strict):
