@@ -103,12 +103,38 @@ KnowledgeHits = pa.DataFrameSchema(
         "rank": pa.Column(pl.Int16, checks=pa.Check.ge(1)),
         "entry_id": pa.Column(pl.Utf8),
         "score": pa.Column(pl.Float64),
-        # why it was retrieved: "bm25", "label:<column>", "tree:<region>"
+        # why it was retrieved: "bm25", "label:<column>", "tree:<region>"; ";"-joined when several apply
         "reason": pa.Column(pl.Utf8),
     },
     strict=True,
     ordered=True,
     name="knowledge_hits",
+)
+
+Traces = pa.DataFrameSchema(
+    {
+        "study_id": pa.Column(pl.Utf8, unique=True),
+        # the trace itself, canonical JSON valid against schemas/<schema_id>.json
+        "trace_json": pa.Column(pl.Utf8),
+        "schema_id": pa.Column(pl.Utf8),
+        "teacher": pa.Column(pl.Utf8),
+        "model": _text,
+        # names of the prompt templates (comma-joined) and the hash of their text; null for the offline teacher
+        "templates": _text,
+        "template_sha": _text,
+        "knowledge_ids": pa.Column(pl.List(pl.Utf8)),
+        # offline teacher: the error injected into the draft perception, if any (missed, hallucinated, ...)
+        "injected_error": _text,
+        "n_images": pa.Column(pl.Int16, checks=pa.Check.ge(1)),
+        "input_tokens": pa.Column(pl.Int64),
+        "output_tokens": pa.Column(pl.Int64),
+        "cost_usd": pa.Column(pl.Float64),
+        # every teacher cache key behind the row (re-asks and stages included), so it leads back to its calls
+        "cache_keys": pa.Column(pl.List(pl.Utf8)),
+    },
+    strict=True,
+    ordered=True,
+    name="traces",
 )
 
 Validation = pa.DataFrameSchema(

@@ -53,9 +53,10 @@ def _root(
 
 
 def _register() -> None:
-    from datakit.cli import ingest
+    from datakit.cli import ingest, knowledge
 
     ingest.register(app)
+    knowledge.register(app)
 
 
 _register()
