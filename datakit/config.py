@@ -86,11 +86,24 @@ class TeacherConfig(_Strict):
 
     kind: Literal["offline", "llm"] = "offline"
     seed: int = 0
+    # offline teacher: controlled errors injected into the draft perception, then found and corrected
+    error_rate: float = Field(0.5, ge=0, le=1, description="share of studies whose draft gets an injected error")
+    error_kinds: list[Literal["missed", "hallucinated", "laterality", "severity"]] = Field(
+        default_factory=lambda: ["missed", "hallucinated", "laterality", "severity"]
+    )
+    workers: int | None = Field(None, ge=1, description="offline teacher processes; default: all cores")
     # llm teacher
     base_url: str | None = None
     model: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     max_concurrency: int = Field(16, ge=1)
+    transport: Literal["online", "batch"] = "online"
+    prompt_mode: Literal["single", "multi"] = Field("single", description="one call per trace, or three stages")
+    prompts_dir: str | None = Field(None, description="your own prompt templates; default: datakit's")
+    temperature: float | None = Field(0.2, ge=0, le=2)
+    max_output_tokens: int = Field(4096, ge=1)
+    image_max_side: int = Field(768, ge=64, description="images are sent downscaled to this longest side")
+    extra_body: dict[str, Any] = Field(default_factory=dict, description="more request fields, e.g. for vLLM")
     # transport of the llm teacher (datakit/annotate/: client.py, limits.py, batch.py, cache.py)
     max_requests_per_minute: int | None = Field(None, ge=1, description="RPM limit; none: unlimited")
     max_tokens_per_minute: int | None = Field(None, ge=1, description="TPM limit (input + max output)")
