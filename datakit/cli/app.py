@@ -53,10 +53,12 @@ def _root(
 
 
 def _register() -> None:
-    from datakit.cli import ingest, knowledge
+    from datakit.cli import annotate, ingest, knowledge, validate
 
     ingest.register(app)
     knowledge.register(app)
+    annotate.register(app)
+    validate.register(app)
 
 
 _register()

@@ -88,3 +88,49 @@ def ingest_summary(result: Any) -> Group:
             parts.append(Text(f"{value} studies listed in the CSVs are not on disk (a partial download?); "
                               "they are not counted above.", style="yellow"))
     return Group(*parts)
+
+
+def annotate_summary(result: Any) -> Group:
+    """Traces written, teacher, injected errors, tokens and cost, quarantined studies by reason."""
+    c = result.counts
+    t = result.traces
+    head = Text.assemble(
+        ("Annotated with the ", "bold"), (result.teacher, "bold cyan"), " teacher into ",
+        (str(result.run.table_path("traces")), "bold"), "\n",
+        f"studies: {c['study_in']} in = {c['study_out']} traces + {c['study_quarantined']} quarantined",
+    )
+    parts: list[Any] = [head]
+    if result.injected:
+        tab = Table(title="Reflection: errors injected into drafts and corrected", title_justify="left")
+        tab.add_column("kind")
+        tab.add_column("traces", justify="right")
+        for kind, n in sorted(result.injected.items()):
+            tab.add_row(kind, str(n))
+        tab.add_row("none (re-check only)", str(t.height - sum(result.injected.values())))
+        parts.append(tab)
+    if t.height and int(t["input_tokens"].sum()):
+        parts.append(Text(f"tokens: {int(t['input_tokens'].sum()):,} in, {int(t['output_tokens'].sum()):,} out; "
+                          f"cost ${float(t['cost_usd'].sum()):.4f}"))
+    parts.append(_quarantine_table(result))
+    return Group(*parts)
+
+
+def estimate_table(estimate: Any) -> Table:
+    """The --dry-run projection."""
+    est, stages = estimate
+    t = Table(title="Dry run: nothing was sent", title_justify="left")
+    t.add_column("")
+    t.add_column("value", justify="right")
+    t.add_row("requests (first stage)" if stages > 1 else "requests", f"{est.requests:,}")
+    t.add_row("already cached", f"{est.cached:,}")
+    t.add_row("to send", f"{est.to_send:,}")
+    t.add_row("images attached", f"{est.images:,}")
+    t.add_row("projected input tokens", f"{est.input_tokens:,}")
+    t.add_row("projected output tokens", f"{est.output_tokens:,} ({est.output_basis})")
+    cost = "unknown (no price for: " + ", ".join(est.unpriced_models) + ")" if est.cost_usd is None \
+        else f"${est.cost_usd:,.2f}"
+    t.add_row("projected cost", cost)
+    if stages > 1:
+        t.caption = (f"multi-stage: {stages} requests per study; later stages depend on earlier answers, "
+                     f"so expect about {stages}× these figures")
+    return t

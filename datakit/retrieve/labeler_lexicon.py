@@ -267,8 +267,15 @@ def _containment(phrases: dict[str, Phrase], unmentions: dict[str, list[str]]) -
             phrases[k].labels.setdefault(label, status)
 
 
-def build_tables(kb: Any, doc: dict[str, Any], path: Path) -> Tables:
-    """Merge the knowledge base's synonyms with a checked lexicon document and compile the matchers."""
+def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "labels") -> Tables:
+    """Merge the knowledge base's synonyms with a checked lexicon document and compile the matchers.
+
+    ``keyed_by="labels"`` (the labeler): mentions stand for the 13 finding label columns. ``keyed_by="entries"``
+    (the offline teacher's reader): every knowledge entry's terms stand for that entry, with the same cues,
+    scopes, anchors and unmentions; the lexicon's per-label phrases stand for the entry of the same id.
+    """
+    if keyed_by not in ("labels", "entries"):
+        raise ValueError(f"keyed_by must be 'labels' or 'entries', not {keyed_by!r}")
     windows = {**DEFAULT_WINDOWS, **doc.get("windows", {})}
     cues = _build_cues(doc, windows, path)
     phrases: dict[str, Phrase] = {}
@@ -283,12 +290,19 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path) -> Tables:
         }
 
     drop = {label: set(ks) for label, ks in keys_of("drop").items()}
-    for label in FINDING_LABELS:
-        for entry in kb.by_label(label):
+    if keyed_by == "labels":
+        for label in FINDING_LABELS:
+            for entry in kb.by_label(label):
+                for term in entry.terms:
+                    k = key(term)
+                    if k and k[0].isalnum() and k not in drop.get(label, ()):
+                        get(k).labels[label] = 1
+    else:
+        for entry in kb.entries.values():
             for term in entry.terms:
                 k = key(term)
-                if k and k[0].isalnum() and k not in drop.get(label, ()):
-                    get(k).labels[label] = 1
+                if k and k[0].isalnum() and k not in drop.get(entry.chexpert or "", ()):
+                    get(k).labels[entry.id] = 1
     for label, ks in keys_of("mentions").items():
         for k in ks:
             get(k).labels[label] = 1
@@ -337,7 +351,7 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path) -> Tables:
 
     _containment(phrases, unmentions)
     fingerprint = content_hash(
-        {"engine": ENGINE_VERSION, "kb": getattr(kb, "fingerprint", None), "lexicon": doc}
+        {"engine": ENGINE_VERSION, "kb": getattr(kb, "fingerprint", None), "lexicon": doc, "keyed_by": keyed_by}
     )
     return Tables(
         phrases=phrases,

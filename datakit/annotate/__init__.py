@@ -1,0 +1,171 @@
+"""Annotate: studies + images + retrieved knowledge → ``traces.parquet`` (one trace per study).
+
+The teacher is chosen by ``teacher.kind``: ``offline`` (deterministic, no network, the default) or ``llm`` (any
+OpenAI-compatible endpoint, every call cached in ``cache.sqlite``). Studies the teacher cannot annotate go to
+quarantine with a reason; for the stage, studies in = traces out + quarantined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from datakit import tables
+from datakit.annotate.teacher import ImageRef, StudyInput, TraceOutcome, get_teacher
+from datakit.config import DatakitConfig, load_config
+from datakit.rundir import Quarantine, RunDir
+from datakit.text import clean
+from datakit.trace import SCHEMA_ID, dumps
+
+STAGE = "annotate"
+
+
+@dataclass
+class AnnotateResult:
+    """What annotate produced."""
+
+    run: RunDir
+    teacher: str
+    traces: pl.DataFrame
+    counts: dict[str, int]
+    quarantine: Quarantine
+    injected: dict[str, int]
+
+
+def build_inputs(run: RunDir, studies: pl.DataFrame, images: pl.DataFrame, hits: pl.DataFrame) -> list[StudyInput]:
+    """One :class:`StudyInput` per study, from the run's tables."""
+    root = run.root.resolve()
+    by_study: dict[str, list[ImageRef]] = {}
+    order = {"PA": 0, "AP": 1, "FRONTAL": 2, "LATERAL": 3, "LL": 4}
+    for image_id, study_id, view, converted, key in images.select(
+        "image_id", "study_id", "view", "converted_path", "convert_key"
+    ).iter_rows():
+        path = str(root / converted) if converted else None
+        by_study.setdefault(study_id, []).append(ImageRef(image_id, view, path, key if converted else None))
+    knowledge: dict[str, list[str]] = {}
+    for study_id, entry_id in hits.sort("study_id", "rank").select("study_id", "entry_id").iter_rows():
+        knowledge.setdefault(study_id, []).append(entry_id)
+    out = []
+    cols = ["study_id", "dataset", "indication", "comparison", "findings", "impression", "extracted_text",
+            *tables.LABEL_COLUMNS]
+    for row in studies.select(cols).iter_rows(named=True):
+        sid = row["study_id"]
+        findings, impression = clean(row["findings"]), clean(row["impression"])
+        if not findings and not impression:
+            # no FINDINGS/IMPRESSION header (a final paragraph or a custom rule gave the text): that text is the report
+            findings = clean(row["extracted_text"])
+        refs = sorted(by_study.get(sid, []), key=lambda r: (order.get(r.view, 9), r.image_id))
+        out.append(
+            StudyInput(
+                study_id=sid,
+                dataset=row["dataset"],
+                indication=clean(row["indication"]),
+                comparison=clean(row["comparison"]),
+                findings=findings,
+                impression=impression,
+                labels={c: row[c] for c in tables.LABEL_COLUMNS},
+                images=tuple(refs),
+                knowledge=tuple(dict.fromkeys(knowledge.get(sid, []))),
+            )
+        )
+    return out
+
+
+def outcomes_to_table(outcomes: list[TraceOutcome], teacher: str, n_images: dict[str, int]) -> pl.DataFrame:
+    """The traces table from the successful outcomes."""
+    ok = [o for o in outcomes if o.trace is not None]
+
+    def cited(trace: dict) -> list[str]:
+        ids = [k for step in trace["reasoning"] for k in step["knowledge"]]
+        return list(dict.fromkeys(ids))
+
+    df = pl.DataFrame(
+        {
+            "study_id": [o.study_id for o in ok],
+            "trace_json": [dumps(o.trace) for o in ok],
+            "schema_id": [SCHEMA_ID] * len(ok),
+            "teacher": [teacher] * len(ok),
+            "model": [o.model for o in ok],
+            "templates": [o.templates for o in ok],
+            "template_sha": [o.template_sha for o in ok],
+            "knowledge_ids": [cited(o.trace) for o in ok],
+            "injected_error": [o.injected_error for o in ok],
+            "n_images": [n_images[o.study_id] for o in ok],
+            "input_tokens": [o.input_tokens for o in ok],
+            "output_tokens": [o.output_tokens for o in ok],
+            "cost_usd": [o.cost_usd for o in ok],
+            "cache_keys": [o.cache_keys for o in ok],
+        },
+        schema={name: col.dtype.type for name, col in tables.Traces.columns.items()},
+    )
+    return tables.Traces.validate(df.sort("study_id"))
+
+
+def _prepare(run_dir: str | RunDir, config: DatakitConfig | None, limit: int | None):
+    from datakit.retrieve.kb import load_configured
+
+    config = config or load_config()
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
+    studies = tables.Studies.validate(run.read_table("studies"))
+    images = tables.Images.validate(run.read_table("images"))
+    hits = tables.KnowledgeHits.validate(run.read_table("knowledge"))
+    if limit is not None:
+        studies = studies.head(limit)
+    kb = load_configured(config)
+    return config, run, studies, kb, build_inputs(run, studies, images, hits)
+
+
+def estimate(run_dir: str | RunDir, config: DatakitConfig | None = None, *, limit: int | None = None):
+    """What an LLM run would send and cost (``--dry-run``): nothing is sent."""
+    from datakit.annotate.cache import Cache
+    from datakit.annotate.engine import estimate as estimate_requests
+    from datakit.errors import ConfigError
+
+    config, run, _, kb, inputs = _prepare(run_dir, config, limit)
+    if config.teacher.kind != "llm":
+        raise ConfigError("--dry-run estimates the LLM teacher's requests; the offline teacher sends none",
+                          hint="add --teacher llm --model NAME")
+    teacher = get_teacher("llm")(config=config, kb=kb, run=run, progress=False)
+    requests = teacher.first_requests(inputs)
+    est = estimate_requests(requests, Cache.for_run(run, config.teacher.cache_path), config.teacher,
+                            transport=config.teacher.transport)
+    stages = 1 if config.teacher.prompt_mode == "single" else 3
+    return est, stages
+
+
+def run(
+    run_dir: str | RunDir,
+    config: DatakitConfig | None = None,
+    *,
+    limit: int | None = None,
+    progress: bool = True,
+) -> AnnotateResult:
+    """Write a trace for every study of the run (or the first ``limit``)."""
+    config, run, studies, kb, inputs = _prepare(run_dir, config, limit)
+    teacher = get_teacher(config.teacher.kind)(config=config, kb=kb, run=run, progress=progress)
+    outcomes = teacher.annotate(inputs)
+
+    quarantine = Quarantine(STAGE)
+    for o in outcomes:
+        if o.trace is None:
+            quarantine.add("study", o.study_id, o.error_code or "teacher_failed", o.error or "the teacher gave no trace")
+    n_images = dict(studies.select("study_id", "n_images").iter_rows())
+    traces = outcomes_to_table(outcomes, teacher.name, n_images)
+    counts = quarantine.balance("study", studies.height, traces.height)
+    run.write_table("traces", traces)
+    run.write_quarantine(quarantine)
+    injected = traces.group_by("injected_error").len().drop_nulls().iter_rows()
+    injected_counts = {k: v for k, v in injected}
+    run.record_stage(
+        STAGE,
+        counts=counts,
+        fingerprint=config.fingerprint("teacher", "knowledge"),
+        teacher=teacher.name,
+        schema_id=SCHEMA_ID,
+        tokens={"input": int(traces["input_tokens"].sum()), "output": int(traces["output_tokens"].sum())},
+        cost_usd=float(traces["cost_usd"].sum()),
+        injected_errors=injected_counts,
+        quarantined_by_code=dict(quarantine.by_code()),
+    )
+    return AnnotateResult(run, teacher.name, traces, counts, quarantine, injected_counts)

@@ -1,0 +1,90 @@
+"""What every teacher gets and gives back, and the registry of teachers (STYLE.md H9).
+
+A teacher turns :class:`StudyInput` rows into :class:`TraceOutcome` rows: a trace (a dict valid against the trace
+schema) plus provenance, or a failure with a reason code that sends the study to quarantine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from datakit.errors import UnknownFormat
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """One image of a study as the teacher sees it."""
+
+    image_id: str
+    view: str
+    path: str | None  # absolute path of the converted PNG (None when images were not converted)
+    digest: str | None = None  # identity of the PNG's content (its convert_key), known without reading it
+
+
+@dataclass(frozen=True)
+class StudyInput:
+    """Everything a teacher may use for one study."""
+
+    study_id: str
+    dataset: str
+    indication: str
+    comparison: str
+    findings: str  # cleaned (single-spaced) text of the study's own FINDINGS, "" when absent
+    impression: str  # cleaned IMPRESSION, "" when absent
+    labels: dict[str, int | None]  # the 14 label columns
+    images: tuple[ImageRef, ...]
+    knowledge: tuple[str, ...]  # retrieved knowledge entry ids, best first
+
+
+@dataclass
+class TraceOutcome:
+    """A teacher's answer for one study."""
+
+    study_id: str
+    trace: dict[str, Any] | None  # None when the study failed
+    model: str | None = None
+    templates: str | None = None
+    template_sha: str | None = None
+    injected_error: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    cache_keys: list[str] = field(default_factory=list)
+    error_code: str | None = None
+    error: str | None = None
+
+
+class Teacher(Protocol):
+    """Writes traces."""
+
+    name: str
+
+    def annotate(self, studies: Sequence[StudyInput]) -> list[TraceOutcome]:
+        """One outcome per study, in the same order."""
+        ...
+
+
+TEACHERS: dict[str, Callable[..., Teacher]] = {}
+
+
+def teacher(name: str) -> Callable[[Callable[..., Teacher]], Callable[..., Teacher]]:
+    """Register a teacher factory under ``name``."""
+
+    def deco(factory: Callable[..., Teacher]) -> Callable[..., Teacher]:
+        TEACHERS[name] = factory
+        return factory
+
+    return deco
+
+
+def get_teacher(name: str) -> Callable[..., Teacher]:
+    """The factory of a registered teacher."""
+    import importlib
+
+    for module in ("offline", "llm"):
+        importlib.import_module(f"datakit.annotate.{module}")
+    if name not in TEACHERS:
+        raise UnknownFormat(f"unknown teacher {name!r}", hint=f"choose one of: {', '.join(sorted(TEACHERS))}")
+    return TEACHERS[name]

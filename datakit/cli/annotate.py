@@ -1,0 +1,67 @@
+"""``datakit annotate --run DIR``: write a trace for every study with the offline or the LLM teacher."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from datakit.cli.console import console
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``annotate`` command to the root app."""
+
+    @app.command()
+    def annotate(
+        run: Path = typer.Option(..., "--run", help="Run directory (after ingest and retrieve)."),
+        teacher: Optional[str] = typer.Option(None, "--teacher", help="offline (default, no network) or llm."),
+        model: Optional[str] = typer.Option(None, "--model", help="LLM teacher: the model name."),
+        base_url: Optional[str] = typer.Option(None, "--base-url", help="LLM teacher: an OpenAI-compatible URL."),
+        api_key_env: Optional[str] = typer.Option(
+            None, "--api-key-env", help="Name of the environment variable holding the key (default OPENAI_API_KEY)."
+        ),
+        transport: Optional[str] = typer.Option(None, "--transport", help="online (default) or batch (Batch API)."),
+        multi_stage: Optional[bool] = typer.Option(
+            None, "--multi-stage/--single-call", help="Three calls per trace (perception, reasoning, reflection)."
+        ),
+        prompts: Optional[Path] = typer.Option(None, "--prompts", help="Your own prompt template folder."),
+        concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Requests in flight."),
+        error_rate: Optional[float] = typer.Option(None, "--error-rate", help="Offline: share of drafts with an error."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the offline teacher."),
+        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Annotate only the first N studies."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Count uncached requests and project tokens and cost."),
+        cancel: bool = typer.Option(False, "--cancel", help="Cancel this run's submitted batches and stop."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+        config: Optional[Path] = typer.Option(None, "--config", help="A datakit.toml (default: the run's)."),
+    ) -> None:
+        """Write perception → reasoning → reflection traces for every study of RUN (traces.parquet)."""
+        import datakit.annotate
+        from datakit.cli.render import annotate_summary, estimate_table
+        from datakit.rundir import RunDir
+
+        rd = RunDir.open(run)
+        cfg = rd.load_config(config, overrides={
+            "teacher.kind": teacher,
+            "teacher.model": model,
+            "teacher.base_url": base_url,
+            "teacher.api_key_env": api_key_env,
+            "teacher.transport": transport,
+            "teacher.prompt_mode": None if multi_stage is None else ("multi" if multi_stage else "single"),
+            "teacher.prompts_dir": str(prompts) if prompts else None,
+            "teacher.max_concurrency": concurrency,
+            "teacher.error_rate": error_rate,
+            "teacher.seed": seed,
+        })
+        if cancel:
+            from datakit.annotate.batch import cancel_batches
+
+            console.print(cancel_batches(rd, config=cfg.teacher))
+            return
+        if dry_run:
+            console.print(estimate_table(datakit.annotate.estimate(rd, cfg, limit=limit)))
+            return
+        rd.save_config(cfg)
+        result = datakit.annotate.run(rd, cfg, limit=limit, progress=not no_progress)
+        console.print(annotate_summary(result))
