@@ -32,6 +32,8 @@ from datakit.text import split_sentences
 from datakit.trace import REGION_ORDER
 
 ABNORMAL = ("present", "uncertain")
+# Below this many studies the traces are written in this process (a pool costs more than it saves).
+PARALLEL_MIN_STUDIES = 2000
 _LABEL_STATUS = {1: "present", -1: "uncertain", 0: "absent"}
 # Findings a false-positive injection prefers: common, and each with an obvious "not there" on re-inspection.
 HALLUCINATION_CANDIDATES = (
@@ -161,11 +163,14 @@ class TraceWriter:
         return findings, None, []
 
     def _inject_missed(self, findings, labels, rng):
-        candidates = [p for p in findings if p.status == "present"]
+        counts: dict[str, int] = {}
+        for q in findings:
+            counts[q.entry_id] = counts.get(q.entry_id, 0) + 1
+        candidates = [p for p in findings if p.status == "present" and counts[p.entry_id] == 1]
         if not candidates:
             return None
         p = rng.choice(candidates)
-        draft = [q for q in findings if q is not p]
+        draft = [q for q in findings if q.entry_id != p.entry_id]
         return draft, [_correction("missed", p.entry_id, ("absent", "none", None), p,
                                    note=self._missed_note(p, rng))]
 
@@ -195,7 +200,8 @@ class TraceWriter:
                                    note=note)]
 
     def _inject_laterality(self, findings, labels, rng):
-        candidates = [p for p in findings if p.status in ABNORMAL and p.laterality in ("left", "right")]
+        single = _single_items(findings)
+        candidates = [p for p in single if p.status in ABNORMAL and p.laterality in ("left", "right")]
         if not candidates:
             return None
         p = rng.choice(candidates)
@@ -205,7 +211,8 @@ class TraceWriter:
         return draft, [_correction("laterality", p.entry_id, (p.status, wrong, p.severity), p, note=note)]
 
     def _inject_severity(self, findings, labels, rng):
-        candidates = [p for p in findings if p.status in ABNORMAL and p.severity and W.other_grade(p.severity, rng)]
+        candidates = [p for p in _single_items(findings)
+                      if p.status in ABNORMAL and p.severity and W.other_grade(p.severity, rng)]
         if not candidates:
             return None
         p = rng.choice(candidates)
@@ -284,6 +291,14 @@ class TraceWriter:
         return TraceOutcome(study.study_id, trace, model=None, injected_error=kind)
 
 
+def _single_items(findings: list[Perceived]) -> list[Perceived]:
+    """Items whose entry has no other item (so a correction names exactly one draft item)."""
+    counts: dict[str, int] = {}
+    for p in findings:
+        counts[p.entry_id] = counts.get(p.entry_id, 0) + 1
+    return [p for p in findings if counts[p.entry_id] == 1]
+
+
 def _rank(status: str) -> int:
     return {"absent": 0, "uncertain": 1, "present": 2}[status]
 
@@ -348,7 +363,7 @@ class OfflineTeacher:
         import os
 
         workers = self.config.teacher.workers or os.cpu_count() or 1
-        if workers <= 1 or len(studies) < 2000:
+        if workers <= 1 or len(studies) < PARALLEL_MIN_STUDIES:
             from datakit.annotate.reader import FindingReader
 
             writer = TraceWriter(self.kb, FindingReader(self.kb), self.config.teacher)
@@ -357,7 +372,7 @@ class OfflineTeacher:
 
         from datakit.ingest.base import worker_context
 
-        size = max(500, len(studies) // (workers * 8))
+        size = max(1, min(5000, len(studies) // (workers * 8)))
         chunks = [list(studies[i : i + size]) for i in range(0, len(studies), size)]
         out: list[TraceOutcome] = []
         with ProcessPoolExecutor(workers, mp_context=worker_context(), initializer=_init_worker,

@@ -198,8 +198,8 @@ SUMMARY_CLEAN = (
     "No correction: each finding and each pertinent negative holds on the second look.",
 )
 SUMMARY_FIXED = (
-    "The second look corrected the first reading; the report follows the corrected perception.",
-    "After the correction the perception and the report agree.",
+    "The second look corrected the first reading; what follows describes the corrected perception.",
+    "After the correction, perception and conclusion agree.",
     "One claim of the first look did not hold and is corrected above.",
 )
 MISSED_NOTES = (
