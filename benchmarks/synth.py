@@ -169,8 +169,9 @@ def _hex(rng: random.Random, k: int) -> str:
 
 
 def make_tree(out: Path, n_studies: int = 227_835, n_images: int = 377_110, n_subjects: int = 64_588,
-              seed: int = 0, image_bytes: int = 0) -> dict[str, float]:
-    """Write the tree and CSVs; return timing figures."""
+              seed: int = 0, image_bytes: int = 0, image_payload: bytes | None = None) -> dict[str, float]:
+    """Write the tree and CSVs; return timing figures. Images hold ``image_payload`` (e.g. a small real JPEG),
+    else ``image_bytes`` zero bytes."""
     t0 = time.perf_counter()
     rng = random.Random(seed)
     subjects = rng.sample(range(10_000_000, 20_000_000), n_subjects)
@@ -183,7 +184,7 @@ def make_tree(out: Path, n_studies: int = 227_835, n_images: int = 377_110, n_su
     meta_rows, split_rows, label_rows = [], [], []
     split_of = {s: ("train" if r < 0.978 else "validate" if r < 0.986 else "test")
                 for s, r in ((s, rng.random()) for s in subjects)}
-    payload = b"\0" * image_bytes
+    payload = image_payload if image_payload is not None else b"\0" * image_bytes
     for sid, subj, k in zip(study_ids, owner, per_study):
         pdir = files / f"p{str(subj)[:2]}" / f"p{subj}"
         sdir = pdir / f"s{sid}"

@@ -36,7 +36,10 @@ _COMPLETION = json.dumps({
 
 
 # server -----------------------------------------------------------------------------------------------------
-async def _serve(latency: float) -> None:
+async def _serve(latency: float, completions: dict[bytes, bytes] | None = None) -> None:
+    """Answer after ``latency``; ``completions`` maps a marker found in the request body to the answer
+    (the first marker that matches wins; b"" matches everything)."""
+    completions = completions or {b"": _COMPLETION}
     count = 0
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -50,12 +53,11 @@ async def _serve(latency: float) -> None:
                 for line in lines[1:]:
                     if line[:15].lower() == "content-length:":
                         length = int(line[15:])
-                if length:
-                    await reader.readexactly(length)
+                request = await reader.readexactly(length) if length else b""
                 if path.endswith("/chat/completions"):
                     count += 1
                     await asyncio.sleep(latency)
-                    body = _COMPLETION
+                    body = next(c for marker, c in completions.items() if marker in request)
                 else:  # GET /stats
                     body = json.dumps({"chat_requests": count}).encode()
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
@@ -118,9 +120,17 @@ def main() -> None:
     parser.add_argument("--progress", action="store_true", help="draw the progress bar (to stderr)")
     parser.add_argument("--profile", action="store_true", help="profile the first pass (client side)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--content-file", type=Path, help=argparse.SUPPRESS)  # serve: the assistant's content
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(_serve(args.latency))
+        completions = None
+        if args.content_file:  # {"marker": "assistant content", ...}
+            completions = {}
+            for marker, content in json.loads(args.content_file.read_text()).items():
+                message = {"role": "assistant", "content": content}
+                completions[marker.encode()] = json.dumps({**json.loads(_COMPLETION), "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": message}]}).encode()
+        asyncio.run(_serve(args.latency, completions))
         return
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -101,6 +101,10 @@ class LazyImage:
         from PIL import Image
 
         with Image.open(self.path) as im:
+            if im.format == "PNG" and max(im.size) <= self.max_side and im.mode in ("L", "RGB"):
+                # already a PNG that fits: send the file's own bytes (no decode, no re-encode)
+                with open(self.path, "rb") as fh:
+                    return "data:image/png;base64," + base64.b64encode(fh.read()).decode("ascii")
             im = im.convert("L") if im.mode not in ("L", "RGB") else im
             if max(im.size) > self.max_side:
                 scale = self.max_side / max(im.size)
@@ -143,12 +147,13 @@ class TeacherRequest:
                 return [swap(v) for v in obj]
             return obj
 
-        return swap(self.body)
+        return {**self.body, "messages": swap(self.body.get("messages", []))}
 
     @cached_property
     def _stripped(self) -> tuple[str, int]:
-        stripped, n_images = strip_images(self.body)
-        return canonical_json(stripped), n_images
+        # Images can only sit in the messages; the rest of the body (the schema above all) is left unwalked.
+        messages, n_images = strip_images(self.body.get("messages", []))
+        return canonical_json({**self.body, "messages": messages}), n_images
 
     @property
     def key(self) -> str:
