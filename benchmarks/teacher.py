@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -78,9 +79,13 @@ def _bench_run(n: int, datakit: str) -> Path:
     return base
 
 
-def _requests_seen(port: int) -> int:
+def _server_stats(port: int) -> dict:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as r:
-        return json.loads(r.read())["chat_requests"]
+        return json.loads(r.read())
+
+
+def _requests_seen(port: int) -> int:
+    return _server_stats(port)["chat_requests"]
 
 
 def main() -> None:
@@ -113,13 +118,18 @@ def main() -> None:
             ideal = args.studies * per_study * args.latency / args.concurrency
             for attempt in ("fresh cache", "all cached"):
                 before = _requests_seen(port)
+                started = time.time()
                 m = measure(cmd, env=env)
+                ended = time.time()
+                stats = _server_stats(port)
                 if m["rc"] != 0:
                     print(m["output"])
                     raise SystemExit(f"annotate failed ({m['rc']})")
                 sent = _requests_seen(port) - before
                 if attempt == "fresh cache":
-                    verdict = f"ideal {ideal:.1f} s → {ideal / m['wall_s']:.0%} of ideal (target ≥ 90%)"
+                    verdict = (f"ideal {ideal:.1f} s → {ideal / m['wall_s']:.0%} of ideal (target ≥ 90%); "
+                               f"first request after {stats['first'] - started:.2f} s, "
+                               f"{ended - stats['last']:.2f} s after the last answer")
                 else:
                     verdict = f"target < 2.5 s, 0 requests ({'ok' if sent == 0 and m['wall_s'] < 2.5 else 'MISSED'})"
                 rows.append((f"{label}, {attempt}",

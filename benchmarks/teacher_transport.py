@@ -41,9 +41,10 @@ async def _serve(latency: float, completions: dict[bytes, bytes] | None = None) 
     (the first marker that matches wins; b"" matches everything)."""
     completions = completions or {b"": _COMPLETION}
     count = 0
+    first = last = None  # wall-clock times of the first request received and the last answer sent
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal count
+        nonlocal count, first, last
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -56,10 +57,12 @@ async def _serve(latency: float, completions: dict[bytes, bytes] | None = None) 
                 request = await reader.readexactly(length) if length else b""
                 if path.endswith("/chat/completions"):
                     count += 1
+                    first = first or time.time()
                     await asyncio.sleep(latency)
                     body = next(c for marker, c in completions.items() if marker in request)
+                    last = time.time()
                 else:  # GET /stats
-                    body = json.dumps({"chat_requests": count}).encode()
+                    body = json.dumps({"chat_requests": count, "first": first, "last": last}).encode()
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
                              + str(len(body)).encode() + b"\r\n\r\n" + body)  # fmt: skip
                 await writer.drain()

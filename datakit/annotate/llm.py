@@ -9,7 +9,7 @@ report, whatever the teacher wrote (DESIGN.md, "The trace").
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from datakit.annotate.prompts import MULTI, SINGLE, PromptSet
@@ -149,13 +149,13 @@ class LlmTeacher:
         return [self.request(s, "annotate/perception.j2", STAGE_PARTS["perception"]) for s in studies]
 
     # running -------------------------------------------------------------------------------------------------
-    def _send(self, requests: list[TeacherRequest], parts: tuple[str, ...] | None):
+    def _send(self, requests: Iterator[TeacherRequest], parts: tuple[str, ...] | None, total: int):
         from datakit.annotate.cache import Cache
         from datakit.annotate.engine import run_requests
 
         cache = Cache.for_run(self.run, self.tc.cache_path)
         return run_requests(requests, cache=cache, config=self.tc, parse=TraceParser(parts, self.kb),
-                            transport=self.tc.transport, run=self.run, progress=self.progress)
+                            transport=self.tc.transport, run=self.run, progress=self.progress, total=total)
 
     def annotate(self, studies: Sequence[StudyInput]) -> list[TraceOutcome]:
         """Traces for the studies; failures carry the transport's error code."""
@@ -170,8 +170,9 @@ class LlmTeacher:
         alive = list(studies)
         for template, parts in stages:
             extra = lambda sid: {k: json.dumps(v, ensure_ascii=False) for k, v in parts_so_far[sid].items()}  # noqa: E731
-            requests = [self.request(s, template, parts, **extra(s.study_id)) for s in alive]
-            results = self._send(requests, parts)
+            # built lazily: the transport starts sending while later prompts are still being rendered
+            requests = (self.request(s, template, parts, **extra(s.study_id)) for s in alive)
+            results = self._send(requests, parts, len(alive))
             survivors = []
             for study, result in zip(alive, results):
                 o = outcomes[study.study_id]
