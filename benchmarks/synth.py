@@ -60,13 +60,13 @@ BANK: dict[str, tuple[list[str], list[str], list[str]]] = {
     "Pneumonia": (
         ["Findings are consistent with {side} lower lobe pneumonia."],
         ["No findings to suggest pneumonia."],
-        ["Opacity at the {side} base may reflect pneumonia in the appropriate clinical setting."],
+        ["Early {side} lower lobe pneumonia cannot be excluded."],
     ),
     "Atelectasis": (
         ["Bibasilar atelectasis.", "Subsegmental atelectasis at the {side} base.", "Mild {side} basal "
          "atelectasis is noted."],
         ["No atelectasis."],
-        ["Opacity at the {side} base likely reflects atelectasis, though infection is possible."],
+        ["Atelectasis at the {side} base is possible."],
     ),
     "Lung Opacity": (
         ["Patchy opacity in the {side} mid lung.", "Increased {side} basilar opacity."],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -127,6 +128,81 @@ class TeacherConfig(_Strict):
     batch_price_factor: float = Field(0.5, ge=0, description="Batch API price relative to online")
 
 
+# Wording that gives away a trace written from the report or the labels rather than from the image (issue #5).
+DEFAULT_LEAKAGE_PHRASES = [
+    "the report states", "the report says", "the report mentions", "the report describes",
+    "the report notes", "the report indicates", "according to the report", "as stated in the report",
+    "as described in the report", "as per the report", "per the report", "the provided report",
+    "the given report", "the original report", "the reference report", "the radiologist's report",
+    "the radiologist reported", "the findings section", "the impression section", "ground truth",
+    "ground-truth", "according to the labels", "according to the label", "the labels say", "the label says",
+    "the labels indicate", "the label indicates", "chexpert label", "positive label", "negative label",
+    "uncertain label", "labelled as positive", "labeled as positive", "provided findings",
+    "provided impression", "provided labels", "given findings", "given labels", "the findings provided",
+    "the answer key",
+]
+# One study's images cannot show a prior study: think text that compares with one copied it from the report.
+DEFAULT_PRIOR_PHRASES = [
+    "compared with the prior", "compared to the prior", "compared with prior", "compared to prior",
+    "since the prior", "from the prior", "on the prior", "prior study", "prior exam", "prior examination",
+    "prior radiograph", "prior film", "previous study", "previous exam", "previous examination",
+    "previous radiograph", "previous film", "interval change", "interval improvement", "interval worsening",
+    "interval increase", "interval decrease", "unchanged from", "again seen", "again noted",
+    "again demonstrated", "no longer seen", "new since",
+]
+
+
+class ValidateConfig(_Strict):
+    """What ``datakit validate`` checks and how strictly (issue #5)."""
+
+    min_pass_rate: float | None = Field(None, ge=0, le=1, description="exit 4 when fewer pass than this")
+    skip: list[str] = Field(default_factory=list, description="checks not to run, by name")
+    # "check", "code" or "check.code" → error | warning | off; the most specific key wins
+    severity: dict[str, Literal["error", "warning", "off"]] = Field(default_factory=dict)
+    plugins: list[str] = Field(default_factory=list, description="modules or .py files that register checks")
+    workers: int | None = Field(None, ge=1, description="processes (schema pass, labeler); default: all")
+    examples: int = Field(2, ge=0, description="example failures per check in the summary")
+    # clinical: what the labeler reads of the final report. "report": findings and impression; the labels
+    # may come from a part of it (CheXpert labels MIMIC's impression, FACTS.md §4.1), so the report may name
+    # more than they do. "impression": the impression, else the findings, as CheXpert reads it; then a study
+    # labelled No Finding whose impression reads positive is also a disagreement.
+    label_text: Literal["report", "impression"] = "report"
+    # leakage
+    leakage_phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_LEAKAGE_PHRASES))
+    extra_leakage_phrases: list[str] = Field(default_factory=list, description="added to leakage_phrases")
+    prior_phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_PRIOR_PHRASES))
+    # copies_report: a report sentence of at least this many words that is also a sentence of the think text
+    copied_sentence_words: int = Field(8, ge=3)
+    # form
+    think_tags: tuple[str, str] = ("<think>", "</think>")
+    min_think_chars: int = Field(200, ge=0)
+    max_think_chars: int = Field(16000, ge=1)
+    min_report_chars: int = Field(15, ge=0)
+    max_report_chars: int = Field(4000, ge=1)
+    min_ascii_letter_share: float = Field(0.9, ge=0, le=1, description="English heuristic: A-Z among letters")
+    min_english_word_share: float = Field(0.6, ge=0, le=1, description="English among common function words")
+    # diversity: near-identical think texts (MinHash over sentences, LSH bands)
+    diversity_min_cluster_size: int = Field(10, ge=2, description="flag clusters at least this large ...")
+    diversity_min_cluster_share: float = Field(0.01, ge=0, le=1, description="... and this share of all")
+    diversity_bands: int = Field(6, ge=1)
+    diversity_rows: int = Field(8, ge=1, description="band width; threshold ~ (1/bands)^(1/rows)")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ValidateConfig:
+        if self.min_think_chars > self.max_think_chars or self.min_report_chars > self.max_report_chars:
+            raise ValueError("validate: a min_*_chars bound is above its max_*_chars")
+        if not all(self.think_tags) or self.think_tags[0] == self.think_tags[1]:
+            raise ValueError("validate.think_tags must be two different, non-empty tags")
+        return self
+
+
+# The section is called "validate" like its command; pydantic warns that the name shadows the deprecated
+# BaseModel.validate classmethod, which datakit never calls (it uses model_validate).
+warnings.filterwarnings(
+    "ignore", message='Field name "validate" in "DatakitConfig" shadows', category=UserWarning
+)
+
+
 class DatakitConfig(_Strict):
     """The whole configuration of a run."""
 
@@ -134,6 +210,7 @@ class DatakitConfig(_Strict):
     ingest: IngestConfig = IngestConfig()
     knowledge: KnowledgeConfig = KnowledgeConfig()
     teacher: TeacherConfig = TeacherConfig()
+    validate: ValidateConfig = ValidateConfig()
 
     def fingerprint(self, *parts: str) -> str:
         """Hash of the given top-level sections (all when none are named)."""

@@ -7,8 +7,8 @@ Label columns hold the CheXpert convention (FACTS.md §2.2, §4.1): 1 positive, 
 
 from __future__ import annotations
 
-import polars as pl
 import pandera.polars as pa
+import polars as pl
 
 # The 14 CheXpert observations in the labeller's own order (chexpert-labeler constants.py); column name → name
 # as the CSVs and papers write it. MIMIC's CSVs list them alphabetically; readers map by name, not by position.

@@ -28,7 +28,6 @@ from typing import Any
 from datakit.annotate import offline_words as W
 from datakit.annotate.teacher import StudyInput, TraceOutcome, teacher
 from datakit.config import DatakitConfig, TeacherConfig
-from datakit.text import split_sentences
 from datakit.trace import REGION_ORDER
 
 ABNORMAL = ("present", "uncertain")
@@ -360,9 +359,9 @@ class OfflineTeacher:
 
     def annotate(self, studies: Sequence[StudyInput]) -> list[TraceOutcome]:
         """One trace per study, in order."""
-        import os
+        from datakit.parallel import cores
 
-        workers = self.config.teacher.workers or os.cpu_count() or 1
+        workers = self.config.teacher.workers or cores()
         if workers <= 1 or len(studies) < PARALLEL_MIN_STUDIES:
             from datakit.annotate.reader import FindingReader
 
@@ -370,7 +369,7 @@ class OfflineTeacher:
             return [writer.write(s) for s in studies]
         from concurrent.futures import ProcessPoolExecutor
 
-        from datakit.ingest.base import worker_context
+        from datakit.parallel import worker_context
 
         size = max(1, min(5000, len(studies) // (workers * 8)))
         chunks = [list(studies[i : i + size]) for i in range(0, len(studies), size)]

@@ -16,7 +16,14 @@ import polars as pl
 from datakit import tables
 from datakit.config import DatakitConfig, dump_config, load_config
 from datakit.errors import SourceLayoutError
-from datakit.ingest.base import FORMATS, ReadContext, SourceFormat, _load_builtin, get_format, normalize_view_expr
+from datakit.ingest.base import (
+    FORMATS,
+    ReadContext,
+    SourceFormat,
+    _load_builtin,
+    get_format,
+    normalize_view_expr,
+)
 from datakit.ingest.splits import assign_splits, check_no_leak
 from datakit.rundir import Quarantine, RunDir, write_atomic
 

@@ -35,9 +35,9 @@ class ReadContext:
     @property
     def workers(self) -> int:
         """Processes a reader may use."""
-        import os
+        from datakit.parallel import cores
 
-        return self.config.workers or os.cpu_count() or 1
+        return self.config.workers or cores()
 
 
 @dataclass
@@ -73,18 +73,6 @@ class SourceFormat(Protocol):
     def read(self, ctx: ReadContext) -> SourceTables:
         """Read the source into tables."""
         ...
-
-
-def worker_context():
-    """The multiprocessing context for ingest workers.
-
-    ``fork`` where the platform has it: the workers run only the standard library and datakit's parsers (never
-    polars), and a forked worker starts at once without re-importing the caller's ``__main__`` — so a script
-    without an ``if __name__ == "__main__"`` guard works. ``spawn`` elsewhere.
-    """
-    import multiprocessing as mp
-
-    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
 
 
 FORMATS: dict[str, SourceFormat] = {}

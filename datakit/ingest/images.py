@@ -36,8 +36,8 @@ from datakit.config import ImageConfig
 from datakit.errors import ConfigError
 from datakit.hashing import content_hash
 from datakit.ingest import dicom
-from datakit.ingest.base import worker_context
 from datakit.ingest.dicom import ImageRejected, to_uint8
+from datakit.parallel import cores, worker_context
 from datakit.rundir import Quarantine, RunDir, atomic_path
 
 # Part of every convert_key: bump it when a change alters the PNGs, so that every image is converted again.
@@ -211,12 +211,7 @@ def _previous_lookup(previous: pl.DataFrame | None) -> dict[str, tuple[str, str,
 
 
 def _worker_count(cfg: ImageConfig) -> int:
-    if cfg.workers:
-        return cfg.workers
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    return cfg.workers or cores()
 
 
 def _chunks(tasks: list[_Task], workers: int) -> list[list[_Task]]:

@@ -8,7 +8,6 @@ are counted in the manifest as ``listed_not_on_disk``, not quarantined one by on
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -16,9 +15,10 @@ from pathlib import Path
 import polars as pl
 
 from datakit.errors import MissingColumnError, SourceLayoutError
-from datakit.ingest.base import ReadContext, SourceTables, register, worker_context
+from datakit.ingest.base import ReadContext, SourceTables, register
 from datakit.ingest.mimic_walk import ScanResult, list_patient_dirs, scan_patients
 from datakit.ingest.sections import CustomRules
+from datakit.parallel import worker_context
 from datakit.tables import LABEL_BY_NAME
 
 CSV_NAMES = {

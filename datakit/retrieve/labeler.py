@@ -22,12 +22,10 @@ Which text a study is labelled from is the ``sections`` option of :func:`label_s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ import numpy as np
 import polars as pl
 
 from datakit.errors import ConfigError
+from datakit.parallel import cores, worker_context
 from datakit.retrieve import labeler_rules as rules
 from datakit.retrieve.labeler_lexicon import Tables, build_tables, default_lexicon_path, read_lexicon
 from datakit.tables import LABEL_COLUMNS
@@ -152,26 +151,19 @@ class Labeler:
         texts = list(texts)
         if workers is None:
             size = sum(len(t) for t in texts if t)
-            workers = 1 if size < PARALLEL_MIN_CHARS else _cores()
+            workers = 1 if size < PARALLEL_MIN_CHARS else cores()
         if workers <= 1 or len(texts) <= CHUNK:
             codes = _encode(self, texts)
         else:
             chunks = [texts[i : i + CHUNK] for i in range(0, len(texts), CHUNK)]
             with ProcessPoolExecutor(
                 max_workers=min(workers, len(chunks)),
-                mp_context=get_context("spawn"),
+                mp_context=worker_context(),
                 initializer=_init_worker,
                 initargs=(self,),
             ) as pool:
                 codes = np.concatenate(list(pool.map(_work, chunks)))
         return _frame(codes)
-
-
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _encode(labeler: Labeler, texts: list[str | None]) -> np.ndarray:

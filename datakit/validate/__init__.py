@@ -1,0 +1,205 @@
+"""Validate: decide for every trace whether it is fit to train on, and say why (issue #5).
+
+Reads traces.parquet with studies, images and knowledge of the run; writes ``validation.parquet`` (one row per
+(study, check): the first failing code or ``ok``, its severity, and a message listing every problem the check
+found), sets rejected traces aside in quarantine.jsonl with all their reasons, and records the counts in the
+manifest. A trace is rejected when a row of severity ``error`` fails; ``warning`` rows only flag it. A row
+that passed carries the most severe level its check can give (what a failure of it would have meant).
+
+Checks are plain functions over tables, registered with :func:`check`: the eight built-in ones (schema,
+clinical, knowledge, reflection, leakage, privacy, form, diversity) live in ``datakit/validate/checks/`` and
+use the same decorator a user's check does::
+
+    import polars as pl
+    from datakit.validate import check, problems
+
+    @check("hedging", codes={"hedged_impression": "warning"})
+    def hedging(ctx):
+        \"\"\"The report does not hedge.\"\"\"
+        hedged = ctx.texts.filter(pl.col("report").str.contains("(?i)cannot be excluded"))
+        return problems(hedged, "hedged_impression", "the report hedges")
+
+Usage::
+
+    result = datakit.validate.run("runs/demo", min_pass_rate=0.9)   # raises ValidationGateError below 90 %
+    table = datakit.validate.validate(traces, studies, images, hits, kb=kb, labeler=labeler)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from datakit import tables
+from datakit.config import DatakitConfig, ValidateConfig
+from datakit.errors import RunDirError, ValidationGateError
+from datakit.rundir import Quarantine, RunDir
+from datakit.validate.context import Context
+from datakit.validate.core import Outcome, rejected, run_checks, summarize
+from datakit.validate.registry import CHECKS, Check, check, concat_problems, no_problems, problems
+
+__all__ = [
+    "CHECKS",
+    "Check",
+    "Context",
+    "ValidationResult",
+    "check",
+    "concat_problems",
+    "default_labeler",
+    "no_problems",
+    "problems",
+    "run",
+    "validate",
+]
+
+STAGE = "validate"
+
+
+@dataclass
+class ValidationResult:
+    """What validation found: the table, the summary (plain data, JSON-ready) and the quarantine."""
+
+    run: RunDir
+    table: pl.DataFrame
+    summary: dict[str, Any]
+    quarantine: Quarantine
+    counts: dict[str, int]
+
+    @property
+    def pass_rate(self) -> float:
+        """Share of traces fit to train on."""
+        return float(self.summary["pass_rate"])
+
+
+def default_labeler(kb: Any) -> Any:
+    """The CheXpert-style labeler (``datakit.retrieve.labeler``) over the run's knowledge base."""
+    from datakit.retrieve.labeler import Labeler
+
+    return Labeler(kb)
+
+
+def validate(
+    traces: pl.DataFrame,
+    studies: pl.DataFrame,
+    images: pl.DataFrame,
+    hits: pl.DataFrame | None = None,
+    *,
+    kb: Any = None,
+    labeler: Any = None,
+    config: ValidateConfig | None = None,
+) -> pl.DataFrame:
+    """The validation table (``tables.Validation``) of ``traces``: the pure function under :func:`run`.
+
+    ``labeler`` reads the final reports (``label_many(texts, workers=)``); None loads the default one.
+    """
+    return _outcome(traces, studies, images, hits, kb=kb, labeler=labeler, config=config).table
+
+
+def _outcome(traces, studies, images, hits, *, kb, labeler, config) -> Outcome:
+    from datakit.retrieve.kb import load_configured
+
+    config = config or ValidateConfig()
+    kb = kb if kb is not None else load_configured()
+    if labeler is None:
+        labeler = default_labeler(kb)
+    if hits is None:
+        hits = tables.empty(tables.KnowledgeHits)
+    return run_checks(traces, studies, images, hits, kb=kb, labeler=labeler, config=config)
+
+
+def _read_traces(run: RunDir) -> pl.DataFrame:
+    if not run.has_table("traces"):
+        raise RunDirError(
+            f"{run.root} has no traces.parquet: there is nothing to validate",
+            hint=f"write traces first: `datakit annotate --run {run.root}`",
+        )
+    traces = pl.read_parquet(run.table_path("traces"))
+    if traces.height == 0:
+        raise RunDirError(
+            f"{run.table_path('traces')} holds no traces: there is nothing to validate",
+            hint="see why annotate wrote none in quarantine.jsonl (stage annotate), then re-run it",
+        )
+    return traces
+
+
+def run(
+    run: RunDir | str | Path,
+    config: DatakitConfig | None = None,
+    *,
+    min_pass_rate: float | None = None,
+    labeler: Any = None,
+) -> ValidationResult:
+    """Validate every trace of the run; write validation.parquet, quarantine and manifest.
+
+    Raises :class:`ValidationGateError` (exit code 4) after writing, when the pass rate is below
+    ``min_pass_rate`` (default ``validate.min_pass_rate``); the error's ``result`` holds the
+    :class:`ValidationResult`.
+    """
+    from datakit.retrieve.kb import load_configured
+
+    started = time.perf_counter()
+    run = run if isinstance(run, RunDir) else RunDir.open(run)
+    config = config or run.load_config()
+    vcfg = config.validate
+    traces = _read_traces(run)
+    studies = run.read_table("studies")
+    images = run.read_table("images")
+    hits = run.read_table("knowledge") if run.has_table("knowledge") else tables.empty(tables.KnowledgeHits)
+    kb = load_configured(config)
+    outcome = _outcome(traces, studies, images, hits, kb=kb, labeler=labeler, config=vcfg)
+    if not run.has_table("knowledge"):
+        outcome.context.notes.append(
+            "no knowledge.parquet: citations were grounded in perceived findings only"
+        )
+
+    quarantine = Quarantine(STAGE)
+    dataset = dict(studies.select("study_id", "dataset").iter_rows())
+    for sid, code, message in rejected(outcome.table).iter_rows():
+        quarantine.add("trace", sid, code, message, dataset=dataset.get(sid))
+    if outcome.duplicates is not None:
+        for sid in outcome.duplicates["study_id"].to_list():
+            quarantine.add(
+                "trace",
+                sid,
+                "duplicate_trace",
+                "traces.parquet holds more than one trace of this study; "
+                "the first was validated, this one is set aside",
+                dataset=dataset.get(sid),
+            )
+    summary = summarize(outcome, examples=vcfg.examples)
+    gate = vcfg.min_pass_rate if min_pass_rate is None else min_pass_rate
+    summary["min_pass_rate"] = gate
+    summary["gate"] = None if gate is None else ("passed" if summary["pass_rate"] >= gate else "failed")
+    summary["run"] = str(run.root)
+    summary["seconds"]["total"] = round(time.perf_counter() - started, 3)
+
+    n_in = summary["traces"]
+    counts = quarantine.balance("trace", n_in, n_in - summary["rejected"]) | {
+        "trace_flagged": summary["flagged"]
+    }
+    run.write_table("validation", outcome.table)
+    run.write_quarantine(quarantine)
+    run.record_stage(
+        STAGE,
+        counts=counts,
+        fingerprint=config.fingerprint("validate", "knowledge"),
+        pass_rate=summary["pass_rate"],
+        min_pass_rate=gate,
+        by_check={c["check"]: {"failed": c["failed"], "flagged": c["flagged"]} for c in summary["checks"]},
+        quarantined_by_code=dict(quarantine.by_code()),
+        seconds=summary["seconds"]["total"],
+    )
+    result = ValidationResult(run, outcome.table, summary, quarantine, counts)
+    if summary["gate"] == "failed":
+        err = ValidationGateError(
+            f"{summary['pass_rate']:.1%} of traces passed validation, below the gate of {gate:.1%} "
+            f"({summary['rejected']} of {n_in} rejected)",
+            hint=f"see why in {run.table_path('validation')} and quarantine.jsonl, or lower --min-pass-rate",
+        )
+        err.result = result  # type: ignore[attr-defined]
+        raise err
+    return result

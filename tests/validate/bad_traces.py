@@ -1,0 +1,723 @@
+"""A corpus of deliberately bad traces: at least one per check and per kind of clinical disagreement.
+
+Each case is (study id, expected check, expected code, what Corpus.add gets). Error cases must be rejected;
+warning cases must be flagged and still pass. Most start from the good effusion trace of builders.py and spoil
+one thing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.validate.builders import (
+    EFFUSION_LABELS,
+    NORMAL_LABELS,
+    NORMALS,
+    effusion_trace,
+    item,
+    labels,
+    normal_trace,
+    spoil,
+    state,
+)
+
+E = effusion_trace
+
+
+def _pleura(t: dict) -> dict:
+    return next(i for i in t["perception"] if i["finding"] == "pleural_effusion")
+
+
+def _heart(t: dict) -> dict:
+    return next(i for i in t["perception"] if i["finding"] == "cardiomegaly")
+
+
+def _set(path: list, value: Any):
+    def fn(t):
+        node = t
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+
+    return fn
+
+
+def _lateral_fix(before: dict, after: dict, kind: str = "laterality", note: str | None = None):
+    def fn(t):
+        t["reflection"]["corrections"].append(
+            {
+                "kind": kind,
+                "finding": "pleural_effusion",
+                "before": before,
+                "after": after,
+                "note": note or "Checking the side markers on both views: it is on the left, not the right.",
+            }
+        )
+
+    return fn
+
+
+def _draft_right(t):
+    _pleura(t)["laterality"] = "right"
+
+
+def _no_effusion_item(t):
+    t["perception"][2] = item("pleura", "normal", "present", NORMALS["pleura"])
+
+
+def _german(t):
+    for i in t["perception"]:
+        i["evidence"] = (
+            "Die Lunge ist frei, kein Erguss und keine Verschattung, das Herz ist nicht vergrößert."
+        )
+    for s in t["reasoning"]:
+        s["observation"] = "Die Lunge ist frei und das Herz ist normal groß"
+        s["inference"] = (
+            "Es gibt keinen Hinweis auf eine akute Erkrankung, der Befund ist unauffällig [K:no_finding]."
+        )
+    t["reflection"]["checked"] = ["die Lunge und die Pleura auf beiden Seiten"]
+    t["reflection"]["summary"] = "Die zweite Durchsicht bestätigt den ersten Befund."
+
+
+def _short(t):
+    t["perception"] = [item("lungs", "normal", "present", "Clear.")]
+    t["reasoning"] = [
+        {
+            "observation": "Clear",
+            "inference": "Normal [K:no_finding].",
+            "knowledge": ["no_finding"],
+            "conclusion": "no_finding",
+            "status": "present",
+        }
+    ]
+    t["reflection"] = {"checked": ["lungs"], "corrections": [], "summary": "Same."}
+
+
+def _two_edits(t):
+    _lateral_fix(state("present", "left", "small"), state("present", "right", "small"))(t)
+    _lateral_fix(
+        state("present", "left", "small"),
+        state("present", "left", "moderate"),
+        kind="severity",
+        note="Measured against the hemithorax the effusion is moderate.",
+    )(t)
+
+
+_LEAK = "As the report states, there is a small left pleural effusion blunting the costophrenic angle."
+_COPIED_REPORT = {
+    "findings": "There is a small left pleural effusion layering posteriorly on the lateral view. "
+    "The heart size is normal.",
+    "impression": "Small left pleural effusion.",
+}
+
+# (study id, check, code, add kwargs)
+CASES: list[tuple[str, str, str, dict[str, Any]]] = [
+    # 1 schema
+    ("b_json", "schema", "invalid_json", {"trace": '{"perception": [', "lab": EFFUSION_LABELS}),
+    (
+        "b_enum",
+        "schema",
+        "schema_violation",
+        {"trace": spoil(E(), lambda t: _pleura(t).update(status="maybe")), "lab": EFFUSION_LABELS},
+    ),
+    (
+        "b_extra_key",
+        "schema",
+        "schema_violation",
+        {"trace": spoil(E(), _set(["confidence"], 0.9)), "lab": EFFUSION_LABELS},
+    ),
+    (
+        "b_table_row",
+        "schema",
+        "table_row_invalid",
+        {"trace": E(), "lab": EFFUSION_LABELS, "n_images": 1, "trace_images": 0},
+    ),
+    (
+        "b_unknown_study",
+        "schema",
+        "unknown_study",
+        {"trace": E(), "lab": EFFUSION_LABELS, "in_studies": False},
+    ),
+    # 2 clinical: one case per kind of disagreement
+    (
+        "c_report_neg",
+        "clinical",
+        "report_contradicts_labels",
+        {
+            "trace": E(),
+            "lab": EFFUSION_LABELS,
+            "report": {"findings": "The heart size is normal.", "impression": "No pleural effusion."},
+        },
+    ),
+    (
+        "c_report_normal",
+        "clinical",
+        "report_contradicts_labels",
+        {
+            "trace": E(),
+            "lab": EFFUSION_LABELS,
+            "report": {
+                "findings": "The heart size is normal.",
+                "impression": "No acute cardiopulmonary process.",
+            },
+        },
+    ),
+    (
+        "c_not_perceived",
+        "clinical",
+        "label_not_perceived",
+        {"trace": spoil(E(), _no_effusion_item), "lab": EFFUSION_LABELS},
+    ),
+    (
+        "c_not_concluded",
+        "clinical",
+        "label_not_concluded",
+        {"trace": spoil(E(), lambda t: t["reasoning"].pop(0)), "lab": EFFUSION_LABELS},
+    ),
+    (
+        "c_perceived_negative",
+        "clinical",
+        "perceived_but_negative",
+        {
+            "trace": spoil(
+                E(), lambda t: _heart(t).update(status="present", evidence="The heart is enlarged.")
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "c_concluded_negative",
+        "clinical",
+        "conclusion_contradicts_label",
+        {"trace": spoil(E(), _set(["reasoning", 1, "status"], "present")), "lab": EFFUSION_LABELS},
+    ),
+    (
+        "c_concluded_normal",
+        "clinical",
+        "concluded_normal_but_abnormal",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: t["reasoning"].append(
+                    {
+                        "observation": "Nothing else",
+                        "inference": "No acute abnormality [K:no_finding].",
+                        "knowledge": ["no_finding"],
+                        "conclusion": "no_finding",
+                        "status": "present",
+                    }
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "c_normal_study",
+        "clinical",
+        "perceived_but_negative",
+        {
+            "trace": spoil(
+                normal_trace(),
+                lambda t: t["perception"].__setitem__(
+                    1,
+                    item(
+                        "lungs",
+                        "consolidation",
+                        "present",
+                        "Dense opacity in the right lower zone with air bronchograms.",
+                        "right",
+                    ),
+                ),
+            ),
+            "lab": NORMAL_LABELS,
+        },
+    ),
+    (
+        "c_uncertain_negative",
+        "clinical",
+        "uncertain_but_negative",
+        {
+            "trace": spoil(
+                E(), lambda t: _heart(t).update(status="uncertain", evidence="The heart may be enlarged.")
+            ),
+            "lab": EFFUSION_LABELS,
+            "warning": True,
+        },
+    ),
+    (
+        "c_status",
+        "clinical",
+        "status_mismatch",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: (
+                    _pleura(t).update(status="uncertain"),
+                    t["reasoning"][0].update(status="uncertain"),
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+            "warning": True,
+        },
+    ),
+    # 3 knowledge
+    (
+        "k_unknown",
+        "knowledge",
+        "unknown_knowledge_id",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: t["reasoning"][0].update(
+                    knowledge=["pleural_efusion"], inference="Fluid blunts the angle [K:pleural_efusion]."
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "k_ungrounded",
+        "knowledge",
+        "ungrounded_citation",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: t["reasoning"][0].update(
+                    knowledge=["pleural_effusion", "pneumothorax"],
+                    inference="Fluid blunts the angle [K:pleural_effusion], unlike air [K:pneumothorax].",
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "k_unlisted",
+        "knowledge",
+        "unlisted_citation",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: t["reasoning"][0].update(
+                    inference="Fluid blunts the angle [K:pleural_effusion]; "
+                    "the heart is spared [K:cardiomegaly]."
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+            "warning": True,
+        },
+    ),
+    (
+        "k_uncited",
+        "knowledge",
+        "uncited_step",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: t["reasoning"][1].update(
+                    knowledge=[], inference="A normal cardiothoracic ratio excludes an enlarged heart."
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+            "warning": True,
+        },
+    ),
+    # 4 reflection
+    (
+        "r_no_recheck",
+        "reflection",
+        "no_recheck",
+        {
+            "trace": spoil(E(), _set(["reflection", "checked"], ["everything", "my first impression"])),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "r_vague",
+        "reflection",
+        "vague_reflection",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: (
+                    _draft_right(t),
+                    _lateral_fix(state("present", "right", "small"), state("present", "left", "small"))(t),
+                    t["reflection"].update(checked=["everything once more"]),
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+            "warning": True,
+        },
+    ),
+    (
+        "r_not_in_draft",
+        "reflection",
+        "correction_not_in_draft",
+        {
+            "trace": spoil(
+                E(), _lateral_fix(state("present", "right", "small"), state("present", "left", "small"))
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "r_after_not_final",
+        "reflection",
+        "after_not_final",
+        {"trace": spoil(E(), _two_edits), "lab": EFFUSION_LABELS},
+    ),
+    (
+        "r_after_vs_report",
+        "reflection",
+        "after_contradicts_report",
+        {
+            "trace": spoil(
+                E(),
+                _lateral_fix(
+                    state("present", "left", "small"),
+                    state("absent"),
+                    kind="hallucinated",
+                    note="On the second look the costophrenic angle is sharp: no fluid.",
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "r_no_change",
+        "reflection",
+        "correction_changes_nothing",
+        {
+            "trace": spoil(
+                E(), _lateral_fix(state("present", "left", "small"), state("present", "left", "small"))
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "r_kind",
+        "reflection",
+        "correction_kind_mismatch",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: (
+                    _pleura(t).update(severity="moderate"),
+                    _lateral_fix(
+                        state("present", "left", "moderate"),
+                        state("present", "left", "small"),
+                        note="Measured against the hemithorax it is small.",
+                    )(t),
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+            "warning": True,
+        },
+    ),
+    (
+        "r_note",
+        "reflection",
+        "vague_note",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: (
+                    _draft_right(t),
+                    _lateral_fix(
+                        state("present", "right", "small"), state("present", "left", "small"), note="Fixed."
+                    )(t),
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+            "warning": True,
+        },
+    ),
+    # 5 leakage
+    (
+        "l_source",
+        "leakage",
+        "leaked_source",
+        {"trace": spoil(E(), lambda t: _pleura(t).update(evidence=_LEAK)), "lab": EFFUSION_LABELS},
+    ),
+    (
+        "l_extra",
+        "leakage",
+        "leaked_source",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: t["reasoning"][0].update(
+                    inference="The effusion is confirmed by the Ground   Truth [K:pleural_effusion]."
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "l_prior",
+        "leakage",
+        "prior_reference",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: _pleura(t).update(
+                    evidence="A small left pleural effusion, unchanged from the prior radiograph."
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+            "warning": True,
+        },
+    ),
+    (
+        "l_copied",
+        "leakage",
+        "copies_report",
+        {
+            "trace": spoil(
+                {**E(), "report": _COPIED_REPORT},
+                lambda t: _pleura(t).update(evidence=_COPIED_REPORT["findings"].split(". ")[0] + "."),
+            ),
+            "lab": EFFUSION_LABELS,
+            "warning": True,
+        },
+    ),
+    # 6 privacy
+    (
+        "p_date",
+        "privacy",
+        "phi_date",
+        {
+            "trace": spoil(
+                E(), lambda t: _pleura(t).update(evidence="Small left effusion on the film of 3/14/2021.")
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "p_month",
+        "privacy",
+        "phi_date",
+        {
+            "trace": spoil(
+                E(), _set(["reflection", "summary"], "Checked again on March 3rd, 2019; nothing to correct.")
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "p_time",
+        "privacy",
+        "phi_time",
+        {
+            "trace": E(),
+            "lab": EFFUSION_LABELS,
+            "warning": True,
+            "report": {
+                "findings": "There is a small left pleural effusion. The heart size is normal.",
+                "impression": "Small left pleural effusion. Discussed with Dr. ___ at 10:45 a.m. on ___.",
+            },
+        },
+    ),
+    (
+        "p_phone",
+        "privacy",
+        "phi_phone",
+        {
+            "trace": spoil(
+                E(), _set(["reflection", "summary"], "Nothing to correct; call 617-555-0123 with questions.")
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "p_record",
+        "privacy",
+        "phi_record_number",
+        {
+            "trace": spoil(E(), _set(["reflection", "summary"], "Nothing to correct for MRN 12345678.")),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "p_name",
+        "privacy",
+        "phi_name",
+        {
+            "trace": spoil(
+                E(), _set(["reflection", "summary"], "Dr. Smith agrees; nothing needs correcting.")
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    # 7 form
+    (
+        "f_tags",
+        "form",
+        "think_tags",
+        {
+            "trace": spoil(E(), lambda t: _pleura(t).update(evidence="Small left effusion.</think> Done.")),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "f_blank",
+        "form",
+        "empty_section",
+        {"trace": spoil(E(), lambda t: t["perception"][0].update(evidence="   ")), "lab": EFFUSION_LABELS},
+    ),
+    (
+        "f_no_report",
+        "form",
+        "empty_report",
+        {"trace": {**normal_trace(), "report": {"findings": "", "impression": " "}}, "lab": labels()},
+    ),
+    ("f_short", "form", "think_too_short", {"trace": spoil(normal_trace(), _short), "lab": NORMAL_LABELS}),
+    (
+        "f_long",
+        "form",
+        "think_too_long",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: _pleura(t).update(
+                    evidence="There is a small left pleural effusion with a meniscus at the base. " * 260
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+            "warning": True,
+        },
+    ),
+    (
+        "f_report_short",
+        "form",
+        "report_too_short",
+        {
+            "trace": {**normal_trace(), "report": {"findings": "", "impression": "Normal."}},
+            "lab": NORMAL_LABELS,
+            "warning": True,
+        },
+    ),
+    (
+        "f_report_long",
+        "form",
+        "report_too_long",
+        {
+            "trace": {
+                **normal_trace(),
+                "report": {
+                    "findings": "The lungs are clear and there is no effusion. " * 100,
+                    "impression": "Normal chest.",
+                },
+            },
+            "lab": NORMAL_LABELS,
+            "warning": True,
+        },
+    ),
+    ("f_german", "form", "not_english", {"trace": spoil(normal_trace(), _german), "lab": NORMAL_LABELS}),
+    (
+        "f_chinese",
+        "form",
+        "not_english",
+        {
+            "trace": spoil(
+                normal_trace(),
+                lambda t: [
+                    i.update(evidence="双肺清晰，未见胸腔积液及气胸，心影大小正常。") for i in t["perception"]
+                ],
+            ),
+            "lab": NORMAL_LABELS,
+        },
+    ),
+    (
+        "f_images",
+        "form",
+        "image_count_mismatch",
+        {"trace": E(), "lab": EFFUSION_LABELS, "n_images": 2, "trace_images": 1},
+    ),
+]
+
+# Good traces that must pass every check (besides diversity, tested on its own corpus).
+GOOD: list[tuple[str, dict[str, Any]]] = [
+    ("g_effusion", {"trace": E(), "lab": EFFUSION_LABELS}),
+    ("g_normal", {"trace": normal_trace(), "lab": NORMAL_LABELS}),
+    (
+        "g_fixed_side",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: (
+                    _draft_right(t),
+                    _lateral_fix(state("present", "right", "small"), state("present", "left", "small"))(t),
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "g_fixed_missed",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: (
+                    _no_effusion_item(t),
+                    t["reasoning"].pop(0),
+                    t["reflection"]["corrections"].append(
+                        {
+                            "kind": "missed",
+                            "finding": "pleural_effusion",
+                            "before": state("absent"),
+                            "after": state("present", "left", "small"),
+                            "note": "A second pass over the pleura shows a blunted left costophrenic angle.",
+                        }
+                    ),
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "g_fixed_false",
+        {
+            "trace": spoil(
+                normal_trace(),
+                lambda t: (
+                    t["perception"].__setitem__(
+                        2,
+                        item(
+                            "pleura", "pneumothorax", "present", "A thin pleural line at the apex.", "right"
+                        ),
+                    ),
+                    t["reasoning"].__setitem__(
+                        0,
+                        {
+                            "observation": "A thin line at the right apex",
+                            "inference": "A visceral pleural line suggests pneumothorax [K:pneumothorax].",
+                            "knowledge": ["pneumothorax"],
+                            "conclusion": "pneumothorax",
+                            "status": "present",
+                        },
+                    ),
+                    t["reflection"]["corrections"].extend(
+                        [
+                            {
+                                "kind": "hallucinated",
+                                "finding": "pneumothorax",
+                                "before": state("present", "right"),
+                                "after": state("absent"),
+                                "note": "Re-inspection shows the line is the scapular edge, not pleura.",
+                            },
+                            {
+                                "kind": "other",
+                                "finding": "no_finding",
+                                "before": state("absent"),
+                                "after": state("present"),
+                                "note": "Without it nothing abnormal remains: the study is normal.",
+                            },
+                        ]
+                    ),
+                ),
+            ),
+            "lab": NORMAL_LABELS,
+            "hits": ("no_finding", "pneumothorax"),
+        },
+    ),
+]
