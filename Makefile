@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine (README.md):
-#   make demo   install, then run the main job on the bundled demo data (no API key, no GPU)
+#   make demo   install, then ingest → retrieve → annotate → validate the bundled demo data (no API key, no GPU)
 #   make test   install with the test extras, then run the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -20,6 +20,9 @@ install-test: $(BIN)/python
 
 demo: install
 	$(BIN)/datakit ingest examples/demo/mimic-cxr --run $(RUN)
+	$(BIN)/datakit retrieve --run $(RUN)
+	$(BIN)/datakit annotate --run $(RUN)
+	$(BIN)/datakit validate --run $(RUN)
 
 test: install-test
 	$(BIN)/python -m pytest -q -n 2
