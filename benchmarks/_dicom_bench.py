@@ -27,7 +27,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from datakit.config import ImageConfig
-from datakit.ingest.base import worker_context
+from datakit.parallel import worker_context
 from datakit.ingest.images import convert_images
 from datakit.rundir import Quarantine, RunDir
 

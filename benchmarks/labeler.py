@@ -32,7 +32,8 @@ from _measure import table  # noqa: E402
 from synth import LABEL_NAMES, make_report  # noqa: E402
 
 from datakit.ingest.sections import extract  # noqa: E402
-from datakit.retrieve.labeler import Labeler, _cores  # noqa: E402
+from datakit.parallel import cores as _cores  # noqa: E402
+from datakit.retrieve.labeler import Labeler  # noqa: E402
 from datakit.retrieve.labeler_lexicon import key, trie_regex  # noqa: E402
 from datakit.tables import LABEL_BY_NAME, LABEL_COLUMNS  # noqa: E402
 
