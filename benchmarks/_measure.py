@@ -10,7 +10,7 @@ import psutil
 
 
 def measure(cmd: list[str], *, env: dict | None = None, cwd: str | None = None) -> dict:
-    """Wall seconds, CPU seconds (user+system, children included) and peak RSS of the whole process tree."""
+    """Wall seconds, CPU seconds (user+system, children included) and peak memory (PSS) of the process tree."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ps = psutil.Process(proc.pid)
@@ -26,7 +26,12 @@ def measure(cmd: list[str], *, env: dict | None = None, cwd: str | None = None) 
                 rss = 0
                 for p in procs:
                     try:
-                        rss += p.memory_info().rss
+                        # PSS, not RSS: forked workers share their parent's pages, and summing RSS would count
+                        # every shared page once per process
+                        try:
+                            rss += p.memory_full_info().pss
+                        except (psutil.AccessDenied, AttributeError):
+                            rss += p.memory_info().rss
                         t = p.cpu_times()
                         cpu[p.pid] = t.user + t.system
                     except psutil.Error:
@@ -34,7 +39,7 @@ def measure(cmd: list[str], *, env: dict | None = None, cwd: str | None = None) 
                 peak = max(peak, rss)
             except psutil.Error:
                 pass
-            time.sleep(0.02)
+            time.sleep(0.05)
 
     th = threading.Thread(target=poll, daemon=True)
     th.start()

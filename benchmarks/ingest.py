@@ -65,7 +65,7 @@ def main() -> None:
         [
             ("wall s (min / median / max)", f"{walls[0]:.2f} / {walls[mid]:.2f} / {walls[-1]:.2f}   target < 15"),
             ("CPU s (median)", f"{cpus[mid]:.2f}"),
-            ("peak RSS MB, process tree (max)", f"{peaks[-1]:.0f}   target < 2048"),
+            ("peak memory MB (PSS), process tree (max)", f"{peaks[-1]:.0f}   target < 2048"),
             ("studies per second (median)", f"{args.studies / walls[mid]:,.0f}"),
         ],
     ))

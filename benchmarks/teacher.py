@@ -151,7 +151,7 @@ def main() -> None:
         print(table("Offline teacher at full scale (227,835 studies)", [
             ("wall", f"{m['wall_s']:.1f} s (target < 120 s)"),
             ("CPU", f"{m['cpu_s']:.1f} s"),
-            ("peak RSS, process tree", f"{m['peak_rss_mb']:.0f} MB"),
+            ("peak memory (PSS), process tree", f"{m['peak_rss_mb']:.0f} MB"),
         ]))
 
 

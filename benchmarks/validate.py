@@ -95,7 +95,7 @@ def main() -> None:
         ),
         ("wall s (min / median / max)", spread("wall_s", ".1f")),
         ("CPU s, process tree", spread("cpu_s", ".1f")),
-        ("peak RSS MB, process tree", spread("peak_rss_mb", ".0f")),
+        ("peak memory MB (PSS), process tree", spread("peak_rss_mb", ".0f")),
         ("cores", str(os.cpu_count())),
     ]
     rows += [(f"  {name} s (last run)", f"{sec:.1f}") for name, sec in summary["seconds"].items()]

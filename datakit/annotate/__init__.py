@@ -16,7 +16,7 @@ from datakit.annotate.teacher import ImageRef, StudyInput, TraceOutcome, get_tea
 from datakit.config import DatakitConfig, load_config
 from datakit.rundir import Quarantine, RunDir
 from datakit.text import clean
-from datakit.trace import SCHEMA_ID, dumps
+from datakit.trace import SCHEMA_ID
 
 STAGE = "annotate"
 
@@ -73,32 +73,38 @@ def build_inputs(run: RunDir, studies: pl.DataFrame, images: pl.DataFrame, hits:
 
 
 def outcomes_to_table(outcomes: list[TraceOutcome], teacher: str, n_images: dict[str, int]) -> pl.DataFrame:
-    """The traces table from the successful outcomes."""
-    ok = [o for o in outcomes if o.trace is not None]
+    """The traces table from the successful outcomes.
 
-    def cited(trace: dict) -> list[str]:
-        ids = [k for step in trace["reasoning"] for k in step["knowledge"]]
-        return list(dict.fromkeys(ids))
-
-    df = pl.DataFrame(
-        {
-            "study_id": [o.study_id for o in ok],
-            "trace_json": [dumps(o.trace) for o in ok],
-            "schema_id": [SCHEMA_ID] * len(ok),
-            "teacher": [teacher] * len(ok),
-            "model": [o.model for o in ok],
-            "templates": [o.templates for o in ok],
-            "template_sha": [o.template_sha for o in ok],
-            "knowledge_ids": [cited(o.trace) for o in ok],
-            "injected_error": [o.injected_error for o in ok],
-            "n_images": [n_images[o.study_id] for o in ok],
-            "input_tokens": [o.input_tokens for o in ok],
-            "output_tokens": [o.output_tokens for o in ok],
-            "cost_usd": [o.cost_usd for o in ok],
-            "cache_keys": [o.cache_keys for o in ok],
-        },
-        schema={name: col.dtype.type for name, col in tables.Traces.columns.items()},
-    )
+    Built in slices, each outcome's JSON text released once it is in the table, so a full-scale run never holds
+    the 227k traces twice (as Python strings and as Arrow).
+    """
+    schema = {name: col.dtype.type for name, col in tables.Traces.columns.items()}
+    ok = [o.compact() for o in outcomes if o.ok]
+    parts = []
+    for start in range(0, len(ok), 16_384):
+        part = ok[start : start + 16_384]
+        parts.append(pl.DataFrame(
+            {
+                "study_id": [o.study_id for o in part],
+                "trace_json": [o.trace_json for o in part],
+                "schema_id": [SCHEMA_ID] * len(part),
+                "teacher": [teacher] * len(part),
+                "model": [o.model for o in part],
+                "templates": [o.templates for o in part],
+                "template_sha": [o.template_sha for o in part],
+                "knowledge_ids": [o.cited for o in part],
+                "injected_error": [o.injected_error for o in part],
+                "n_images": [n_images[o.study_id] for o in part],
+                "input_tokens": [o.input_tokens for o in part],
+                "output_tokens": [o.output_tokens for o in part],
+                "cost_usd": [o.cost_usd for o in part],
+                "cache_keys": [o.cache_keys for o in part],
+            },
+            schema=schema,
+        ))
+        for o in part:
+            o.trace_json = None  # in the table now
+    df = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
     return tables.Traces.validate(df.sort("study_id"))
 
 
@@ -148,7 +154,7 @@ def run(
 
     quarantine = Quarantine(STAGE)
     for o in outcomes:
-        if o.trace is None:
+        if not o.ok:
             quarantine.add("study", o.study_id, o.error_code or "teacher_failed", o.error or "the teacher gave no trace")
     n_images = dict(studies.select("study_id", "n_images").iter_rows())
     traces = outcomes_to_table(outcomes, teacher.name, n_images)

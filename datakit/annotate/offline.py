@@ -20,7 +20,9 @@ trace on every machine, and one study's trace does not depend on which others ar
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -344,7 +346,7 @@ def _make_writer(config: DatakitConfig) -> TraceWriter:
 
 def _write_chunk(studies: list[StudyInput]) -> list[TraceOutcome]:
     assert _WORKER is not None
-    return [_WORKER.write(s) for s in studies]
+    return [_WORKER.write(s).compact() for s in studies]
 
 
 @teacher("offline")
@@ -372,10 +374,15 @@ class OfflineTeacher:
         from datakit.parallel import worker_context
 
         size = max(1, min(5000, len(studies) // (workers * 8)))
-        chunks = [list(studies[i : i + size]) for i in range(0, len(studies), size)]
+        starts = iter(range(0, len(studies), size))
         out: list[TraceOutcome] = []
+        # at most two chunks per worker in flight: memory stays flat however many studies there are
         with ProcessPoolExecutor(workers, mp_context=worker_context(), initializer=_init_worker,
                                  initargs=(self.config,)) as pool:
-            for part in pool.map(_write_chunk, chunks):
-                out.extend(part)
+            pending = deque(pool.submit(_write_chunk, list(studies[i : i + size]))
+                            for i in itertools.islice(starts, 2 * workers))
+            while pending:
+                out.extend(pending.popleft().result())
+                for i in itertools.islice(starts, 1):
+                    pending.append(pool.submit(_write_chunk, list(studies[i : i + size])))
         return out

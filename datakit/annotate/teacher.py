@@ -43,7 +43,7 @@ class TraceOutcome:
     """A teacher's answer for one study."""
 
     study_id: str
-    trace: dict[str, Any] | None  # None when the study failed
+    trace: dict[str, Any] | None  # None when the study failed (or when only ``trace_json`` is kept)
     model: str | None = None
     templates: str | None = None
     template_sha: str | None = None
@@ -54,6 +54,30 @@ class TraceOutcome:
     cache_keys: list[str] = field(default_factory=list)
     error_code: str | None = None
     error: str | None = None
+    # The trace as canonical JSON, with the knowledge ids it cites: what the traces table stores. A teacher that
+    # writes many traces in worker processes sends these back instead of the dict (far less to pickle and hold).
+    trace_json: str | None = None
+    cited: list[str] | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the study got a trace."""
+        return self.trace is not None or self.trace_json is not None
+
+    def compact(self) -> TraceOutcome:
+        """Keep the trace as JSON text only (and the ids it cites); drop the dict."""
+        if self.trace is not None:
+            from datakit.trace import dumps
+
+            self.trace_json = dumps(self.trace)
+            self.cited = cited_ids(self.trace)
+            self.trace = None
+        return self
+
+
+def cited_ids(trace: dict[str, Any]) -> list[str]:
+    """Knowledge ids cited by a trace's reasoning, in order of first citation."""
+    return list(dict.fromkeys(k for step in trace["reasoning"] for k in step["knowledge"]))
 
 
 class Teacher(Protocol):
