@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
+import re
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -88,7 +89,14 @@ class TraceWriter:
             # present beats uncertain beats absent, as the CheXpert aggregation does
             if prev is None or _rank(p.status) > _rank(prev.status):
                 found[key] = p
-        findings = list(found.values())
+        # a mention without a side ("the leads") adds nothing to a sided one of the same entry ("left pacemaker"),
+        # and a label's generic entry ("tubes") nothing to a specific one of the same label ("nasogastric tube")
+        sided = {(p.entry_id, p.status) for p in found.values() if p.laterality != "none"}
+        specific = {(self.kb.get(p.entry_id).chexpert, p.status) for p in found.values()
+                    if self.kb.get(p.entry_id).chexpert not in (None, p.entry_id)}
+        findings = [p for p in found.values()
+                    if (p.laterality != "none" or (p.entry_id, p.status) not in sided)
+                    and (p.entry_id, p.status) not in specific]
         return self._reconcile(findings, study.labels)
 
     def _reconcile(self, findings: list[Perceived], labels: dict[str, int | None]) -> list[Perceived]:
@@ -97,11 +105,13 @@ class TraceWriter:
             label = self.kb.get(p.entry_id).chexpert
             value = labels.get(label) if label else None
             if value == 0 and p.status in ABNORMAL:
-                p = replace(p, status="absent", laterality="none", severity=None)
-            elif value == -1 and p.status == "present":
-                p = replace(p, status="uncertain")
+                # The text names it, the label says absent (labels often come from the impression alone): the
+                # trace states neither, rather than contradict its own report or its label.
+                continue
+            if value == -1 and p.status == "present":
+                p = replace(p, status="uncertain", sentence="")  # the clause says more than the label allows
             elif value == 1 and p.status == "uncertain":
-                p = replace(p, status="present")
+                p = replace(p, status="present", sentence="")
             out.append(p)
         for label, value in labels.items():
             if value is None or label == "no_finding":
@@ -139,23 +149,23 @@ class TraceWriter:
 
     def _item_of(self, p: Perceived, rng: random.Random) -> dict[str, Any]:
         e = self.kb.get(p.entry_id)
-        sign = rng.choice(e.signs) if e.signs else e.name
         if p.status == "present":
-            ev = W.evidence_present(e.name, sign, p.laterality, p.severity, rng)
+            ev = W.evidence_present(e.name, p.sentence, p.laterality, p.severity, rng)
         elif p.status == "uncertain":
-            ev = W.evidence_uncertain(e.name, sign, p.laterality, p.severity, rng)
+            ev = W.evidence_uncertain(e.name, p.sentence, p.laterality, p.severity, rng)
         else:
             ev = W.evidence_absent(e.name, rng)
         return _item(p.region, p.entry_id, p.status, p.laterality, p.severity, ev)
 
     # 2. reflection: inject an error into a draft ----------------------------------------------------------------
-    def inject(self, findings: list[Perceived], labels: dict[str, int | None],
-               rng: random.Random) -> tuple[list[Perceived], str | None, list[dict[str, Any]]]:
+    def inject(self, findings: list[Perceived], labels: dict[str, int | None], rng: random.Random,
+               has_lateral: bool = False) -> tuple[list[Perceived], str | None, list[dict[str, Any]]]:
         """A draft of the findings with at most one controlled error, the kind, and the corrections that undo it."""
         if not self.cfg.error_kinds or rng.random() >= self.cfg.error_rate:
             return findings, None, []
         kinds = list(self.cfg.error_kinds)
         rng.shuffle(kinds)
+        self._has_lateral = has_lateral
         for kind in kinds:
             made = getattr(self, f"_inject_{kind}")(findings, labels, rng)
             if made is not None:
@@ -194,7 +204,8 @@ class TraceWriter:
         draft = [p for p in findings if p.entry_id != entry_id] + [false]
         region = self.kb.regions[e.region]
         absent = W.evidence_absent(e.name, rng)
-        note = rng.choice(W.HALLUCINATED_NOTES).format(
+        notes = W.HALLUCINATED_NOTES + (W.HALLUCINATED_NOTES_LATERAL if self._has_lateral else ())
+        note = rng.choice(notes).format(
             region=region.name.lower(), absent=absent, absent_l=absent[:1].lower() + absent[1:]
         )
         return draft, [_correction("hallucinated", entry_id, ("present", side, None), ("absent", "none", None),
@@ -224,10 +235,9 @@ class TraceWriter:
 
     def _missed_note(self, p: Perceived, rng: random.Random) -> str:
         e = self.kb.get(p.entry_id)
-        evidence = W.evidence_present(e.name, rng.choice(e.signs) if e.signs else e.name, p.laterality,
-                                      p.severity, rng)
+        evidence = W.describe(e.name, p.sentence, p.laterality, p.severity)
         region = self.kb.regions[p.region].name.lower()
-        return rng.choice(W.MISSED_NOTES).format(region=region, evidence=evidence[:1].lower() + evidence[1:])
+        return rng.choice(W.MISSED_NOTES).format(region=region, evidence=evidence)
 
     def _normality_fix(self, final: list[Perceived], draft: list[Perceived]) -> list[dict[str, Any]]:
         """When the error flips whether the study looks normal, the reflection corrects that conclusion too."""
@@ -248,14 +258,17 @@ class TraceWriter:
             if item["finding"] == "normal":
                 continue
             e = self.kb.get(item["finding"])
+            diff = self._retrieved_alternative(e, retrieved, draft)
             if item["status"] == "present":
-                inference = W.reasoning_present(e.name, e.id, e.definition, e.differential, rng)
+                definition = None if e.region == "lines_devices" else e.definition  # a device needs no definition
+                inference = W.reasoning_present(e.name, e.id, definition, diff, rng)
             elif item["status"] == "uncertain":
-                inference = W.reasoning_uncertain(e.name, e.id, e.differential, rng)
+                inference = W.reasoning_uncertain(e.name, e.id, diff, rng)
             else:
                 inference = W.reasoning_absent(e.name, e.id, rng)
             observation = item["evidence"].rstrip(".")
-            steps.append({"observation": observation, "inference": W.cap(inference), "knowledge": [e.id],
+            cited = [e.id] + ([diff[1]] if diff and item["status"] != "absent" else [])
+            steps.append({"observation": observation, "inference": W.cap(inference), "knowledge": cited,
                           "conclusion": e.id, "status": item["status"]})
         if _is_normal(draft, self.kb):
             obs, inf = W.reasoning_normal(rng)
@@ -263,6 +276,22 @@ class TraceWriter:
             steps.append({"observation": obs, "inference": W.cap(inf), "knowledge": ids,
                           "conclusion": "no_finding", "status": "present"})
         return steps
+
+    def _retrieved_alternative(self, entry: Any, retrieved: Sequence[str],
+                               draft: list[Perceived]) -> tuple[str, str] | None:
+        """A retrieved entry that the finding's differential names and the draft does not call abnormal."""
+        if not entry.differential:
+            return None
+        differential = " ".join(entry.differential).lower()
+        abnormal = {p.entry_id for p in draft if p.status in ABNORMAL}
+        for entry_id in retrieved:
+            if entry_id == entry.id or entry_id in abnormal or entry_id not in self.kb:
+                continue
+            other = self.kb.get(entry_id)
+            names = [t for t in other.terms[:4] if " " in t or t == other.name.lower()]
+            if other.region and any(re.search(rf"\b{re.escape(t)}\b", differential) for t in names):
+                return other.name, other.id
+        return None
 
     def checked(self, final: list[Perceived], corrections: list[dict[str, Any]], rng: random.Random) -> list[str]:
         """What the second look re-inspected: each abnormal finding's region and two more regions."""
@@ -278,7 +307,8 @@ class TraceWriter:
         """The trace of one study."""
         rng = study_rng(self.cfg.seed, study.study_id)
         final = self.perceive(study)
-        draft, kind, corrections = self.inject(final, study.labels, rng)
+        has_lateral = any(im.view in ("LATERAL", "LL") for im in study.images)
+        draft, kind, corrections = self.inject(final, study.labels, rng, has_lateral)
         draft_items = self.items(draft, rng)
         reasoning = self.reasoning(draft_items, draft, rng, study.knowledge)
         summary = rng.choice(W.SUMMARY_FIXED if corrections else W.SUMMARY_CLEAN)

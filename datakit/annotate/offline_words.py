@@ -13,7 +13,8 @@ import re
 SIZE_SCALE = ("trace", "small", "moderate", "large")
 DEGREE_SCALE = ("mild", "moderate", "severe")
 _SEVERITY_ALIASES = {"tiny": "trace", "minimal": "mild", "marked": "severe", "massive": "large",
-                     "small-to-moderate": "moderate", "moderate-to-large": "large", "mild-to-moderate": "moderate"}
+                     "small-to-moderate": "moderate", "moderate-to-large": "large", "mild-to-moderate": "moderate",
+                     "mildly": "mild", "moderately": "moderate", "severely": "severe", "markedly": "severe"}
 SEVERITY_WORDS = re.compile(
     r"\b(" + "|".join(sorted({*SIZE_SCALE, *DEGREE_SCALE, *_SEVERITY_ALIASES}, key=len, reverse=True)) + r")\b"
 )
@@ -49,12 +50,6 @@ def other_grade(severity: str, rng: random.Random) -> str | None:
     return None
 
 
-def short_sign(sign: str) -> str:
-    """A sign without its parenthetical and after-semicolon detail, lowercased at the start."""
-    text = re.split(r"\s\(|;|:", sign, maxsplit=1)[0].strip().rstrip(".")
-    return text[:1].lower() + text[1:]
-
-
 def side_phrase(laterality: str, rng: random.Random) -> str:
     """' on the left', ' on both sides', … or '' for none."""
     if laterality == "left":
@@ -71,10 +66,6 @@ def side_adj(laterality: str) -> str:
     return "" if laterality == "none" else laterality + " "
 
 
-def _a(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
-
-
 def cap(text: str) -> str:
     """Upper-case the first letter."""
     return text[:1].upper() + text[1:]
@@ -85,69 +76,112 @@ def lower_name(name: str) -> str:
     return name if name[:2].isupper() else name[:1].lower() + name[1:]
 
 
-def evidence_present(name: str, sign: str, laterality: str, severity: str | None, rng: random.Random) -> str:
-    """What a reader sees when the finding is there."""
-    n = lower_name(name)
-    sev = f"{severity} " if severity else ""
-    s = short_sign(sign)
-    qual = f"{sev}{side_adj(laterality)}{n}"
-    choices = [
-        f"{cap(qual)}: {s}{side_phrase(laterality, rng)}.",
-        f"{cap(s)}{side_phrase(laterality, rng)}, in keeping with {qual}.",
-        f"{cap(s)}{side_phrase(laterality, rng)}: {qual}.",
-        f"{cap(s)}{side_phrase(laterality, rng)}, indicating {qual}.",
-        f"{cap(qual)}, seen as {s}.",
-    ]
-    return rng.choice(choices)
+# A report clause that compares with an earlier study describes a change the image alone cannot show; it is
+# not used as perception evidence (the structured side and grade are, instead).
+_COMPARISON = re.compile(
+    r"\b(?:prior|previous(?:ly)?|earlier|interval|again|unchanged|stable|new|newly|persist(?:ent|s)?|"
+    r"increas\w*|decreas\w*|improv\w*|worsen\w*|resolv\w*|since|compared|comparison|before|now|"
+    r"no longer|change|changed|progress\w*|slightly|evolving|remains?|redemonstrat\w*|recent|recently)\b",
+    re.IGNORECASE,
+)
+# Longer clauses are whole report sentences: repeating them verbatim in the think text teaches echoing (the
+# validation stage flags it), so the structured side-and-grade phrasing stands in for them.
+_MAX_CLAUSE_WORDS = 7
 
 
-def evidence_uncertain(name: str, sign: str, laterality: str, severity: str | None, rng: random.Random) -> str:
+def usable_clause(clause: str) -> bool:
+    """Whether a report clause can stand as what a reader of this image sees."""
+    words = clause.split()
+    return (2 <= len(words) <= _MAX_CLAUSE_WORDS and not _COMPARISON.search(clause) and "___" not in clause
+            and words[0].lower() not in _DANGLING)
+
+
+_DANGLING = {"its", "it", "which", "that", "this", "these", "those", "they", "their", "and", "or", "though",
+             "although", "but", "however", "whereas", "while", "also"}
+
+
+def structured(name: str, laterality: str, severity: str | None) -> str:
+    """'small left pleural effusion' from the structured fields alone."""
+    return f"{severity + ' ' if severity else ''}{side_adj(laterality)}{lower_name(name)}"
+
+
+def describe(name: str, clause: str | None, laterality: str, severity: str | None) -> str:
+    """A noun phrase or clause, lower-case first, naming the finding as seen: the report's wording where usable."""
+    if clause and usable_clause(clause):
+        body = clause.rstrip(".")
+        first = body.split()[0]
+        return body if len(first) > 1 and first.isupper() else body[:1].lower() + body[1:]  # keep "ETT", "PICC"
+    return structured(name, laterality, severity)
+
+
+def evidence_present(name: str, clause: str | None, laterality: str, severity: str | None,
+                     rng: random.Random) -> str:
+    """What a reader sees when the finding is there: the report's own wording of it where it describes the image,
+    else the finding with its side and grade."""
+    if clause and usable_clause(clause):
+        body = describe(name, clause, laterality, severity)
+        if body.startswith(("there ", "There ")):
+            return f"{cap(body)}."
+        return rng.choice([f"{cap(body)}.", f"Seen on this film: {body}.", f"On this film, {body}."])
+    qual = structured(name, laterality, severity)
+    return rng.choice([f"{cap(qual)}.", f"There is {qual}.", f"{cap(qual)} is present.", f"Visible: {qual}."])
+
+
+def evidence_uncertain(name: str, clause: str | None, laterality: str, severity: str | None,
+                       rng: random.Random) -> str:
     """What a reader sees when the finding may or may not be there."""
-    n = lower_name(name)
-    s = short_sign(sign)
-    side = side_phrase(laterality, rng)
-    choices = [
-        f"Possible {side_adj(laterality)}{n}: subtle {s}{side}, not definite.",
-        f"Equivocal {s}{side}; {n} can be neither confirmed nor excluded.",
-        f"Faint {s}{side} raises the question of {n}.",
-        f"There may be {s}{side}; {n} is possible but uncertain on this film.",
-    ]
-    return rng.choice(choices)
+    if clause and usable_clause(clause):
+        body = clause.rstrip(".")
+        return rng.choice([f"{cap(body)}.", f"Equivocal: {body[:1].lower() + body[1:]}."])
+    qual = structured(name, laterality, severity)
+    return rng.choice([f"Possible {qual}, not definite.", f"Equivocal {qual}.",
+                       f"{cap(qual)} can be neither confirmed nor excluded.",
+                       f"Questionable {qual} on this film."])
 
 
 def evidence_absent(name: str, rng: random.Random) -> str:
-    """A pertinent negative."""
+    """A pertinent negative (no verb, so plural names read right: "No support devices.")."""
     n = lower_name(name)
-    return rng.choice([f"No {n}.", f"No {n} is seen.", f"There is no {n}.", f"No evidence of {n}.",
-                       f"{cap(n)} is not present."])
+    return rng.choice([f"No {n}.", f"No evidence of {n}.", f"No {n} identified.", f"No sign of {n}."])
 
 
-def reasoning_present(name: str, entry_id: str, definition: str, differential: list[str],
+def gist(definition: str) -> str:
+    """The first sentence of a definition, lower-case first, no final period: knowledge stated in general."""
+    first = definition.split(". ")[0].strip().rstrip(".")
+    return first[:1].lower() + first[1:]
+
+
+def reasoning_present(name: str, entry_id: str, definition: str | None, differential: tuple[str, str] | None,
                       rng: random.Random) -> str:
-    """Inference for a finding that is there."""
+    """Inference for a finding that is there. ``differential`` is (name, entry id) of a retrieved alternative."""
     n = lower_name(name)
-    gist = definition.split(". ")[0].rstrip(".")
-    gist = gist[:1].lower() + gist[1:]
-    diff = f" {cap(differential[0].split(' (')[0])} was considered." if differential and rng.random() < 0.6 else ""
-    choices = [
-        f"this is how {n} shows on a radiograph [K:{entry_id}].{diff}",
-        f"the pattern fits {n} — {gist} [K:{entry_id}].{diff}",
-        f"these features indicate {n} [K:{entry_id}].{diff}",
-        f"taken together this is {n} [K:{entry_id}], {gist}.",
-    ]
-    return rng.choice(choices)
+    what = f" — {gist(definition)}" if definition else ""
+    diff = ""
+    if differential:
+        dname, did = differential
+        diff = rng.choice([f" {cap(lower_name(dname))} was considered [K:{did}].",
+                           f" The alternative, {lower_name(dname)} [K:{did}], fits less well."])
+    return rng.choice([
+        f"these features indicate {n} [K:{entry_id}]{what}.{diff}",
+        f"this is {n} [K:{entry_id}]{what}.{diff}",
+        f"the appearance fits {n} [K:{entry_id}]{what}.{diff}",
+    ])
 
 
-def reasoning_uncertain(name: str, entry_id: str, differential: list[str], rng: random.Random) -> str:
+def reasoning_uncertain(name: str, entry_id: str, differential: tuple[str, str] | None, rng: random.Random) -> str:
     """Inference for a finding that may be there."""
     n = lower_name(name)
-    diff = differential[0].split(" (")[0] if differential else "a normal variant"
-    choices = [
-        f"the appearance is not definite: {n} is possible [K:{entry_id}], and {diff} stays in the differential.",
-        f"{n} cannot be excluded [K:{entry_id}]; {diff} could look the same.",
-        f"this may represent {n} [K:{entry_id}], but the sign is too faint to commit.",
-    ]
-    return rng.choice(choices)
+    if differential:
+        dname, did = differential
+        return rng.choice([
+            f"the appearance is not definite: {n} is possible [K:{entry_id}], and {lower_name(dname)} [K:{did}] "
+            "stays in the differential.",
+            f"{n} cannot be excluded [K:{entry_id}]; {lower_name(dname)} [K:{did}] could look the same.",
+        ])
+    return rng.choice([
+        f"{n} cannot be excluded [K:{entry_id}], but the sign is too faint to commit.",
+        f"this may represent {n} [K:{entry_id}]; it is not definite on this film.",
+    ])
 
 
 def reasoning_absent(name: str, entry_id: str, rng: random.Random) -> str:
@@ -163,7 +197,7 @@ def reasoning_absent(name: str, entry_id: str, rng: random.Random) -> str:
 def reasoning_normal(rng: random.Random) -> tuple[str, str]:
     """Observation and inference for a study without abnormality."""
     obs = rng.choice([
-        "Every region of the tree looks normal",
+        "Every region looks normal",
         "Clear lungs, sharp costophrenic angles and a normal cardiomediastinal silhouette",
         "No abnormality in the lungs, pleura, heart, mediastinum or bones",
     ])
@@ -203,18 +237,20 @@ SUMMARY_FIXED = (
     "One claim of the first look did not hold and is corrected above.",
 )
 MISSED_NOTES = (
-    "A second pass over the {region} shows {evidence}",
-    "On closer inspection of the {region}: {evidence}",
-    "Re-inspecting the {region} reveals what the first look missed: {evidence}",
+    "A second pass over the {region} shows it: {evidence}.",
+    "On closer inspection of the {region}: {evidence}.",
+    "Re-inspecting the {region} reveals what the first look missed: {evidence}.",
 )
 HALLUCINATED_NOTES = (
     "On the second look it is not there: {absent} The apparent finding was an overlap of normal structures.",
     "Re-inspection does not confirm it: {absent_l} What looked abnormal is projection, not disease.",
+)
+HALLUCINATED_NOTES_LATERAL = (
     "The lateral view does not show it, and the {region} look normal on both views: {absent_l}",
 )
 LATERALITY_NOTES = (
     "The finding is on the {right} side, not the {wrong}.",
-    "Checking the side markers and both views: it is {right}, not {wrong}.",
+    "Checking the side marker: it is {right}, not {wrong}.",
 )
 SEVERITY_NOTES = (
     "Measured against the hemithorax it is {right}, not {wrong}.",

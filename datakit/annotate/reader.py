@@ -18,7 +18,13 @@ from datakit.retrieve import labeler_rules as rules
 from datakit.retrieve.labeler_lexicon import build_tables, default_lexicon_path, read_lexicon
 
 _STATUS = {1: "present", -1: "uncertain", 0: "absent"}
-_CLAUSE_END = re.compile(r"[.;:!?]|,\s|\b(?:and|but|with|while|whereas)\b")
+_CLAUSE_END = re.compile(r"\.(?:\s|$)|[;:!?]|,\s|\b(?:and|but|with|while|whereas)\b")
+# Sides that name a part of the anatomy, not the side of the finding ("left-sided pacemaker, leads in the right
+# atrium" is a left pacemaker).
+_ANATOMIC_SIDE = re.compile(
+    r"\b(?:left|right)[\s-]+(?:atrium|atrial|ventricle|ventricular|heart border|cardiac border|hemidiaphragm|"
+    r"main ?stem|mainstem|main bronchus|bronchus|internal jugular|ij|subclavian|brachiocephalic|innominate)\b"
+)
 
 
 class FindingReader:
@@ -45,27 +51,19 @@ class FindingReader:
                 entry = self.kb.get(entry_id)
                 if entry.region is None:
                     continue
-                context = _context(norm, f.start, f.end)
-                side = laterality_of(context) if entry.laterality else "none"
-                grade = severity_of(_before(norm, f.start) + " " + norm[f.start : f.end]) if status != 0 else None
-                out.append(Perceived(entry_id, entry.region, _STATUS[status],
-                                     side if status != 0 else "none", grade, text[f.start : f.end]))
+                left, right = _clause(norm, f.start, f.end)
+                context = _ANATOMIC_SIDE.sub(" ", norm[left:right])
+                side = laterality_of(context) if entry.laterality and status != 0 else "none"
+                grade = severity_of(context) if status != 0 and SEVERITY_WORDS.search(context) else None
+                clause = " ".join(text[left:right].split()).strip(" ,;:")
+                out.append(Perceived(entry_id, entry.region, _STATUS[status], side, grade, clause))
         return out
 
 
-def _context(norm: str, start: int, end: int) -> str:
-    """The clause around a mention: from the previous clause break to the next one."""
-    left = norm.rfind(".", 0, start)
-    for m in _CLAUSE_END.finditer(norm, max(left, 0), start):
+def _clause(norm: str, start: int, end: int) -> tuple[int, int]:
+    """Bounds of the clause around a mention: from the previous clause break to the next one."""
+    left = max(norm.rfind(". ", 0, start) + 1, 0)
+    for m in _CLAUSE_END.finditer(norm, left, start):
         left = m.end()
     right_m = _CLAUSE_END.search(norm, end)
-    right = right_m.start() if right_m else len(norm)
-    return norm[max(left, 0) : right]
-
-
-def _before(norm: str, start: int, width: int = 30) -> str:
-    """The words just before a mention, within its clause (where a grade is written: 'small left effusion')."""
-    chunk = norm[max(0, start - width) : start]
-    cut = max(chunk.rfind("."), chunk.rfind(";"), chunk.rfind(","))
-    chunk = chunk[cut + 1 :]
-    return chunk if SEVERITY_WORDS.search(chunk) else ""
+    return left, right_m.start() if right_m else len(norm)

@@ -111,9 +111,9 @@ def test_real_rows_spot_checked(kaggle):
     assert one["report_text"].splitlines()[0] == "INDICATION: Positive TB test"
     assert one["report_text"].splitlines()[-1] == "IMPRESSION: Normal chest x-XXXX."
     assert one["report_path"].endswith("indiana_reports.csv") and one["split"] is None
-    # "normal": No Finding 1, every other label 0 (absent), not null
+    # "normal": No Finding 1; the other 13 were not mentioned one by one, so they stay null (never folded into 0)
     assert one["no_finding"] == 1 and one["label_source"] == "mesh"
-    assert all(one[c] == 0 for c in LABEL_COLUMNS if c != "no_finding")
+    assert all(one[c] is None for c in LABEL_COLUMNS if c != "no_finding")
     # uid 5: Thickening/pleura → Pleural Other; the rest not mentioned stays null; empty comparison is null
     five = s["5"]
     assert five["pleural_other"] == 1 and five["no_finding"] is None and five["cardiomegaly"] is None
@@ -169,10 +169,10 @@ def test_mesh_most_specific_rule_wins_and_studies_combine():
     assert mesh.term_labels("Cardiac Shadow/enlarged") == {"cardiomegaly": 1}
     assert mesh.term_labels("Cardiac Shadow/enlarged/borderline") == {"cardiomegaly": -1}
     assert mesh.term_labels("cardiomegaly / BORDERLINE") == {"cardiomegaly": -1}
-    # 1 and -1 for the same label combine to 1; normal's 0s lose to a finding, and No Finding is dropped
+    # 1 and -1 for the same label combine to 1; a finding drops normal's No Finding
     labels = mesh.labels(["normal", "Cardiomegaly/borderline", "Cardiomegaly/severe", "Aorta/tortuous"])
     assert labels.values["cardiomegaly"] == 1 and labels.values["no_finding"] is None
-    assert labels.values["edema"] == 0 and labels.unmapped == ["Aorta/tortuous"]
+    assert labels.values["edema"] is None and labels.unmapped == ["Aorta/tortuous"]
     # a device alone keeps No Finding (CheXpert's rule excludes Support Devices)
     assert mesh.labels(["normal", "Catheters, Indwelling"]).values["no_finding"] == 1
     # not indexed: nothing known, every label null, no label source
