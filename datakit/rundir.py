@@ -34,6 +34,9 @@ TABLES = {
 }
 
 
+TABLES_BY_STAGE = {stage: file for file, stage in TABLES.values()}
+
+
 def utc_now() -> str:
     """Return the current UTC time as an ISO-8601 string with a ``Z``."""
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -216,7 +219,14 @@ class RunDir:
                 f"{self.root} has no {path.name}",
                 hint=f"run `datakit {stage}` for this run first",
             )
-        return pl.read_parquet(path)
+        try:
+            return pl.read_parquet(path)
+        except (pl.exceptions.ComputeError, OSError) as err:
+            stage = TABLES[table][1]
+            raise RunDirError(
+                f"{path} cannot be read ({err.__class__.__name__}: {str(err).splitlines()[0][:200]})",
+                hint=f"the file is damaged or not a table datakit wrote; run `datakit {stage}` for this run again",
+            ) from err
 
     # quarantine ----------------------------------------------------------------------------------------------
     def read_quarantine(self, stage: str | None = None) -> list[dict[str, Any]]:
@@ -246,19 +256,30 @@ class RunDir:
             return json.loads(self.manifest_path.read_text(encoding="utf-8"))
         return {"datakit_version": __version__, "created_utc": utc_now(), "stages": {}}
 
+    def signature(self, table: str) -> str | None:
+        """Size and modification time of a table file: changes whenever the table is written again."""
+        path = self.table_path(table)
+        if not path.is_file():
+            return None
+        st = path.stat()
+        return f"{st.st_size}:{st.st_mtime_ns}"
+
     def record_stage(
         self,
         stage: str,
         *,
         counts: dict[str, int],
         fingerprint: str | None = None,
+        inputs: tuple[str, ...] = (),
         **extra: Any,
     ) -> dict[str, Any]:
-        """Record that ``stage`` finished, with its counts; written last, after the stage's outputs."""
+        """Record that ``stage`` finished, with its counts and the versions of the tables it read (``inputs``);
+        written last, after the stage's outputs."""
         manifest = self.manifest()
         manifest["datakit_version"] = __version__
         manifest["updated_utc"] = utc_now()
-        entry = {"finished_utc": utc_now(), "counts": counts, "fingerprint": fingerprint, **extra}
+        entry = {"finished_utc": utc_now(), "counts": counts, "fingerprint": fingerprint,
+                 "inputs": {t: self.signature(t) for t in inputs}, **extra}
         manifest.setdefault("stages", {})[stage] = entry
         write_atomic(self.manifest_path, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
         return entry
@@ -275,6 +296,32 @@ class RunDir:
         from datakit.config import dump_config
 
         write_atomic(self.config_path, dump_config(config))
+
+    def refresh_inputs(self, stage: str, inputs: tuple[str, ...]) -> None:
+        """A stage that found its inputs unchanged in content (and skipped) records their current versions."""
+        manifest = self.manifest()
+        entry = manifest.get("stages", {}).get(stage)
+        if entry is not None:
+            entry["inputs"] = {t: self.signature(t) for t in inputs}
+            write_atomic(self.manifest_path, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+
+    def check_upstream(self, stage: str, consumer: str) -> None:
+        """Refuse to go on from tables that ``stage`` made out of inputs that have been rewritten since.
+
+        ``datakit ingest --limit 5`` into a run that already has traces, then ``datakit validate``, would otherwise
+        judge 26 stale traces against 5 new studies without a word.
+        """
+        entry = self.manifest().get("stages", {}).get(stage)
+        if not entry:
+            return
+        for table, recorded in (entry.get("inputs") or {}).items():
+            current = self.signature(table)
+            if recorded is not None and current != recorded:
+                made = TABLES_BY_STAGE.get(stage, stage)
+                raise RunDirError(
+                    f"{self.table_path(table).name} changed after `datakit {stage}` wrote {made}",
+                    hint=f"run `datakit {stage}` again (cached teacher answers are reused), then `datakit {consumer}`",
+                )
 
     def stage_fingerprint(self, stage: str) -> str | None:
         """The fingerprint recorded when ``stage`` last finished, if any."""

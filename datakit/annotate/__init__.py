@@ -7,6 +7,7 @@ quarantine with a reason; for the stage, studies in = traces out + quarantined.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import polars as pl
@@ -33,6 +34,22 @@ class AnnotateResult:
     injected: dict[str, int]
 
 
+_SWALLOWED = re.compile(r"(?:^|\s)(?:IMPRESSION|CONCLUSION)\s*:\s*")
+
+
+def _split_swallowed(findings: str, impression: str) -> tuple[str, str]:
+    """Undo the official parser's swallowed header for the report a model is trained to write.
+
+    A FINDINGS header followed on the next line by IMPRESSION: leaves "IMPRESSION: …" inside the findings text
+    (FACTS.md §2.4; the studies table keeps it, for comparability). The trace's report should not teach a model
+    to write a header inside its findings, so that text becomes the impression when there is none.
+    """
+    m = _SWALLOWED.search(findings)
+    if m is None or impression:
+        return findings, impression
+    return findings[: m.start()].strip(), findings[m.end() :].strip()
+
+
 def build_inputs(run: RunDir, studies: pl.DataFrame, images: pl.DataFrame, hits: pl.DataFrame) -> list[StudyInput]:
     """One :class:`StudyInput` per study, from the run's tables."""
     root = run.root.resolve()
@@ -51,7 +68,7 @@ def build_inputs(run: RunDir, studies: pl.DataFrame, images: pl.DataFrame, hits:
             *tables.LABEL_COLUMNS]
     for row in studies.select(cols).iter_rows(named=True):
         sid = row["study_id"]
-        findings, impression = clean(row["findings"]), clean(row["impression"])
+        findings, impression = _split_swallowed(clean(row["findings"]), clean(row["impression"]))
         if not findings and not impression:
             # no FINDINGS/IMPRESSION header (a final paragraph or a custom rule gave the text): that text is the report
             findings = clean(row["extracted_text"])
@@ -113,6 +130,7 @@ def _prepare(run_dir: str | RunDir, config: DatakitConfig | None, limit: int | N
 
     config = config or load_config()
     run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
+    run.check_upstream("retrieve", "annotate")
     studies = tables.Studies.validate(run.read_table("studies"))
     images = tables.Images.validate(run.read_table("images"))
     hits = tables.KnowledgeHits.validate(run.read_table("knowledge"))
@@ -167,6 +185,7 @@ def run(
         STAGE,
         counts=counts,
         fingerprint=config.fingerprint("teacher", "knowledge"),
+        inputs=("studies", "images", "knowledge"),
         teacher=teacher.name,
         schema_id=SCHEMA_ID,
         tokens={"input": int(traces["input_tokens"].sum()), "output": int(traces["output_tokens"].sum())},

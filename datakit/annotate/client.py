@@ -99,6 +99,12 @@ class TeacherClient:
         )
         self.endpoint = endpoint_label(config.base_url)
         key = os.environ.get(config.api_key_env, "")
+        if not key and not config.base_url:
+            # OpenAI's own endpoint always wants a key: say so now rather than after a round of retries
+            raise TeacherAuthError(
+                f"no API key: the environment variable {config.api_key_env} is empty or unset",
+                hint=f"export {config.api_key_env}=…, or point --base-url at a local OpenAI-compatible server",
+            )
         self._has_key = bool(key)
         self._scrub_key = key if len(key) >= 4 else ""
         timeout = httpx2.Timeout(config.request_timeout_s, connect=config.connect_timeout_s)

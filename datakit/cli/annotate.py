@@ -62,6 +62,6 @@ def register(app: typer.Typer) -> None:
         if dry_run:
             console.print(estimate_table(datakit.annotate.estimate(rd, cfg, limit=limit)))
             return
-        rd.save_config(cfg)
         result = datakit.annotate.run(rd, cfg, limit=limit, progress=not no_progress)
+        rd.save_config(cfg)  # only a command that worked changes the run's settings
         console.print(annotate_summary(result))

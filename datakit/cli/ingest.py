@@ -36,9 +36,12 @@ def register(app: typer.Typer) -> None:
         import datakit.ingest
         from datakit.cli.render import ingest_summary
         from datakit.config import load_config
+        from datakit.rundir import RunDir
 
+        # a run that exists keeps its own settings (datakit.toml) unless --config names another file
+        base = config if config is not None else (RunDir(run).config_path if RunDir(run).config_path.is_file() else None)
         cfg = load_config(
-            config,
+            base,
             overrides={
                 "ingest.format": format,
                 "ingest.limit": limit,
@@ -50,6 +53,8 @@ def register(app: typer.Typer) -> None:
                 "ingest.images.workers": workers,
             },
         )
+        if limit is None:
+            cfg.ingest.limit = None  # --limit is for one command, never a setting the run keeps
         result = datakit.ingest.run(source, run, cfg)
         console.print(ingest_summary(result))
 

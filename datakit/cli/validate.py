@@ -119,7 +119,8 @@ def register(app: typer.Typer) -> None:
         cfg = rd.load_config(
             config, overrides={"validate.min_pass_rate": min_pass_rate, "validate.workers": workers}
         )
-        rd.save_config(cfg)
+        # --min-pass-rate and --workers are for this command only: what is written back is the config without them
+        rd.save_config(rd.load_config(config))
 
         def show(summary: dict[str, Any]) -> None:
             if as_json:

@@ -199,6 +199,7 @@ def run(run: RunDir | str | Path, config: DatakitConfig | None = None) -> Retrie
         }
     )
     if run.stage_fingerprint(STAGE) == fingerprint and run.has_table("knowledge"):
+        run.refresh_inputs(STAGE, ("studies",))  # same content: the hits stand for this studies.parquet too
         hits = run.read_table("knowledge")
         return RetrieveResult(
             run, hits, _counts(studies, hits), len(kb), skipped=True, seconds=time.perf_counter() - started
@@ -211,6 +212,7 @@ def run(run: RunDir | str | Path, config: DatakitConfig | None = None) -> Retrie
         STAGE,
         counts=counts,
         fingerprint=fingerprint,
+        inputs=("studies",),
         knowledge_fingerprint=kb.fingerprint,
         knowledge_entries=len(kb),
         knowledge_folders=kb.folders,

@@ -8,6 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 import datakit.annotate
+from datakit.annotate import _split_swallowed
+from datakit.text import clean
 from datakit.cli.app import app
 from datakit.config import load_config
 from datakit.trace import schema_errors
@@ -62,7 +64,8 @@ def test_single_call_traces_then_a_second_run_sends_nothing(demo_run, server):
     studies = {r["study_id"]: r for r in pl.read_parquet(demo_run / "studies.parquet").iter_rows(named=True)}
     for sid, trace in traces_of(first).items():
         assert schema_errors(trace) == []
-        assert trace["report"]["impression"] == " ".join((studies[sid]["impression"] or "").split())
+        own = _split_swallowed(clean(studies[sid]["findings"]), clean(studies[sid]["impression"]))
+        assert trace["report"]["impression"] == own[1]
     row = first.traces.row(0, named=True)
     assert row["teacher"] == "llm" and row["model"] == "teacher-m"
     assert row["templates"] == "annotate/system.j2,annotate/user.j2" and row["template_sha"].startswith("b2:")
@@ -174,3 +177,11 @@ def test_llm_teacher_needs_a_model(demo_run):
     res = runner.invoke(app, ["annotate", "--run", str(demo_run), "--teacher", "llm"])
     assert res.exit_code == 2
     assert "needs a model" in res.output and "--model" in res.output
+
+
+def test_no_key_for_the_openai_endpoint_fails_at_once(demo_run):
+    runner = CliRunner()
+    res = runner.invoke(app, ["annotate", "--run", str(demo_run), "--teacher", "llm", "--model", "gpt-4o",
+                              "--limit", "1", "--no-progress"])
+    assert res.exit_code == 3
+    assert "OPENAI_API_KEY is empty or unset" in res.output and "--base-url" in res.output

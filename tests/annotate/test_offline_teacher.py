@@ -75,7 +75,10 @@ def test_the_report_is_the_studys_own(demo_run):
     studies = {r["study_id"]: r for r in pl.read_parquet(demo_run / "studies.parquet").iter_rows(named=True)}
     for sid, trace in traces_of(result).items():
         report = trace["report"]
-        own = " ".join((studies[sid]["impression"] or "").split())
+        from datakit.annotate import _split_swallowed
+        from datakit.text import clean
+
+        own = _split_swallowed(clean(studies[sid]["findings"]), clean(studies[sid]["impression"]))[1]
         assert report["impression"] == own
         assert report["findings"] or report["impression"], sid
 
@@ -140,3 +143,30 @@ def test_cited_knowledge_exists(demo_run):
         for step in trace["reasoning"]:
             assert all(k in kb for k in step["knowledge"])
             assert f"[K:{step['conclusion']}]" in step["inference"]
+
+
+def test_tables_rewritten_upstream_are_not_used_silently(demo_run):
+    import datakit.ingest
+    from datakit.errors import RunDirError
+    from tests.annotate.run_fixture import REPO
+
+    annotate(demo_run)
+    datakit.ingest.run(REPO / "examples/demo/mimic-cxr", demo_run,
+                       load_config(overrides={"ingest.limit": 5, "ingest.images.max_size": 64}))
+    with pytest.raises(RunDirError) as err:
+        annotate(demo_run)
+    assert "studies.parquet changed after `datakit retrieve`" in str(err.value)
+    assert "datakit retrieve" in err.value.hint
+    import datakit.retrieve
+
+    datakit.retrieve.run(demo_run, load_config())
+    assert annotate(demo_run).counts["study_in"] == 5
+
+
+def test_a_swallowed_impression_header_is_split_out_of_the_trace_report():
+    from datakit.annotate import _split_swallowed
+
+    assert _split_swallowed("IMPRESSION: Stable cardiomegaly.", "") == ("", "Stable cardiomegaly.")
+    assert _split_swallowed("Clear lungs. IMPRESSION: Normal.", "") == ("Clear lungs.", "Normal.")
+    assert _split_swallowed("Clear lungs.", "Normal.") == ("Clear lungs.", "Normal.")
+    assert _split_swallowed("Impression of a nodule.", "") == ("Impression of a nodule.", "")
