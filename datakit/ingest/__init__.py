@@ -113,6 +113,7 @@ def run(
     studies = assign_splits(studies, cfg.split, quarantine)
     images = _finish_images(studies, raw.images, quarantine)
 
+    check_no_leak(studies)  # before hours of image conversion, not after
     if cfg.images.convert:
         from datakit.ingest.images import convert_images
 

@@ -95,6 +95,11 @@ class MimicCxr:
         if not files_dir.is_dir():
             raise SourceLayoutError(f"{root} has no files/ folder", hint="point datakit at the dataset's top folder")
         scan = self._scan(files_dir, ctx)
+        for path, message in scan.unreadable:
+            # not a study or an image row (what it held is unknown), so outside the studies/images balance
+            ctx.quarantine.add("folder", path, "unreadable_folder",
+                               f"{message}; its studies and images are not read — fix the permissions and re-run",
+                               path=path, dataset=self.dataset)
         studies, studies_in, on_disk = self._studies(scan, ctx)
         images, images_in = self._images(scan, ctx, on_disk)
         studies = self._attach_split(studies, images, root, ctx)
@@ -250,12 +255,19 @@ class MimicCxr:
         if path is None:
             return studies.with_columns(split=pl.lit(None, pl.Utf8))
         split = read_csv(path, ["dicom_id", "study_id", "subject_id", "split"])
-        unknown = split.filter(~pl.col("split").is_in(list(SPLIT_NAMES)))
+        unknown = split.filter(~pl.col("split").is_in(list(SPLIT_NAMES)) | pl.col("split").is_null())
+        bad_ids: set[str] = set()
         if unknown.height:
-            raise SourceLayoutError(
-                f"{path} has split values other than train/validate/test: {sorted(set(unknown['split']))[:5]}",
-                hint="use the split file of the release, or --split patient to make a patient-level split",
-            )
+            known = set(studies["study_id"].to_list())
+            for study_id, value in unknown.select("study_id", "split").unique("study_id").sort("study_id").iter_rows():
+                if study_id in known:
+                    bad_ids.add(study_id)
+                    ctx.quarantine.add("study", study_id, "bad_split",
+                                       f"{path.name} gives study {study_id} the split {value!r}, not train, validate "
+                                       "or test; fix the row, or use --split patient to re-split by patient",
+                                       path=path, dataset=self.dataset)
+            split = split.filter(~pl.col("study_id").is_in(list(bad_ids)))
+            studies = studies.filter(~pl.col("study_id").is_in(list(bad_ids)))
         per_study = (
             split.select("study_id", pl.col("split").replace_strict(SPLIT_NAMES))
             .unique()
@@ -284,7 +296,13 @@ class MimicCxr:
             )
         names = list(LABEL_BY_NAME)
         raw = read_csv(path, ["study_id", *names])
-        raw = raw.unique(subset="study_id", keep="first").join(studies.select("study_id"), on="study_id", how="semi")
+        raw = raw.join(studies.select("study_id"), on="study_id", how="semi")
+        for study_id in raw.filter(~pl.col("study_id").is_first_distinct())["study_id"].unique().sort().to_list():
+            # a label row, not a study: outside the studies balance; the study keeps its first row
+            ctx.quarantine.add("label_row", study_id, "duplicate_label_row",
+                               f"{path.name} has more than one row for study {study_id}; the first is used",
+                               path=path, dataset=self.dataset)
+        raw = raw.unique(subset="study_id", keep="first", maintain_order=True)
         parsed = raw.select(
             "study_id",
             *[pl.col(n).cast(pl.Float64, strict=False).alias(LABEL_BY_NAME[n]) for n in names],

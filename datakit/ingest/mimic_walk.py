@@ -40,6 +40,8 @@ class ScanResult:
     images: list[tuple[str, str, str, str]] = field(default_factory=list)
     # (study_id, subject_id, code, message, path) of reports that could not be used
     bad_reports: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+    # (path, message) of folders that could not be listed
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
     def merge(self, other: ScanResult) -> None:
         """Append another worker's result."""
@@ -48,6 +50,7 @@ class ScanResult:
         self.folders.extend(other.folders)
         self.images.extend(other.images)
         self.bad_reports.extend(other.bad_reports)
+        self.unreadable.extend(other.unreadable)
 
 
 def _read_report(path: str) -> tuple[str | None, str | None, str | None]:
@@ -95,15 +98,19 @@ def scan_patients(
                         reports.append((name[1:-4], entry.path))
                     elif entry.is_dir():
                         folders.append((name[1:], entry.path))
-        except OSError:
+        except OSError as err:
+            out.unreadable.append((pdir, f"cannot list the patient folder: {err.strerror or err}"))
             continue
         for study, spath in sorted(folders):
             out.folders.append((study, subject, spath))
-            with os.scandir(spath) as files:
-                for f in files:
-                    stem, dot, ext = f.name.rpartition(".")
-                    if dot and ext.lower() in image_exts:
-                        out.images.append((stem, study, subject, f.path))
+            try:
+                with os.scandir(spath) as files:
+                    for f in files:
+                        stem, dot, ext = f.name.rpartition(".")
+                        if dot and ext.lower() in image_exts:
+                            out.images.append((stem, study, subject, f.path))
+            except OSError as err:
+                out.unreadable.append((spath, f"cannot list the study folder: {err.strerror or err}"))
         for study, rpath in sorted(reports):
             text, code, message = _read_report(rpath)
             if text is None:

@@ -244,6 +244,8 @@ class _State:
             target = self.guard.inside(rel)
             if target is not None:
                 self.referenced.add(str(target))
+            else:  # refused, but listed: the unlisted-file scan must not count the same file again
+                self.referenced.add(str(self.images_dir / rel))
             if target is None:
                 self.quarantine("image", image_id, "path_escape",
                                 f"{where} gives the image path {rel!r}, which leads outside "

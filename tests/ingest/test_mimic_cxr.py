@@ -212,3 +212,26 @@ def test_rerun_replaces_the_stage_quarantine(tmp_path):
     ingest.run(root, tmp_path / "run", cfg())
     rows = quarantine_rows(tmp_path / "run")
     assert sum(r["code"] == "missing_report" for r in rows) == 1
+
+
+def test_a_bad_split_value_sets_that_study_aside_and_the_rest_goes_on(tmp_path):
+    root = tmp_path / "mimic"
+    make_tree(root, [Study("10000001", "50000001"), Study("10000002", "50000002", split="valid")])
+    result = ingest.run(root, tmp_path / "run", cfg())
+    rows = quarantine_rows(tmp_path / "run")
+    bad = [r for r in rows if r["code"] == "bad_split"]
+    assert [r["key"] for r in bad] == ["50000002"] and "'valid'" in bad[0]["message"]
+    assert result.studies["study_id"].to_list() == ["50000001"]
+    assert result.counts["study_in"] == 2 == result.counts["study_out"] + result.counts["study_quarantined"]
+
+
+def test_a_duplicate_label_row_is_reported_and_the_first_is_used(tmp_path):
+    root = tmp_path / "mimic"
+    make_tree(root, [Study("10000001", "50000001", labels={"Edema": "1.0"})])
+    header, rows = read_csv_rows(root / "mimic-cxr-2.0.0-chexpert.csv.gz")
+    dup = rows[0][:2] + ["0.0"] * 14
+    write_csv(root, "mimic-cxr-2.0.0-chexpert.csv", header, rows + [dup])
+    result = ingest.run(root, tmp_path / "run", cfg())
+    assert result.studies["edema"].to_list() == [1]
+    q = quarantine_rows(tmp_path / "run")
+    assert [(r["kind"], r["code"]) for r in q] == [("label_row", "duplicate_label_row")]
