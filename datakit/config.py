@@ -88,7 +88,8 @@ class TeacherConfig(_Strict):
     kind: Literal["offline", "llm"] = "offline"
     seed: int = 0
     # offline teacher: controlled errors injected into the draft perception, then found and corrected
-    error_rate: float = Field(0.5, ge=0, le=1, description="share of studies whose draft gets an injected error")
+    # A minority of traces teach correcting a wrong first look; the rest teach re-checking a right one.
+    error_rate: float = Field(0.3, ge=0, le=1, description="share of studies whose draft gets an injected error")
     error_kinds: list[Literal["missed", "hallucinated", "laterality", "severity"]] = Field(
         default_factory=lambda: ["missed", "hallucinated", "laterality", "severity"]
     )

@@ -43,6 +43,9 @@ class FindingReader:
         out: list[Perceived] = []
         for f in rules.find(self.tables, norm):
             found = {e: st for e, st in rules.statuses(f, self.tables.anchors).items() if e in self.kb}
+            if any(self.kb.get(e).origin != "imported" for e in found):
+                # an imported finding model that shares a term with a written entry adds nothing but a duplicate
+                found = {e: st for e, st in found.items() if self.kb.get(e).origin != "imported"}
             # "rib fractures" names rib_fracture and the generic fracture: keep the specific entry only
             specific_labels = {self.kb.get(e).chexpert for e in found if self.kb.get(e).chexpert != e}
             for entry_id, status in found.items():

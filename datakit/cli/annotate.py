@@ -57,7 +57,13 @@ def register(app: typer.Typer) -> None:
         if cancel:
             from datakit.annotate.batch import cancel_batches
 
-            console.print(cancel_batches(rd, config=cfg.teacher))
+            cancelled = cancel_batches(rd, config=cfg.teacher)
+            if not cancelled:
+                console.print("No batch of this run is still running: nothing to cancel.")
+            for batch in cancelled:
+                n = len(batch.get("keys", []))
+                console.print(f"Batch {batch.get('id')} ({n} requests): {batch.get('status')}; a later "
+                              "`datakit annotate` merges what it answered and resubmits the rest.")
             return
         if dry_run:
             console.print(estimate_table(datakit.annotate.estimate(rd, cfg, limit=limit)))
