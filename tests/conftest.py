@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.annotate.run_fixture import _demo_run_base, demo_run  # noqa: F401  (shared: a run made from the demo data)
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
 

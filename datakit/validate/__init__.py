@@ -146,6 +146,10 @@ def run(
     config = config or run.load_config()
     vcfg = config.validate
     traces = _read_traces(run)
+    # traces judged against studies or hits rewritten since retrieve or annotate ran would be judged wrongly;
+    # the earliest stale stage is named first, so the hint sends the user back far enough
+    run.check_upstream("retrieve", STAGE)
+    run.check_upstream("annotate", STAGE)
     studies = run.read_table("studies")
     images = run.read_table("images")
     hits = run.read_table("knowledge") if run.has_table("knowledge") else tables.empty(tables.KnowledgeHits)
@@ -187,6 +191,7 @@ def run(
         STAGE,
         counts=counts,
         fingerprint=config.fingerprint("validate", "knowledge"),
+        inputs=("traces", "studies", "images", "knowledge"),
         pass_rate=summary["pass_rate"],
         min_pass_rate=gate,
         by_check={c["check"]: {"failed": c["failed"], "flagged": c["flagged"]} for c in summary["checks"]},
