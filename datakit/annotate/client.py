@@ -1,9 +1,11 @@
-"""The only module that talks to the endpoint through ``openai`` and knows its exceptions (STYLE.md H3).
+"""The only module that knows the endpoint's errors (STYLE.md H3): chat completions, files and batches.
 
-Requests go out through ``AsyncOpenAI.post`` with the body serialised once by us and the raw ``httpx``
-response returned, so what is hashed is what is sent (unknown parameters of vLLM or Ollama included) and what
-is stored is the exact JSON the server sent. ``openai``'s own retries are off: retries, backoff and the
-shared 429 cooldown live here, so every worker sees one rate-limit state.
+Chat completions go out through :mod:`datakit.annotate.http` (a lean keep-alive HTTP/1.1 client; ``openai``'s
+client costs ~1 ms of event-loop CPU per request and 0.45 s of import before the first one): the body is
+serialised once by us, so what is hashed is what is sent (unknown parameters of vLLM or Ollama included), and
+what is stored is the exact JSON the server sent. Files and batches go through ``AsyncOpenAI``, imported when
+a batch needs it. Retries, backoff and the shared 429 cooldown live here, so every worker sees one rate-limit
+state (``openai``'s own retries are off).
 
 What stops the run (raised): a refused key (401/403, :class:`TeacherAuthError`), an endpoint that cannot be
 reached after the retries or that has no such route or model (404, :class:`TeacherUnavailable`), an
@@ -25,9 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx2
-import openai
-
+from datakit.annotate.http import ConnectError, RequestTimeout, Transport, transport_for
 from datakit.annotate.limits import Limiter, backoff_s
 from datakit.config import TeacherConfig
 from datakit.errors import TeacherAuthError, TeacherError, TeacherUnavailable
@@ -35,6 +35,7 @@ from datakit.errors import TeacherAuthError, TeacherError, TeacherUnavailable
 log = logging.getLogger("datakit.annotate")
 T = TypeVar("T")
 NO_KEY = "no-key"  # sent when the key's variable is unset: local servers (vLLM, Ollama) often need none
+OPENAI_BASE_URL = "https://api.openai.com/v1"
 _RETRY_STATUS = {408, 409}  # besides 429 and 5xx: request timeout and lock conflicts, worth another try
 _BAD_REQUEST_STATUS = {400, 413, 422}
 
@@ -90,7 +91,7 @@ def _retry_after_s(headers: Any) -> float | None:
 
 
 class TeacherClient:
-    """``AsyncOpenAI`` with datakit's retries, limits and error translation; ``repr`` never shows the key."""
+    """Chat completions with datakit's retries, limits and error translation; ``repr`` never shows the key."""
 
     def __init__(self, config: TeacherConfig, limiter: Limiter | None = None) -> None:
         self.config = config
@@ -105,40 +106,58 @@ class TeacherClient:
                 f"no API key: the environment variable {config.api_key_env} is empty or unset",
                 hint=f"export {config.api_key_env}=…, or point --base-url at a local OpenAI-compatible server",
             )
+        self._key = key or NO_KEY  # local servers (vLLM, Ollama) often need none
         self._has_key = bool(key)
         self._scrub_key = key if len(key) >= 4 else ""
-        timeout = httpx2.Timeout(config.request_timeout_s, connect=config.connect_timeout_s)
-        pool = config.max_concurrency + 4  # the workers, plus batch file transfers
-        self._client = openai.AsyncOpenAI(
-            api_key=key or NO_KEY,
-            base_url=config.base_url,
-            max_retries=0,
-            timeout=timeout,
-            http_client=openai.DefaultAsyncHttpxClient(
-                timeout=timeout, limits=httpx2.Limits(max_connections=pool, max_keepalive_connections=pool)
-            ),
-        )
+        # what openai's client would use: OPENAI_BASE_URL, and the organisation and project headers
+        self.base_url = config.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL
+        self._headers = {"Authorization": f"Bearer {self._key}"}
+        for header, env in (("OpenAI-Organization", "OPENAI_ORG_ID"), ("OpenAI-Project", "OPENAI_PROJECT_ID")):  # noqa: E501
+            if os.environ.get(env):
+                self._headers[header] = os.environ[env]
+        self._http: Transport | None = None
+        self._openai: Any = None
 
     def __repr__(self) -> str:
         return f"TeacherClient(endpoint={self.endpoint!r}, key_from=${self.config.api_key_env})"
 
     async def close(self) -> None:
         """Close the connections."""
-        await self._client.close()
+        if self._http is not None:
+            await self._http.close()
+        if self._openai is not None:
+            await self._openai.close()
 
     # chat completions ---------------------------------------------------------------------------------------
     async def chat(self, body: bytes, *, tokens: int) -> Reply | Failure:
         """Send one ``/chat/completions`` body, retrying what is worth retrying."""
         cfg = self.config
+        if self._http is None:
+            self._http = transport_for(
+                self.base_url, self._headers, connect_timeout_s=cfg.connect_timeout_s,
+                timeout_s=cfg.request_timeout_s, max_connections=cfg.max_concurrency + 4,
+            )  # fmt: skip
         last = Failure("http_error", "not sent", 0)
         for attempt in range(cfg.max_retries + 1):
             await self.limiter.admit(tokens)
             started = time.perf_counter()
             try:
-                response = await self._client.post("/chat/completions", content=body, cast_to=httpx2.Response)
-            except openai.APIError as err:
+                response = await self._http.post("/chat/completions", body)
+            except (ConnectError, RequestTimeout) as err:
                 self.limiter.settle(tokens, 0)
-                last, delay = self._classify(err, attempt + 1)
+                if isinstance(err, RequestTimeout):
+                    last = Failure("timeout", f"no answer within {cfg.request_timeout_s:g}s", attempt + 1)
+                else:
+                    last = Failure("unreachable", f"cannot connect to {self.endpoint}", attempt + 1)
+                if attempt < cfg.max_retries:
+                    delay = self._backoff(attempt)
+                    log.info("%s; retry %d of %d in %.1fs", last.message, attempt + 1, cfg.max_retries, delay)
+                    await asyncio.sleep(delay)
+                continue
+            if response.status >= 300:
+                self.limiter.settle(tokens, 0)
+                last, delay = self._classify(response.status, response.headers, _error_body(response.content),
+                                             attempt + 1)
                 if delay is None:
                     return last
                 if attempt < cfg.max_retries:
@@ -170,38 +189,32 @@ class TeacherClient:
     def _backoff(self, attempt: int) -> float:
         return backoff_s(attempt, initial=self.config.backoff_initial_s, maximum=self.config.backoff_max_s)
 
-    def _classify(self, err: openai.APIError, attempts: int) -> tuple[Failure, float | None]:
-        """What an error means: the failure to report, and the delay before retrying (``None``: do not)."""
+    def _classify(self, status: int, headers: Any, body: Any, attempts: int) -> tuple[Failure, float | None]:
+        """What an error status means: the failure to report, and the delay before retrying (``None``: never).
+
+        ``body`` is the parsed JSON error body, or its text.
+        """
         cfg = self.config
-        if isinstance(err, openai.APITimeoutError):
-            timeout = Failure("timeout", f"no answer within {cfg.request_timeout_s:g}s", attempts)
-            return timeout, self._backoff(attempts - 1)
-        if isinstance(err, openai.APIConnectionError):
-            unreachable = Failure("unreachable", f"cannot connect to {self.endpoint}", attempts)
-            return unreachable, self._backoff(attempts - 1)
-        if not isinstance(err, openai.APIStatusError):
-            return Failure("http_error", self._scrub(str(err)), attempts), None
-        status = err.status_code
-        detail = self._server_message(err)
+        detail, code = self._server_message(status, body)
         if status in (401, 403):
-            raise self._auth_error(status, detail) from err
+            raise self._auth_error(status, detail)
         if status == 404:
             raise TeacherUnavailable(
                 f"{self.endpoint} answered 404 ({detail})",
                 hint="check teacher.base_url (OpenAI-compatible servers often end in /v1) and teacher.model",
-            ) from err
+            )
         if status == 429:
-            if "insufficient_quota" in (err.code or "") or "insufficient_quota" in detail:
+            if "insufficient_quota" in code or "insufficient_quota" in detail:
                 raise TeacherError(
                     f"{self.endpoint} says the account's quota is used up: {detail}",
                     hint="add credit or raise the limit, then run again: answers so far are cached",
-                ) from err
-            after = _retry_after_s(err.response.headers)
+                )
+            after = _retry_after_s(headers)
             delay = min(after, cfg.max_retry_after_s) if after is not None else self._backoff(attempts - 1)
             self.limiter.cooldown(delay)  # everyone waits, not only this request
             return Failure("rate_limited", f"rate limited by {self.endpoint}: {detail}", attempts), delay
         if status >= 500 or status in _RETRY_STATUS:
-            after = _retry_after_s(err.response.headers)
+            after = _retry_after_s(headers)
             delay = min(after, cfg.max_retry_after_s) if after is not None else self._backoff(attempts - 1)
             return Failure("server_error", f"{self.endpoint} answered {status}: {detail}", attempts), delay
         code = "bad_request" if status in _BAD_REQUEST_STATUS else "http_error"
@@ -219,15 +232,19 @@ class TeacherClient:
             hint=f"check the key in ${env} and that it may use teacher.model",
         )
 
-    def _server_message(self, err: openai.APIStatusError) -> str:
-        body = err.body
+    def _server_message(self, status: int, body: Any) -> tuple[str, str]:
+        """The server's own words about an error (scrubbed, at most 500 characters) and its error code."""
         message: Any = None
+        code: Any = None
         if isinstance(body, dict):
             inner = body.get("error", body)
             message = inner.get("message") if isinstance(inner, dict) else inner
+            code = inner.get("code") if isinstance(inner, dict) else None
+        elif isinstance(body, str) and body.strip():
+            message = body.strip()
         if not message:
-            message = err.message
-        return self._scrub(str(message))[:500]
+            message = f"Error code: {status}" + (f" - {body}" if body else "")
+        return self._scrub(str(message))[:500], str(code or "")
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._scrub_key, "***") if self._scrub_key else text
@@ -236,14 +253,14 @@ class TeacherClient:
     async def upload_batch_file(self, path: Path) -> str:
         """Upload a batch input JSONL; return its file id."""
         created = await self._files_call(
-            lambda: self._client.files.create(file=path, purpose="batch"), "upload the batch file"
+            lambda: self._sdk().files.create(file=path, purpose="batch"), "upload the batch file"
         )
         return created.id
 
     async def create_batch(self, input_file_id: str, metadata: dict[str, str]) -> dict[str, Any]:
         """Start a batch over an uploaded file."""
         batch = await self._files_call(
-            lambda: self._client.batches.create(
+            lambda: self._sdk().batches.create(
                 input_file_id=input_file_id,
                 endpoint="/v1/chat/completions",
                 completion_window="24h",
@@ -255,26 +272,55 @@ class TeacherClient:
 
     async def retrieve_batch(self, batch_id: str) -> dict[str, Any]:
         """The batch's current state."""
-        batch = await self._files_call(lambda: self._client.batches.retrieve(batch_id), f"poll {batch_id}")
+        batch = await self._files_call(lambda: self._sdk().batches.retrieve(batch_id), f"poll {batch_id}")
         return batch.model_dump(mode="json")
 
     async def cancel_batch(self, batch_id: str) -> dict[str, Any]:
         """Ask the server to cancel a batch."""
-        batch = await self._files_call(lambda: self._client.batches.cancel(batch_id), f"cancel {batch_id}")
+        batch = await self._files_call(lambda: self._sdk().batches.cancel(batch_id), f"cancel {batch_id}")
         return batch.model_dump(mode="json")
 
     async def file_content(self, file_id: str) -> bytes:
         """Download a file (batch output or errors)."""
-        content = await self._files_call(lambda: self._client.files.content(file_id), f"download {file_id}")
+        content = await self._files_call(lambda: self._sdk().files.content(file_id), f"download {file_id}")
         return content.content
+
+    def _sdk(self) -> Any:
+        """``AsyncOpenAI`` for files and batches, made on first use (a chat-only run never imports openai)."""
+        if self._openai is None:
+            import httpx2
+            import openai
+
+            cfg = self.config
+            timeout = httpx2.Timeout(cfg.request_timeout_s, connect=cfg.connect_timeout_s)
+            self._openai = openai.AsyncOpenAI(api_key=self._key, base_url=self.base_url, max_retries=0,
+                                              timeout=timeout)  # fmt: skip
+        return self._openai
+
+    def _classify_sdk(self, err: Exception, attempts: int) -> tuple[Failure, float | None]:
+        """:meth:`_classify` for an ``openai`` exception."""
+        import openai
+
+        if isinstance(err, openai.APITimeoutError):
+            timeout = Failure("timeout", f"no answer within {self.config.request_timeout_s:g}s", attempts)
+            return timeout, self._backoff(attempts - 1)
+        if isinstance(err, openai.APIConnectionError):
+            unreachable = Failure("unreachable", f"cannot connect to {self.endpoint}", attempts)
+            return unreachable, self._backoff(attempts - 1)
+        if not isinstance(err, openai.APIStatusError):
+            return Failure("http_error", self._scrub(str(err)), attempts), None
+        body = err.body if isinstance(err.body, dict) else err.message
+        return self._classify(err.status_code, err.response.headers, body, attempts)
 
     async def _files_call(self, call: Callable[[], Awaitable[T]], what: str) -> T:
         """One files/batches call with the same retries; anything that is not retried stops the run."""
+        import openai
+
         for attempt in range(self.config.max_retries + 1):
             try:
                 return await call()
             except openai.APIError as err:
-                failure, delay = self._classify(err, attempt + 1)
+                failure, delay = self._classify_sdk(err, attempt + 1)
                 if delay is None:
                     raise TeacherError(
                         f"{what} failed: {failure.message}",
@@ -285,3 +331,12 @@ class TeacherClient:
                     raise cls(f"{what} failed after {attempt + 1} attempts: {failure.message}") from err
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _error_body(content: bytes) -> Any:
+    """An error answer's body: its JSON when it is JSON, else its text."""
+    text = content.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
