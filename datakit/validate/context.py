@@ -168,6 +168,8 @@ class Context:
         self.notes: list[str] = []  # things the summary should say (e.g. a part skipped)
         # row-level failures of the pandera table schema, found before duplicates are set aside
         self.table_problems: pl.DataFrame | None = None
+        # text → what the finding reader read in it, shared by the checks that read texts (checks/mentions.py)
+        self.readings: dict[str, list[tuple]] = {}
 
     # --- the bulk pass ---
     @cached_property
@@ -467,6 +469,35 @@ class Context:
             .unpivot(index="study_id", variable_name="label", value_name="value")
             .drop_nulls("value")
         )
+
+    @cached_property
+    def reader(self) -> Any:
+        """The finding reader over the knowledge base: text → entries with status, side and grade.
+
+        The same engine the offline teacher reads reports with (``datakit.annotate.reader``), so the checks
+        that read evidence and report text judge them the way the teacher was built to write them.
+        """
+        from datakit.annotate.reader import FindingReader
+
+        return FindingReader(self.kb)
+
+    @cached_property
+    def report_sentences(self) -> pl.DataFrame:
+        """study_id, sentence: the final report (findings, then impression) cut at sentence ends."""
+        rep = self.decoded.select(
+            "study_id",
+            pl.concat_str(
+                [
+                    pl.col("report").struct.field("findings").fill_null(""),
+                    pl.col("report").struct.field("impression").fill_null(""),
+                ],
+                separator="\n",
+            )
+            .str.replace_all(r"([.!?])[ \t\r\n]+", "${1}\n")
+            .str.split("\n")
+            .alias("sentence"),
+        )
+        return rep.explode("sentence").filter(pl.col("sentence").str.contains(r"[A-Za-z]"))
 
     @cached_property
     def label_texts(self) -> pl.DataFrame:

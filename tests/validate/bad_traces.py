@@ -103,6 +103,74 @@ def _two_edits(t):
     )(t)
 
 
+def _pacemaker(t):
+    """A left pacemaker whose leads sit in the right heart: the right side is anatomy, not the finding's."""
+    lines = next(i for i, x in enumerate(t["perception"]) if x["region"] == "lines_devices")
+    t["perception"][lines] = item(
+        "lines_devices",
+        "pacemaker",
+        "present",
+        "Left-sided pacemaker with leads in the right atrium and right ventricle.",
+        "left",
+    )
+    t["reasoning"].append(
+        {
+            "observation": "A generator over the left chest with two leads",
+            "inference": "A generator with leads ending in the heart is a cardiac pacemaker [K:pacemaker].",
+            "knowledge": ["pacemaker"],
+            "conclusion": "pacemaker",
+            "status": "present",
+        }
+    )
+
+
+def _effusions(right: tuple[str, str], left: tuple[str, str]):
+    """Two pleural effusion items, right and left, each with (severity, evidence)."""
+
+    def fn(t):
+        pleura = _pleura(t)
+        pleura.update(severity=left[0], evidence=left[1])
+        t["perception"].insert(
+            t["perception"].index(pleura),
+            item("pleura", "pleural_effusion", "present", right[1], "right", right[0]),
+        )
+
+    return fn
+
+
+_NO_RIGHT = "No right effusion; small left effusion."
+_BILATERAL = {
+    "findings": "There are small bilateral pleural effusions. The heart size is normal.",
+    "impression": "Small bilateral pleural effusions.",
+}
+_TWO_SIDES = {
+    "findings": "Small right and moderate left pleural effusions. The heart size is normal.",
+    "impression": "Small right and moderate left pleural effusions.",
+}
+
+
+def _atelectasis(t):
+    t["perception"][1] = item(
+        "lungs", "atelectasis", "present", "Mild bibasilar atelectasis.", "bilateral", "mild"
+    )
+    t["reasoning"][0] = {
+        "observation": "Linear opacities at both lung bases",
+        "inference": "Thin linear bands at the bases are subsegmental atelectasis [K:atelectasis].",
+        "knowledge": ["atelectasis"],
+        "conclusion": "atelectasis",
+        "status": "present",
+    }
+
+
+# Labelled No Finding (labels come from the impression), with atelectasis named in the findings only
+_NORMAL_WITH_ATELECTASIS = {
+    **spoil(normal_trace(), _atelectasis),
+    "report": {
+        "findings": "Mild bibasilar atelectasis. The heart size is normal. No pleural effusion.",
+        "impression": "No acute cardiopulmonary process.",
+    },
+}
+
 _LEAK = "As the report states, there is a small left pleural effusion blunting the costophrenic angle."
 _COPIED_REPORT = {
     "findings": "There is a small left pleural effusion layering posteriorly on the lateral view. "
@@ -260,7 +328,107 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
             "warning": True,
         },
     ),
-    # 3 knowledge
+    # 3 evidence: each item's own words and the final report against its structured fields
+    (
+        "e_denied",
+        "evidence",
+        "evidence_contradicts_item",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: _pleura(t).update(
+                    evidence="No pleural effusion; the costophrenic angles are sharp."
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "e_asserted",
+        "evidence",
+        "evidence_contradicts_item",
+        {
+            "trace": spoil(E(), lambda t: _heart(t).update(evidence="Moderate cardiomegaly.")),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "e_side",
+        "evidence",
+        "evidence_side_mismatch",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: _pleura(t).update(
+                    evidence="Blunting of the costophrenic angle, in keeping with a small right effusion."
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "e_anatomic_side",
+        "evidence",
+        "evidence_side_mismatch",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: (
+                    _pacemaker(t),
+                    next(i for i in t["perception"] if i["finding"] == "pacemaker").update(
+                        laterality="right"
+                    ),
+                ),
+            ),
+            "lab": labels(pleural_effusion=1, cardiomegaly=0, support_devices=1),
+        },
+    ),
+    (
+        "e_unsupported",
+        "evidence",
+        "evidence_mentions_unsupported_finding",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: t["perception"][1].update(
+                    evidence="The lungs are well expanded; there is a small right apical pneumothorax."
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+            "warning": True,
+        },
+    ),
+    (
+        "e_report_side",
+        "evidence",
+        "side_contradicts_report",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: _pleura(t).update(laterality="right", evidence="A small right pleural effusion."),
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "e_report_half",
+        "evidence",
+        "side_contradicts_report",
+        {"trace": {**E(), "report": _BILATERAL}, "lab": EFFUSION_LABELS},
+    ),
+    (
+        "e_grade",
+        "evidence",
+        "grade_contradicts_report",
+        {
+            "trace": spoil(
+                E(), lambda t: _pleura(t).update(severity="large", evidence="A large left pleural effusion.")
+            ),
+            "lab": EFFUSION_LABELS,
+            "warning": True,
+        },
+    ),
+    # 4 knowledge
     (
         "k_unknown",
         "knowledge",
@@ -321,7 +489,7 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
             "warning": True,
         },
     ),
-    # 4 reflection
+    # 5 reflection
     (
         "r_no_recheck",
         "reflection",
@@ -431,7 +599,7 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
             "warning": True,
         },
     ),
-    # 5 leakage
+    # 6 leakage
     (
         "l_source",
         "leakage",
@@ -480,7 +648,7 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
             "warning": True,
         },
     ),
-    # 6 privacy
+    # 7 privacy
     (
         "p_date",
         "privacy",
@@ -548,7 +716,7 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
             "lab": EFFUSION_LABELS,
         },
     ),
-    # 7 form
+    # 8 form
     (
         "f_tags",
         "form",
@@ -639,6 +807,103 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
 GOOD: list[tuple[str, dict[str, Any]]] = [
     ("g_effusion", {"trace": E(), "lab": EFFUSION_LABELS}),
     ("g_normal", {"trace": normal_trace(), "lab": NORMAL_LABELS}),
+    # near misses of the evidence check: none may be flagged
+    (
+        "g_anatomic_side",
+        {
+            "trace": spoil(E(), _pacemaker),
+            "lab": labels(pleural_effusion=1, cardiomegaly=0, support_devices=1),
+            "report": {
+                "findings": "There is a small left pleural effusion. A left chest wall pacemaker has its "
+                "leads in the right atrium and the right ventricle. The heart size is normal.",
+                "impression": "Small left pleural effusion. Left-sided pacemaker.",
+            },
+        },
+    ),
+    (
+        "g_no_right",
+        {
+            "trace": spoil(E(), lambda t: _pleura(t).update(evidence=_NO_RIGHT)),
+            "lab": EFFUSION_LABELS,
+            "report": {
+                "findings": f"{_NO_RIGHT} The heart size is normal.",
+                "impression": "Small left pleural effusion.",
+            },
+        },
+    ),
+    (
+        "g_structured",
+        {
+            "trace": spoil(
+                E(), lambda t: _pleura(t).update(evidence="Visible: small left pleural effusion.")
+            ),
+            "lab": EFFUSION_LABELS,
+        },
+    ),
+    (
+        "g_structured_uncertain",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: (
+                    _pleura(t).update(
+                        status="uncertain", evidence="Possible small left pleural effusion, not definite."
+                    ),
+                    t["reasoning"][0].update(status="uncertain"),
+                ),
+            ),
+            "lab": labels(pleural_effusion=-1, cardiomegaly=0),
+            "report": {
+                "findings": "Possible small left pleural effusion. The heart size is normal.",
+                "impression": "Possible small left pleural effusion.",
+            },
+        },
+    ),
+    (
+        "g_grade_range",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: _pleura(t).update(severity="moderate", evidence="Moderate left pleural effusion."),
+            ),
+            "lab": EFFUSION_LABELS,
+            "report": {
+                "findings": "Small to moderate left pleural effusion. The heart size is normal.",
+                "impression": "Small-to-moderate left pleural effusion.",
+            },
+        },
+    ),
+    (
+        "g_two_sides",
+        {
+            "trace": spoil(
+                E(),
+                _effusions(
+                    ("small", "Small right and moderate left pleural effusions."),
+                    ("moderate", "Moderate left pleural effusion."),
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+            "report": _TWO_SIDES,
+        },
+    ),
+    (
+        "g_bilateral",
+        {
+            "trace": spoil(
+                E(),
+                lambda t: _pleura(t).update(
+                    laterality="bilateral", evidence="Small bilateral pleural effusions."
+                ),
+            ),
+            "lab": EFFUSION_LABELS,
+            "report": _BILATERAL,
+        },
+    ),
+    (
+        "g_normal_label_findings",
+        {"trace": _NORMAL_WITH_ATELECTASIS, "lab": NORMAL_LABELS, "hits": ("no_finding",)},
+    ),
     (
         "g_fixed_side",
         {

@@ -11,7 +11,7 @@ from datakit.validate.core import rejected
 from tests.validate.bad_traces import CASES, GOOD
 from tests.validate.builders import Corpus, KeywordLabeler
 
-CHECKS = ["schema", "clinical", "knowledge", "reflection", "leakage", "privacy", "form"]
+CHECKS = ["schema", "clinical", "evidence", "knowledge", "reflection", "leakage", "privacy", "form"]
 
 
 def _corpus() -> Corpus:
@@ -49,6 +49,14 @@ def test_every_check_and_clinical_kind_has_a_case():
         "status_mismatch",
         "conclusion_contradicts_label",
         "concluded_normal_but_abnormal",
+    }
+    evidence = {code for _, chk, code, _ in CASES if chk == "evidence"}
+    assert evidence == {
+        "evidence_contradicts_item",
+        "evidence_side_mismatch",
+        "evidence_mentions_unsupported_finding",
+        "side_contradicts_report",
+        "grade_contradicts_report",
     }
 
 
@@ -149,3 +157,26 @@ def test_impression_mode_also_holds_a_normal_label_against_a_positive_impression
         codes["impression"]["message"]
         == "the study is labelled No Finding, the report reads positive: Cardiomegaly"
     )
+
+
+@pytest.mark.parametrize("mode", ["report", "impression"])
+def test_a_normal_label_allows_what_the_report_names_and_rejects_the_rest(mode):
+    # CheXpert labels the impression: "no acute process" is labelled No Finding while the findings name
+    # atelectasis, which the trace rightly perceives; a finding the report names nowhere is still rejected
+    corpus = Corpus()
+    for sid in ("g_normal_label_findings", "c_normal_study"):
+        kw = dict(GOOD)[sid] if sid in dict(GOOD) else next(c[3] for c in CASES if c[0] == sid)
+        corpus.add(sid, **kw)
+    t = corpus.tables()
+    out = validate(
+        t["traces"],
+        t["studies"],
+        t["images"],
+        t["hits"],
+        labeler=KeywordLabeler(),
+        config=ValidateConfig(skip=["diversity"], label_text=mode),
+    )
+    clinical = dict(out.filter(pl.col("check") == "clinical").select("study_id", "code").iter_rows())
+    assert clinical == {"g_normal_label_findings": "ok", "c_normal_study": "perceived_but_negative"}
+    msg = out.filter((pl.col("study_id") == "c_normal_study") & (pl.col("check") == "clinical"))["message"]
+    assert "the study is labelled No Finding and the report does not name it" in msg.item()

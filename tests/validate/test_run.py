@@ -69,7 +69,16 @@ def test_summary_has_counts_codes_and_two_examples_per_check(small):
     summary = datakit.validate.run(small, _config(), labeler=KeywordLabeler()).summary
     json.dumps(summary)  # plain data
     by_name = {c["check"]: c for c in summary["checks"]}
-    assert list(by_name) == ["schema", "clinical", "knowledge", "reflection", "leakage", "privacy", "form"]
+    assert list(by_name) == [
+        "schema",
+        "clinical",
+        "evidence",
+        "knowledge",
+        "reflection",
+        "leakage",
+        "privacy",
+        "form",
+    ]
     schema = by_name["schema"]
     assert (schema["judged"], schema["passed"], schema["failed"], schema["flagged"]) == (6, 5, 1, 0)
     assert schema["codes"] == {"invalid_json": 1}

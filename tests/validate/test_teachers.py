@@ -54,6 +54,7 @@ def test_offline_traces_pass_every_check(demo, source, error_rate):
     assert [c["check"] for c in result.summary["checks"]] == [
         "schema",
         "clinical",
+        "evidence",
         "knowledge",
         "reflection",
         "leakage",

@@ -12,8 +12,8 @@ positive or uncertain is not normal.
 - ``label_not_perceived``: a positive or uncertain label with no present or uncertain perceived finding of it.
 - ``status_mismatch``: it is perceived (or concluded) only with the other status (present for an uncertain
   label).
-- ``perceived_but_negative``: a finding perceived as present where its label is negative (or where the study
-  is labelled No Finding).
+- ``perceived_but_negative``: a finding perceived as present where its label is negative, or where the study
+  is labelled No Finding and the final report does not name it (the finding reader over the whole report).
 - ``uncertain_but_negative``: the same, perceived or concluded as uncertain.
 - ``label_not_concluded`` / ``conclusion_contradicts_label`` / ``concluded_normal_but_abnormal``: the same
   comparisons for the final reasoning conclusions.
@@ -24,6 +24,7 @@ from __future__ import annotations
 import polars as pl
 
 from datakit import tables
+from datakit.validate.checks import mentions
 from datakit.validate.context import ABNORMAL, Context, positive_names
 from datakit.validate.registry import check, concat_problems, problems
 
@@ -113,6 +114,19 @@ def _mapped(frame: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     ).filter(pl.col("chexpert").is_not_null() & (pl.col("chexpert") != "no_finding"))
 
 
+def _named_in_report(ctx: Context, studies: pl.DataFrame) -> pl.DataFrame:
+    """study_id, chexpert: the labels of the findings the final reports of ``studies`` name as abnormal."""
+    sentences = ctx.report_sentences.join(studies, on="study_id", how="semi")
+    named = sentences.join(
+        mentions.read(ctx, sentences["sentence"]), left_on="sentence", right_on="text"
+    ).filter(pl.col("m_status").is_in(ABNORMAL))
+    return (
+        _mapped(named.select("study_id", pl.col("entry").alias("finding")), ctx)
+        .select("study_id", "chexpert")
+        .unique()
+    )
+
+
 def _against_labels(ctx: Context, found: pl.DataFrame, part: str, codes: dict[str, str]) -> pl.DataFrame:
     """Compare the findings of ``part`` (perception or reasoning) with the labels.
 
@@ -173,8 +187,17 @@ def _against_labels(ctx: Context, found: pl.DataFrame, part: str, codes: dict[st
         ab.filter(pl.col("chexpert") != "support_devices")
         .join(normal, on="study_id")
         .join(neg, left_on=["study_id", "chexpert"], right_on=["study_id", "label"], how="anti")
-        .with_columns(pl.lit("labelled No Finding").alias("why"))
     )
+    # No Finding says the *labelled* text names nothing abnormal, and the labels may come from a part of the
+    # report only (CheXpert labels MIMIC's impression, FACTS.md §4.1): a finding the final report names
+    # (e.g. atelectasis in the findings under "no acute process") is the report's, not a hallucination. What
+    # the label does contradict is a finding the report names nowhere, whatever validate.label_text says
+    # (with "impression", a report naming it in the impression is report_contradicts_labels' business).
+    hit_normal = hit_normal.join(
+        _named_in_report(ctx, hit_normal.select("study_id").unique()),
+        on=["study_id", "chexpert"],
+        how="anti",
+    ).with_columns(pl.lit("labelled No Finding").alias("why"))
     hits = pl.concat(
         [
             hit_neg.select("study_id", "chexpert", "status", "desc", "why"),
@@ -184,7 +207,7 @@ def _against_labels(ctx: Context, found: pl.DataFrame, part: str, codes: dict[st
     because = (
         pl.when(pl.col("why") == "negative")
         .then(pl.format("{} is labelled negative", _name("chexpert")))
-        .otherwise(pl.lit("the study is labelled No Finding"))
+        .otherwise(pl.lit("the study is labelled No Finding and the report does not name it"))
     )
     msg = pl.format("the {} has {} but {}", pl.lit(part), pl.col("desc"), because)
     out.append(problems(hits.filter(pl.col("status") == "present"), codes["contradicts"], msg))
