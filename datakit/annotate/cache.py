@@ -197,6 +197,70 @@ class Cache:
             return [r[1] for r in self._conn.execute("pragma table_info(calls)")]
 
 
+class CacheWriter:
+    """Stores the online transport's answers from a thread of its own, many per transaction.
+
+    The event loop never waits on SQLite (a commit, and now and then a WAL checkpoint, takes milliseconds that
+    would hold back every other answer of the round). Each :meth:`put` still returns only once its row is
+    committed, so an answer is stored before it is parsed and ``kill -9`` loses only what was in flight or
+    waiting for its commit: at most one request per worker. The thread writes through its own connection, so
+    lookups on the loop's connection are never blocked by a write (WAL readers do not wait for the writer).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        import concurrent.futures
+
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="datakit-cache")
+        self._cache = self._pool.submit(Cache, path)  # opened in its thread, which is its only user
+        self._waiting: list[tuple[dict[str, Any], bool, Any]] = []
+        self._flushing = False
+
+    async def put(self, row: dict[str, Any], *, answer: bool = True) -> None:
+        """Store an answer (or, with ``answer=False``, a failed call); return once it is committed."""
+        import asyncio
+
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((row, answer, done))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    await loop.run_in_executor(self._pool, self._write, batch)
+                except BaseException as err:  # every put of the batch sees the failure
+                    for _, _, done in batch:
+                        if not done.done():
+                            done.set_exception(err)
+                    continue
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self._flushing = False
+
+    def _write(self, batch: list[tuple[dict[str, Any], bool, Any]]) -> None:
+        cache = self._cache.result()
+        answers = [row for row, answer, _ in batch if answer]
+        failures = [row for row, answer, _ in batch if not answer]
+        cache.put_many(answers)
+        cache.put_many(failures, answer=False)
+
+    def close(self) -> None:
+        """Close the thread's connection and the thread (the rows put so far are committed)."""
+        try:
+            self._pool.submit(lambda: self._cache.result().close()).result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 # rows -------------------------------------------------------------------------------------------------------
 def message_text(message: dict[str, Any]) -> str | None:
     """The text of a chat message: a string, or the text parts of a list (some servers send one)."""

@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from datakit.annotate.cache import Cache, CallRecord, answer_row, failure_row
+from datakit.annotate.cache import Cache, CacheWriter, CallRecord, answer_row, failure_row
 from datakit.annotate.progress import ProgressView, Tally
 from datakit.annotate.request import TeacherRequest, TeacherResult, cost_usd
 from datakit.config import TeacherConfig
@@ -240,6 +240,7 @@ async def run_online(
     from datakit.annotate.client import Failure, TeacherClient
 
     client = TeacherClient(config)
+    writer = CacheWriter(cache.path)  # commits off the event loop; each put still waits for its commit
     queue = deque(chains)
     source_open = more is not None
 
@@ -265,8 +266,8 @@ async def run_online(
             body = _dumps(request.wire_body())
             outcome = await client.chat(body, tokens=_tokens_for_limit(request, config))
             if isinstance(outcome, Failure):
-                cache.put_failure(failure_row(request, teacher=client.endpoint, error=outcome.message,
-                                              attempt=outcome.attempts))  # fmt: skip
+                await writer.put(failure_row(request, teacher=client.endpoint, error=outcome.message,
+                                             attempt=outcome.attempts), answer=False)  # fmt: skip
                 answer: CallRecord | Failure = outcome
                 attempts = outcome.attempts
             else:
@@ -274,7 +275,7 @@ async def run_online(
                     request, outcome.data, outcome.response_json, teacher=client.endpoint,
                     prices=config.prices, duration_ms=outcome.duration_ms, attempt=outcome.attempt,
                 )  # fmt: skip
-                cache.put(row)  # committed before it is parsed
+                await writer.put(row)  # committed before it is parsed
                 answer = CallRecord(request.key, row["text"], row["finish_reason"], row["input_tokens"],
                                     row["output_tokens"], row["cost_usd"], row["resolved_model"])  # fmt: skip
                 attempts = outcome.attempt
@@ -321,6 +322,7 @@ async def run_online(
             task.cancel()
         await asyncio.gather(*tasks, drawer, return_exceptions=True)
         await client.close()
+        writer.close()
 
 
 def summarize(results: Sequence[TeacherResult]) -> dict[str, Any]:
