@@ -223,8 +223,9 @@ def _covered(ctx: Context, named: pl.DataFrame) -> pl.DataFrame:
 def _report_problems(ctx: Context) -> list[pl.DataFrame]:
     final = ctx.final.filter(_abnormal("status")).with_row_index("key")
     sided = final.filter(pl.col("laterality").is_in(SIDES))
+    steps = {w: grade_level(w) for w in final["severity"].drop_nulls().unique().to_list()}
     graded = final.with_columns(
-        pl.col("severity").map_elements(grade_level, return_dtype=pl.Int8, skip_nulls=True).alias("level")
+        pl.col("severity").replace_strict(steps, default=None, return_dtype=pl.Int8).alias("level")
     ).filter(pl.col("level").is_not_null())
     wanted = pl.concat([sided.select("study_id"), graded.select("study_id")]).unique()
     sentences = ctx.report_sentences.join(wanted, on="study_id", how="semi").filter(

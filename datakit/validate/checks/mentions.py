@@ -1,8 +1,9 @@
 """Findings named in trace text, as tables: what the knowledge base's finding reader reads in it.
 
-Each distinct text is read once per run (``Context.readings``) by ``ctx.reader``, the engine the offline
-teacher reads reports with (``datakit.annotate.reader``): entry, status, side and grade of every mention, with
-its anatomic sides ("right atrium", "left hemidiaphragm") already set apart from the finding's side.
+Each distinct text is read once per run (``Context.readings``; in worker processes when there are many) by
+``ctx.reader``, the engine the offline teacher reads reports with (``datakit.annotate.reader``): entry,
+status, side and grade of every mention, with its anatomic sides ("right atrium", "left hemidiaphragm")
+already set apart from the finding's side.
 
 Two things the reader leaves out are added here, both to keep the side and grade checks from blaming a trace
 for what the reader did not see:
@@ -15,11 +16,13 @@ for what the reader did not see:
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from datakit.annotate.offline_words import SEVERITY_WORDS, laterality_of, severity_of
+from datakit.parallel import cores, worker_context
 
 if TYPE_CHECKING:
     from datakit.validate.context import Context
@@ -72,15 +75,37 @@ def _read_one(reader, text: str) -> list[tuple]:
 def read(ctx: Context, texts: pl.Series) -> pl.DataFrame:
     """One row per mention in each distinct text of ``texts`` (columns :data:`MENTIONS`)."""
     memo = ctx.readings
-    reader = None
-    rows = []
-    for text in texts.drop_nulls().unique().to_list():
-        got = memo.get(text)
-        if got is None:
-            reader = reader or ctx.reader
-            got = memo[text] = _read_one(reader, text)
-        rows.extend((text, *m) for m in got)
+    distinct = texts.drop_nulls().unique().to_list()
+    todo = [t for t in distinct if t not in memo]
+    workers = min(ctx.config.workers or cores(), len(todo) // CHUNK)
+    if todo and len(todo) >= PARALLEL_MIN_TEXTS and workers > 1:
+        chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=worker_context(), initializer=_init_worker, initargs=(ctx.reader,)
+        ) as pool:
+            for chunk, got in zip(chunks, pool.map(_work, chunks), strict=True):
+                memo.update(zip(chunk, got, strict=True))
+    elif todo:
+        reader = ctx.reader
+        memo.update((t, _read_one(reader, t)) for t in todo)
+    rows = [(text, *m) for text in distinct for m in memo[text]]
     return pl.DataFrame(rows, schema=MENTIONS, orient="row")
+
+
+# Texts read in one process below this many (a pool costs more than it saves); chunks sent to each worker.
+# Reading runs at about 30 µs a sentence (measured on real IU-Xray report sentences).
+PARALLEL_MIN_TEXTS = 50_000
+CHUNK = 5_000
+_READER = None
+
+
+def _init_worker(reader) -> None:
+    global _READER
+    _READER = reader
+
+
+def _work(texts: list[str]) -> list[list[tuple]]:
+    return [_read_one(_READER, t) for t in texts]
 
 
 def kin(ctx: Context) -> pl.DataFrame:
