@@ -7,6 +7,7 @@ quarantine with a reason; for the stage, studies in = traces out + quarantined.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
@@ -52,13 +53,13 @@ def _split_swallowed(findings: str, impression: str) -> tuple[str, str]:
 
 def build_inputs(run: RunDir, studies: pl.DataFrame, images: pl.DataFrame, hits: pl.DataFrame) -> list[StudyInput]:
     """One :class:`StudyInput` per study, from the run's tables."""
-    root = run.root.resolve()
+    root = str(run.root.resolve())
     by_study: dict[str, list[ImageRef]] = {}
     order = {"PA": 0, "AP": 1, "FRONTAL": 2, "LATERAL": 3, "LL": 4}
     for image_id, study_id, view, converted, key in images.select(
         "image_id", "study_id", "view", "converted_path", "convert_key"
     ).iter_rows():
-        path = str(root / converted) if converted else None
+        path = os.path.join(root, converted) if converted else None  # (a Path per image costs 10 µs)
         by_study.setdefault(study_id, []).append(ImageRef(image_id, view, path, key if converted else None))
     knowledge: dict[str, list[str]] = {}
     for study_id, entry_id in hits.sort("study_id", "rank").select("study_id", "entry_id").iter_rows():

@@ -159,9 +159,8 @@ class LlmTeacher:
 
     def annotate(self, studies: Sequence[StudyInput]) -> list[TraceOutcome]:
         """Traces for the studies; failures carry the transport's error code."""
-        outcomes = {s.study_id: TraceOutcome(s.study_id, None, model=self.tc.model,
-                                             templates=",".join(self.templates), template_sha=self.template_sha)
-                    for s in studies}
+        templates = ",".join(self.templates)
+        outcomes: dict[str, TraceOutcome] = {}  # made as the answers come: the first request leaves sooner
         parts_so_far: dict[str, dict[str, Any]] = {s.study_id: {} for s in studies}
         if self.tc.prompt_mode == "single":
             stages = [("annotate/user.j2", None)]
@@ -175,7 +174,10 @@ class LlmTeacher:
             results = self._send(requests, parts, len(alive))
             survivors = []
             for study, result in zip(alive, results):
-                o = outcomes[study.study_id]
+                o = outcomes.get(study.study_id)
+                if o is None:
+                    o = outcomes[study.study_id] = TraceOutcome(study.study_id, None, model=self.tc.model,
+                                                                templates=templates, template_sha=self.template_sha)
                 o.input_tokens += result.usage.get("input_tokens", 0)
                 o.output_tokens += result.usage.get("output_tokens", 0)
                 o.cost_usd += result.cost_usd or 0.0
