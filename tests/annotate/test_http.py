@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
 
 import pytest
 
@@ -127,9 +128,12 @@ def test_timeout_and_unreachable():
 
 def test_a_proxy_or_credentials_in_the_url_go_through_httpx(monkeypatch):
     args = {"connect_timeout_s": 1, "timeout_s": 1, "max_connections": 4}
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+    for name in [k for k in os.environ if k.lower().endswith("_proxy")]:
+        monkeypatch.delenv(name)
     assert isinstance(transport_for("http://127.0.0.1:8000/v1", {}, **args), Http11Pool)
     assert isinstance(transport_for("http://u:p@example.org/v1", {}, **args), HttpxTransport)
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    assert isinstance(transport_for("https://api.example.org/v1", {}, **args), Http11Pool)  # none for https
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     assert isinstance(transport_for("https://api.example.org/v1", {}, **args), HttpxTransport)
+    assert isinstance(transport_for("https://internal.example/v1", {}, **args), Http11Pool)  # NO_PROXY
