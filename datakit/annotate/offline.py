@@ -271,7 +271,11 @@ class TraceWriter:
             steps.append({"observation": observation, "inference": W.cap(inference), "knowledge": cited,
                           "conclusion": e.id, "status": item["status"]})
         if _is_normal(draft, self.kb):
-            obs, inf = W.reasoning_normal(rng)
+            # No Finding in the CheXpert sense: chronic or incidental findings outside the 14 observations
+            # (scoliosis, degenerative spine, granuloma) may stand beside it, and the wording then says so
+            others = sorted({self.kb.get(p.entry_id).name.lower() for p in draft
+                             if p.status in ABNORMAL and self.kb.get(p.entry_id).chexpert is None})
+            obs, inf = W.reasoning_normal(rng, besides=others)
             ids = ["no_finding"] if "no_finding" in self.kb else []
             steps.append({"observation": obs, "inference": W.cap(inf), "knowledge": ids,
                           "conclusion": "no_finding", "status": "present"})
@@ -335,9 +339,13 @@ def _rank(status: str) -> int:
 
 
 def _is_normal(findings: list[Perceived], kb: Any) -> bool:
-    """No abnormal finding other than support devices (the CheXpert rule for No Finding)."""
+    """No Finding as CheXpert means it, and as the labels and the labeler do.
+
+    No abnormal finding of the 13 observations other than support devices; a finding outside them (scoliosis)
+    leaves the study "normal".
+    """
     for p in findings:
-        if p.status in ABNORMAL and kb.get(p.entry_id).chexpert != "support_devices":
+        if p.status in ABNORMAL and kb.get(p.entry_id).chexpert not in (None, "support_devices"):
             return False
     return True
 

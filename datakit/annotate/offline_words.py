@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 
 # Graded scales the offline teacher understands; a word outside them is a descriptor, not a severity.
 SIZE_SCALE = ("trace", "small", "moderate", "large")
@@ -194,8 +195,24 @@ def reasoning_absent(name: str, entry_id: str, rng: random.Random) -> str:
     ])
 
 
-def reasoning_normal(rng: random.Random) -> tuple[str, str]:
-    """Observation and inference for a study without abnormality."""
+def reasoning_normal(rng: random.Random, besides: Sequence[str] = ()) -> tuple[str, str]:
+    """Observation and inference for a study without abnormality.
+
+    ``besides``: findings outside the CheXpert observations that the study does have (the conclusion is then
+    "nothing acute", never "normal").
+    """
+    if besides:
+        names = ", ".join(besides[:-1]) + " and " + besides[-1] if len(besides) > 1 else besides[0]
+        be = "are" if len(besides) > 1 else "is"
+        obs = rng.choice([
+            f"Apart from {names}, the lungs, pleura, heart and mediastinum look normal",
+            f"Clear lungs and a normal cardiomediastinal silhouette; {names} aside",
+        ])
+        inf = rng.choice([
+            f"{names} {be} not acute, and there is no acute cardiopulmonary abnormality [K:no_finding].",
+            f"beyond {names}, no acute cardiopulmonary abnormality is seen [K:no_finding].",
+        ])
+        return obs, inf
     obs = rng.choice([
         "Every region looks normal",
         "Clear lungs, sharp costophrenic angles and a normal cardiomediastinal silhouette",
