@@ -153,9 +153,9 @@ class LlmTeacher:
         from datakit.annotate.cache import Cache
         from datakit.annotate.engine import run_requests
 
-        cache = Cache.for_run(self.run, self.tc.cache_path)
-        return run_requests(requests, cache=cache, config=self.tc, parse=TraceParser(parts, self.kb),
-                            transport=self.tc.transport, run=self.run, progress=self.progress, total=total)
+        with Cache.for_run(self.run, self.tc.cache_path) as cache:  # closed: the WAL is folded in, not left over
+            return run_requests(requests, cache=cache, config=self.tc, parse=TraceParser(parts, self.kb),
+                                transport=self.tc.transport, run=self.run, progress=self.progress, total=total)
 
     def annotate(self, studies: Sequence[StudyInput]) -> list[TraceOutcome]:
         """Traces for the studies; failures carry the transport's error code."""
