@@ -100,6 +100,9 @@ class TeacherConfig(_Strict):
     api_key_env: str = "OPENAI_API_KEY"
     max_concurrency: int = Field(16, ge=1)
     transport: Literal["online", "batch"] = "online"
+    http_client: Literal["datakit", "openai"] = Field(
+        "datakit", description="chat completions through datakit's lean HTTP/1.1 client, or the openai SDK"
+    )
     prompt_mode: Literal["single", "multi"] = Field("single", description="one call per trace, or three stages")
     prompts_dir: str | None = Field(None, description="your own prompt templates; default: datakit's")
     temperature: float | None = Field(0.2, ge=0, le=2)

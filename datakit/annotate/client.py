@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from datakit.annotate.http import ConnectError, RequestTimeout, Transport, transport_for
+from datakit.annotate.http import ConnectError, HttpResponse, RequestTimeout, Transport, transport_for
 from datakit.annotate.limits import Limiter, backoff_s
 from datakit.config import TeacherConfig
 from datakit.errors import TeacherAuthError, TeacherError, TeacherUnavailable
@@ -133,10 +133,13 @@ class TeacherClient:
         """Send one ``/chat/completions`` body, retrying what is worth retrying."""
         cfg = self.config
         if self._http is None:
-            self._http = transport_for(
-                self.base_url, self._headers, connect_timeout_s=cfg.connect_timeout_s,
-                timeout_s=cfg.request_timeout_s, max_connections=cfg.max_concurrency + 4,
-            )  # fmt: skip
+            if cfg.http_client == "openai":
+                self._http = _SdkTransport(self._sdk())
+            else:
+                self._http = transport_for(
+                    self.base_url, self._headers, connect_timeout_s=cfg.connect_timeout_s,
+                    timeout_s=cfg.request_timeout_s, max_connections=cfg.max_concurrency + 4,
+                )  # fmt: skip
         last = Failure("http_error", "not sent", 0)
         for attempt in range(cfg.max_retries + 1):
             await self.limiter.admit(tokens)
@@ -340,3 +343,34 @@ def _error_body(content: bytes) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+class _SdkTransport:
+    """Chat completions through ``AsyncOpenAI`` itself (``teacher.http_client = "openai"``).
+
+    The body is still the one serialised and hashed by datakit, the answer the raw HTTP response; the SDK
+    brings its own connection handling (proxies, organisation and project headers) at ~1 ms of event-loop CPU
+    per request.
+    """
+
+    def __init__(self, sdk: Any) -> None:
+        self._sdk = sdk
+
+    async def post(self, path: str, body: bytes) -> HttpResponse:
+        """POST ``body`` (JSON) through the SDK; any HTTP status comes back as an answer."""
+        import httpx2
+        import openai
+
+        try:
+            response = await self._sdk.post(path, content=body, cast_to=httpx2.Response)
+        except openai.APITimeoutError as err:
+            raise RequestTimeout(str(err)) from err
+        except openai.APIConnectionError as err:
+            raise ConnectError(str(err)) from err
+        except openai.APIStatusError as err:
+            response = err.response
+        return HttpResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()},
+                            response.content)
+
+    async def close(self) -> None:
+        """The SDK client is closed by its owner."""

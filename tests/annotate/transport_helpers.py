@@ -56,12 +56,16 @@ def parse_answer(text: str) -> dict[str, Any]:
     return data
 
 
+# what every test config starts from; tests/annotate/test_client_sdk.py switches http_client to "openai"
+DEFAULTS: dict[str, Any] = {
+    "kind": "llm", "model": "teacher-m", "max_concurrency": 4,
+    "backoff_initial_s": 0.02, "backoff_max_s": 0.2, "request_timeout_s": 5.0, "connect_timeout_s": 1.0,
+    "batch_poll_s": 0.05, "batch_poll_max_s": 0.1, "http_client": "datakit",
+}  # fmt: skip
+
+
 def config_for(base_url: str, **over: Any) -> TeacherConfig:
-    settings: dict[str, Any] = {
-        "kind": "llm", "base_url": base_url, "model": "teacher-m", "max_concurrency": 4,
-        "backoff_initial_s": 0.02, "backoff_max_s": 0.2, "request_timeout_s": 5.0, "connect_timeout_s": 1.0,
-        "batch_poll_s": 0.05, "batch_poll_max_s": 0.1,
-    }  # fmt: skip
+    settings: dict[str, Any] = {**DEFAULTS, "base_url": base_url}
     settings.update(over)
     return TeacherConfig(**settings)
 
