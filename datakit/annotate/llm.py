@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from datakit.annotate.prompts import MULTI, SINGLE, PromptSet
+from datakit.annotate.prompts import MULTI, SCHEMA, SINGLE, PromptSet
 from datakit.annotate.request import LazyImage, TeacherRequest, response_format_for
 from datakit.annotate.teacher import StudyInput, TraceOutcome, teacher
 from datakit.config import DatakitConfig
@@ -101,6 +101,8 @@ class LlmTeacher:
         self.progress = progress
         self.prompts = PromptSet(tc.prompts_dir)
         self.templates = SINGLE if tc.prompt_mode == "single" else MULTI
+        if tc.structured_output == "json_object":  # the endpoint will not enforce the schema: show it
+            self.templates = (*self.templates, SCHEMA)
         self.template_sha = self.prompts.sha(*self.templates)
         regions = [
             {"id": r.id, "name": r.name, "inspect": " ".join(r.description.split()), "findings": r.findings}
@@ -108,6 +110,7 @@ class LlmTeacher:
         ]
         self.system = self.prompts.render("annotate/system.j2", regions=regions, schema_name=SCHEMA_ID).text
         self._digests: dict[str, str] = {}
+        self._schema_text: dict[tuple[str, ...] | None, str] = {}
 
     # requests ------------------------------------------------------------------------------------------------
     def _images(self, study: StudyInput) -> list[LazyImage]:
@@ -131,6 +134,13 @@ class LlmTeacher:
         content: list[dict[str, Any]] = [{"type": "text", "text": user}]
         content += [{"type": "image_url", "image_url": {"url": img.placeholder}} for img in images]
         schema = trace_schema() if parts is None else part_schema(parts)
+        if self.tc.structured_output == "json_object":
+            shown = self._schema_text.get(parts)
+            if shown is None:
+                as_json = json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
+                shown = self.prompts.render(SCHEMA, schema_name=SCHEMA_ID, schema=as_json).text
+                self._schema_text[parts] = shown
+            content.append({"type": "text", "text": shown})
         body: dict[str, Any] = {
             "model": self.tc.model,
             "messages": [{"role": "system", "content": self.system}, {"role": "user", "content": content}],

@@ -23,6 +23,7 @@ from datakit.resources import data_path
 SINGLE = ("annotate/system.j2", "annotate/user.j2")
 MULTI = ("annotate/system.j2", "annotate/perception.j2", "annotate/reasoning.j2", "annotate/reflection.j2")
 REASK = "annotate/reask.j2"
+SCHEMA = "annotate/schema.j2"  # the schema as text, for endpoints that only promise json_object
 
 
 @dataclass(frozen=True)

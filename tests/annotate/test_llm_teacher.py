@@ -185,3 +185,20 @@ def test_no_key_for_the_openai_endpoint_fails_at_once(demo_run):
                               "--limit", "1", "--no-progress"])
     assert res.exit_code == 3
     assert "OPENAI_API_KEY is empty or unset" in res.output and "--base-url" in res.output
+
+
+@pytest.mark.parametrize("mode", ["single", "multi"])
+def test_json_object_endpoints_are_shown_the_schema_in_the_prompt(demo_run, mode):
+    def answer(body, index):
+        assert body["response_format"] == {"type": "json_object"}
+        shown = body["messages"][1]["content"][-1]["text"]
+        schema = json.loads(shown[shown.index("{"):])
+        return Reply(content=json.dumps({k: PARTS[k] for k in schema["required"]}))
+
+    with FakeOpenAI(answer) as server:
+        over = {"teacher.structured_output": "json_object", "teacher.prompt_mode": mode}
+        result = datakit.annotate.run(demo_run, cfg(server, **over), progress=False, limit=2)
+        sent = [r.body for r in server.chat_requests()]
+    assert result.counts["study_out"] == 2 and len(sent) == (2 if mode == "single" else 6)
+    assert all("JSON Schema" in b["messages"][1]["content"][-1]["text"] for b in sent)
+    assert result.traces["templates"][0].endswith("annotate/schema.j2")
