@@ -27,8 +27,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from datakit.config import ImageConfig
-from datakit.parallel import worker_context
 from datakit.ingest.images import convert_images
+from datakit.parallel import worker_context
 from datakit.rundir import Quarantine, RunDir
 
 FORMAT_VERSION = "1"  # bump when the synthetic files change, so old ones are rewritten

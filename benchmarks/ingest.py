@@ -47,7 +47,7 @@ def main() -> None:
 
     datakit = str(Path(sys.executable).with_name("datakit"))
     runs = []
-    for i in range(args.repeat):
+    for _i in range(args.repeat):
         run = WORK / "run-ingest"
         shutil.rmtree(run, ignore_errors=True)
         m = measure([datakit, "ingest", str(tree), "--run", str(run), "--no-convert"],

@@ -185,7 +185,7 @@ def make_tree(out: Path, n_studies: int = 227_835, n_images: int = 377_110, n_su
     split_of = {s: ("train" if r < 0.978 else "validate" if r < 0.986 else "test")
                 for s, r in ((s, rng.random()) for s in subjects)}
     payload = image_payload if image_payload is not None else b"\0" * image_bytes
-    for sid, subj, k in zip(study_ids, owner, per_study):
+    for sid, subj, k in zip(study_ids, owner, per_study, strict=False):
         pdir = files / f"p{str(subj)[:2]}" / f"p{subj}"
         sdir = pdir / f"s{sid}"
         sdir.mkdir(parents=True, exist_ok=True)
@@ -226,7 +226,8 @@ def main() -> None:
     ap.add_argument("--image-bytes", type=int, default=0)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    print(make_tree(args.out, args.studies, args.images, min(args.subjects, args.studies), image_bytes=args.image_bytes))
+    subjects = min(args.subjects, args.studies)
+    print(make_tree(args.out, args.studies, args.images, subjects, image_bytes=args.image_bytes))
 
 
 if __name__ == "__main__":

@@ -106,7 +106,9 @@ def main() -> None:
     rows: list[tuple[str, str]] = []
     try:
         port = int(server.stdout.readline())
-        modes = [("single call", "--single-call", 1)] + ([("three stages", "--multi-stage", 3)] if args.multi_stage else [])
+        modes = [("single call", "--single-call", 1)]
+        if args.multi_stage:
+            modes.append(("three stages", "--multi-stage", 3))
         for label, flag, per_study in modes:
             run = WORK / "teacher-bench-run"
             shutil.rmtree(run, ignore_errors=True)
@@ -143,7 +145,8 @@ def main() -> None:
     if args.offline_full:
         full = WORK / "run-ingest"
         if not (full / "studies.parquet").exists():
-            raise SystemExit("run benchmarks/ingest.py first (it leaves the full-scale run in benchmarks/_work/run-ingest)")
+            raise SystemExit("run benchmarks/ingest.py first "
+                             "(it leaves the full-scale run in benchmarks/_work/run-ingest)")
         if not (full / "knowledge.parquet").exists():
             subprocess.run([datakit, "retrieve", "--run", str(full)], check=True, stdout=subprocess.DEVNULL)
         m = measure([datakit, "annotate", "--run", str(full), "--no-progress"])

@@ -273,8 +273,10 @@ class RunDir:
         inputs: tuple[str, ...] = (),
         **extra: Any,
     ) -> dict[str, Any]:
-        """Record that ``stage`` finished, with its counts and the versions of the tables it read (``inputs``);
-        written last, after the stage's outputs."""
+        """Record that ``stage`` finished, with its counts and the versions of the tables it read (``inputs``).
+
+        Written last, after the stage's outputs.
+        """
         manifest = self.manifest()
         manifest["datakit_version"] = __version__
         manifest["updated_utc"] = utc_now()

@@ -135,7 +135,8 @@ def render_think(trace: dict[str, Any], *, names: dict[str, str] | None = None) 
     lines.append(f"- Re-checked: {'; '.join(refl['checked'])}.")
     for c in refl["corrections"]:
         finding = names.get(c["finding"], c["finding"].replace("_", " "))
-        lines.append(f"- Correction ({c['kind']}): {finding} — {_state(c['before'])} → {_state(c['after'])}. {c['note']}")
+        change = f"{_state(c['before'])} → {_state(c['after'])}"
+        lines.append(f"- Correction ({c['kind']}): {finding} — {change}. {c['note']}")
     lines.append(f"- {refl['summary']}")
     return "\n".join(lines)
 

@@ -39,4 +39,5 @@ def test_render_has_one_think_block_then_the_report():
     assert text.index("Perception:") < text.index("Reasoning:") < text.index("Reflection:") < text.index("</think>")
     assert text.endswith("FINDINGS: Small left effusion.\n\nIMPRESSION: Effusion.")
     assert "Pleura:" in text
-    assert render_assistant(TRACE, tags=("<|begin_of_thought|>", "<|end_of_thought|>")).startswith("<|begin_of_thought|>")
+    tags = ("<|begin_of_thought|>", "<|end_of_thought|>")
+    assert render_assistant(TRACE, tags=tags).startswith("<|begin_of_thought|>")

@@ -174,7 +174,8 @@ def run(
     quarantine = Quarantine(STAGE)
     for o in outcomes:
         if not o.ok:
-            quarantine.add("study", o.study_id, o.error_code or "teacher_failed", o.error or "the teacher gave no trace")
+            why = o.error or "the teacher gave no trace"
+            quarantine.add("study", o.study_id, o.error_code or "teacher_failed", why)
     n_images = dict(studies.select("study_id", "n_images").iter_rows())
     traces = outcomes_to_table(outcomes, teacher.name, n_images)
     counts = quarantine.balance("study", studies.height, traces.height)

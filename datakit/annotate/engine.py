@@ -190,8 +190,11 @@ def _run_streaming(
     source: Iterator[TeacherRequest], *, cache: Cache, config: TeacherConfig, parse: Parse, transport: str,
     run: Any | None, progress: bool, total: int | None,
 ) -> list[TeacherResult]:
-    """:func:`run_requests` over a lazy iterator: replay from the cache until a request must be sent, then send
-    while the rest is still being built (online), or build everything first (batch)."""
+    """:func:`run_requests` over a lazy iterator.
+
+    Replays from the cache until a request must be sent, then sends while the rest is still being built (online),
+    or builds everything first (batch).
+    """
     chains: list[Chain] = []
     first: Chain | None = None
     for request in source:

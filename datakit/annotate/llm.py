@@ -57,10 +57,12 @@ class TraceParser:
         self.kb = kb
 
     def __call__(self, text: str) -> dict[str, Any]:
+        """The trace (or part) in ``text``; a ValueError says what is wrong with it, for the re-ask."""
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as err:
-            raise ValueError(f"the reply is not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
+            where = f"{err.msg} at line {err.lineno} column {err.colno}"
+            raise ValueError(f"the reply is not valid JSON ({where})") from None
         problems = schema_errors(obj, self.parts)
         if problems:
             raise ValueError("the JSON does not follow the schema: " + "; ".join(problems))
@@ -141,11 +143,11 @@ class LlmTeacher:
                 shown = self.prompts.render(SCHEMA, schema_name=SCHEMA_ID, schema=as_json).text
                 self._schema_text[parts] = shown
             content.append({"type": "text", "text": shown})
+        format_name = SCHEMA_ID.replace(".", "_") + ("_" + "_".join(parts) if parts else "")
         body: dict[str, Any] = {
             "model": self.tc.model,
             "messages": [{"role": "system", "content": self.system}, {"role": "user", "content": content}],
-            "response_format": response_format_for(schema, self.tc.structured_output,
-                                                   name=SCHEMA_ID.replace(".", "_") + ("_" + "_".join(parts) if parts else "")),
+            "response_format": response_format_for(schema, self.tc.structured_output, name=format_name),
             "max_completion_tokens": self.tc.max_output_tokens,
             **({"temperature": self.tc.temperature} if self.tc.temperature is not None else {}),
             **self.tc.extra_body,
@@ -175,7 +177,7 @@ class LlmTeacher:
         if self.tc.prompt_mode == "single":
             stages = [("annotate/user.j2", None)]
         else:
-            stages = [(f"annotate/{stage}.j2", STAGE_PARTS[stage]) for stage in ("perception", "reasoning", "reflection")]
+            stages = [(f"annotate/{s}.j2", STAGE_PARTS[s]) for s in ("perception", "reasoning", "reflection")]
         alive = list(studies)
         for template, parts in stages:
             extra = lambda sid: {k: json.dumps(v, ensure_ascii=False) for k, v in parts_so_far[sid].items()}  # noqa: E731
@@ -183,7 +185,7 @@ class LlmTeacher:
             requests = (self.request(s, template, parts, **extra(s.study_id)) for s in alive)
             results = self._send(requests, parts, len(alive))
             survivors = []
-            for study, result in zip(alive, results):
+            for study, result in zip(alive, results, strict=False):
                 o = outcomes.get(study.study_id)
                 if o is None:
                     o = outcomes[study.study_id] = TraceOutcome(study.study_id, None, model=self.tc.model,

@@ -117,8 +117,10 @@ def describe(name: str, clause: str | None, laterality: str, severity: str | Non
 
 def evidence_present(name: str, clause: str | None, laterality: str, severity: str | None,
                      rng: random.Random) -> str:
-    """What a reader sees when the finding is there: the report's own wording of it where it describes the image,
-    else the finding with its side and grade."""
+    """What a reader sees when the finding is there.
+
+    The report's own wording of it where it describes the image, else the finding with its side and grade.
+    """
     if clause and usable_clause(clause):
         body = describe(name, clause, laterality, severity)
         if body.startswith(("there ", "There ")):

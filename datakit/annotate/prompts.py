@@ -95,5 +95,6 @@ class PromptSet:
         except jinja2.exceptions.SecurityError as err:
             raise TemplateError(f"template {name} tried something the sandbox forbids: {err}") from err
         except jinja2.TemplateSyntaxError as err:
-            raise TemplateError(f"template {err.name or name} has a syntax error on line {err.lineno}: {err.message}") from err
+            where = f"template {err.name or name} has a syntax error on line {err.lineno}"
+            raise TemplateError(f"{where}: {err.message}") from err
         return RenderedPrompt(name, text.strip() + "\n")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,25 +16,25 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def annotate(
         run: Path = typer.Option(..., "--run", help="Run directory (after ingest and retrieve)."),
-        teacher: Optional[str] = typer.Option(None, "--teacher", help="offline (default, no network) or llm."),
-        model: Optional[str] = typer.Option(None, "--model", help="LLM teacher: the model name."),
-        base_url: Optional[str] = typer.Option(None, "--base-url", help="LLM teacher: an OpenAI-compatible URL."),
-        api_key_env: Optional[str] = typer.Option(
+        teacher: str | None = typer.Option(None, "--teacher", help="offline (default, no network) or llm."),
+        model: str | None = typer.Option(None, "--model", help="LLM teacher: the model name."),
+        base_url: str | None = typer.Option(None, "--base-url", help="LLM teacher: an OpenAI-compatible URL."),
+        api_key_env: str | None = typer.Option(
             None, "--api-key-env", help="Name of the environment variable holding the key (default OPENAI_API_KEY)."
         ),
-        transport: Optional[str] = typer.Option(None, "--transport", help="online (default) or batch (Batch API)."),
-        multi_stage: Optional[bool] = typer.Option(
+        transport: str | None = typer.Option(None, "--transport", help="online (default) or batch (Batch API)."),
+        multi_stage: bool | None = typer.Option(
             None, "--multi-stage/--single-call", help="Three calls per trace (perception, reasoning, reflection)."
         ),
-        prompts: Optional[Path] = typer.Option(None, "--prompts", help="Your own prompt template folder."),
-        concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Requests in flight."),
-        error_rate: Optional[float] = typer.Option(None, "--error-rate", help="Offline: share of drafts with an error."),
-        seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the offline teacher."),
-        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Annotate only the first N studies."),
+        prompts: Path | None = typer.Option(None, "--prompts", help="Your own prompt template folder."),
+        concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Requests in flight."),
+        error_rate: float | None = typer.Option(None, "--error-rate", help="Offline: share of drafts with an error."),
+        seed: int | None = typer.Option(None, "--seed", help="Seed of the offline teacher."),
+        limit: int | None = typer.Option(None, "--limit", min=1, help="Annotate only the first N studies."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Count uncached requests and project tokens and cost."),
         cancel: bool = typer.Option(False, "--cancel", help="Cancel this run's submitted batches and stop."),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
-        config: Optional[Path] = typer.Option(None, "--config", help="A datakit.toml (default: the run's)."),
+        config: Path | None = typer.Option(None, "--config", help="A datakit.toml (default: the run's)."),
     ) -> None:
         """Write perception → reasoning → reflection traces for every study of RUN (traces.parquet)."""
         import datakit.annotate

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,20 +16,20 @@ def register(app: typer.Typer) -> None:
     def ingest(
         source: Path = typer.Argument(..., help="The dataset's top folder (MIMIC-CXR(-JPG), IU-Xray, R2Gen)."),
         run: Path = typer.Option(..., "--run", help="Run directory to write (created if needed)."),
-        format: Optional[str] = typer.Option(
+        format: str | None = typer.Option(
             None, "--format", help="Source format; detected from the folder when left out (see `datakit formats`)."
         ),
-        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Read only the first N studies."),
-        split: Optional[str] = typer.Option(
+        limit: int | None = typer.Option(None, "--limit", min=1, help="Read only the first N studies."),
+        split: str | None = typer.Option(
             None, "--split", help="auto (official where the source has one, else by patient), official, patient."
         ),
-        labels: Optional[str] = typer.Option(None, "--labels", help="MIMIC label file: chexpert (default) or negbio."),
-        convert: Optional[bool] = typer.Option(
+        labels: str | None = typer.Option(None, "--labels", help="MIMIC label file: chexpert (default) or negbio."),
+        convert: bool | None = typer.Option(
             None, "--convert/--no-convert", help="Convert images to 8-bit PNG (default: yes)."
         ),
-        image_size: Optional[int] = typer.Option(None, "--image-size", help="Longest side of converted images."),
-        workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes (default: all cores)."),
-        config: Optional[Path] = typer.Option(None, "--config", help="A datakit.toml to start from."),
+        image_size: int | None = typer.Option(None, "--image-size", help="Longest side of converted images."),
+        workers: int | None = typer.Option(None, "--workers", min=1, help="Processes (default: all cores)."),
+        config: Path | None = typer.Option(None, "--config", help="A datakit.toml to start from."),
     ) -> None:
         """Read SOURCE into RUN: studies.parquet, images.parquet, images/, quarantine.jsonl, manifest.json."""
         import datakit.ingest
@@ -39,7 +38,8 @@ def register(app: typer.Typer) -> None:
         from datakit.rundir import RunDir
 
         # a run that exists keeps its own settings (datakit.toml) unless --config names another file
-        base = config if config is not None else (RunDir(run).config_path if RunDir(run).config_path.is_file() else None)
+        own = RunDir(run).config_path
+        base = config if config is not None else (own if own.is_file() else None)
         cfg = load_config(
             base,
             overrides={

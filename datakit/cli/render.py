@@ -82,7 +82,8 @@ def ingest_summary(result: Any) -> Group:
         f"studies: {c['study_in']} in = {c['study_out']} kept + {c['study_quarantined']} quarantined; "
         f"images: {c['image_in']} in = {c['image_out']} kept + {c['image_quarantined']} quarantined",
     )
-    parts: list[Any] = [head, _split_table(result), _view_table(result), _label_table(result), _quarantine_table(result)]
+    parts: list[Any] = [head, _split_table(result), _view_table(result), _label_table(result),
+                        _quarantine_table(result)]
     for key, value in result.notes.items():
         if key == "listed_not_on_disk" and value:
             parts.append(Text(f"{value} studies listed in the CSVs are not on disk (a partial download?); "

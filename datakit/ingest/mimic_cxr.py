@@ -138,7 +138,7 @@ class MimicCxr:
         duplicates: list[tuple[str, str, str]] = []
         entries = [(s, subj, p) for s, subj, p in scan.folders]
         entries += [(s, subj, p) for s, subj, p in zip(scan.studies["study_id"], scan.studies["subject_id"],
-                                                       scan.studies["report_path"])]
+                                                       scan.studies["report_path"], strict=False)]
         entries += [(s, subj, p) for s, subj, _, _, p in scan.bad_reports]
         entries.sort(key=lambda e: (e[1], e[0]))
         for study, subject, path in entries:
@@ -164,7 +164,8 @@ class MimicCxr:
             if on_disk.get(study) == subject and study not in bad:
                 q.add("study", study, code, message, path=path, dataset=self.dataset)
                 bad.add(study)
-        reported = {s for s, subj in zip(scan.studies["study_id"], scan.studies["subject_id"]) if on_disk.get(s) == subj}
+        pairs = zip(scan.studies["study_id"], scan.studies["subject_id"], strict=True)
+        reported = {s for s, subj in pairs if on_disk.get(s) == subj}
         for study, subject, path in scan.folders:
             if on_disk.get(study) == subject and study not in reported and study not in bad:
                 q.add("study", study, "missing_report",

@@ -4,7 +4,7 @@ The official code is ``txt/section_parser.py`` and ``txt/create_section_files.py
 our own implementation of the same algorithm, quirks included, because results must stay comparable with work
 that used the official sections:
 
-- a header is ``\\n`` + one space + a name of ``[A-Z ()/,-]`` + ``:`` + one whitespace character; a header on the
+- a header is a newline + one space + a name of ``[A-Z ()/,-]`` + ``:`` + one whitespace character; a header on the
   first line is therefore never seen;
 - after a header, the search for the next one resumes at the first newline *after the header's match*; because the
   match's trailing whitespace may itself be that newline, a header on the very next line can be swallowed;

@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 import datakit.annotate
 from datakit.annotate import _split_swallowed
-from datakit.text import clean
 from datakit.cli.app import app
 from datakit.config import load_config
+from datakit.text import clean
 from datakit.trace import schema_errors
 from tests.fakes.openai_server import FakeOpenAI, Reply
 

@@ -318,7 +318,7 @@ def openi(uid, sections=None, mesh=(("major", "normal"),), images=(), uid_attr=N
         '<Article PubModel="Electronic">'
         f"<ArticleTitle>Indiana University Chest X-ray Collection</ArticleTitle><Abstract>{texts}</Abstract>"
         f"</Article></MedlineCitation><MeSH>{terms}</MeSH>{parents}</eCitation>"
-    ).encode("utf-8")
+    ).encode()
 
 
 def write_openi(root, files, pngs=(), folder="NLMCXR_png"):

@@ -33,7 +33,7 @@ def test_standard_report_sections_and_offsets():
     assert s.names == ["preamble", "examination", "indication", "comparison", "findings", "impression"]
     assert s.texts[0] == "                                 FINAL REPORT\n "
     # each section's text starts right after "NAME:" and one whitespace character
-    for name, text, start in zip(s.names[1:], s.texts[1:], s.starts[1:]):
+    for _name, text, start in zip(s.names[1:], s.texts[1:], s.starts[1:], strict=False):
         assert STANDARD[start:].startswith(text)
     ex = extract(STANDARD)
     assert ex.section == "impression"
