@@ -21,10 +21,10 @@ _STATUS = {1: "present", -1: "uncertain", 0: "absent"}
 _CLAUSE_END = re.compile(r"\.(?:\s|$)|[;:!?]|,\s|\b(?:and|but|with|while|whereas)\b")
 # Sides that name a part of the anatomy, not the side of the finding ("left-sided pacemaker, leads in the right
 # atrium" is a left pacemaker).
-_ANATOMIC_SIDE = re.compile(
-    r"\b(?:left|right)[\s-]+(?:atrium|atrial|ventricle|ventricular|heart border|cardiac border|hemidiaphragm|"
-    r"main ?stem|mainstem|main bronchus|bronchus|internal jugular|ij|subclavian|brachiocephalic|innominate)\b"
-)
+_ANATOMY = (r"atrium|atrial|ventricle|ventricular|heart border|cardiac border|hemidiaphragm|main ?stem|mainstem|"
+            r"main bronchus|bronchus|internal jugular|ij|subclavian|brachiocephalic|innominate")
+ANATOMIC_SIDE = re.compile(rf"\b(?:left|right)[\s-]+(?:{_ANATOMY})\b")
+_ANATOMY_WORD = re.compile(rf"\b(?:{_ANATOMY})\b")
 
 
 class FindingReader:
@@ -34,6 +34,13 @@ class FindingReader:
         path = Path(lexicon_path) if lexicon_path is not None else default_lexicon_path()
         self.kb = kb
         self.tables = build_tables(kb, read_lexicon(path), path, keyed_by="entries")
+        # a finding whose own terms name the part ("elevated left hemidiaphragm") takes its side from that part
+        self._own_anatomy: dict[str, re.Pattern[str]] = {}
+        for entry in kb.entries.values():
+            parts = {m.group(0) for t in (entry.name, *entry.synonyms) for m in _ANATOMY_WORD.finditer(t.lower())}
+            if parts:
+                own = "|".join(sorted(map(re.escape, parts)))
+                self._own_anatomy[entry.id] = re.compile(rf"\b(?:left|right)[\s-]+(?!(?:{own})\b)(?:{_ANATOMY})\b")
 
     def read(self, text: str) -> list[Perceived]:
         """Every finding mentioned in ``text``, in text order (an entry may appear more than once)."""
@@ -55,7 +62,7 @@ class FindingReader:
                 if entry.region is None:
                     continue
                 left, right = _clause(norm, f.start, f.end)
-                context = _ANATOMIC_SIDE.sub(" ", norm[left:right])
+                context = self._own_anatomy.get(entry_id, ANATOMIC_SIDE).sub(" ", norm[left:right])
                 side = laterality_of(context) if entry.laterality and status != 0 else "none"
                 grade = severity_of(context) if status != 0 and SEVERITY_WORDS.search(context) else None
                 clause = " ".join(text[left:right].split()).strip(" ,;:")

@@ -27,6 +27,13 @@ def test_anatomic_sides_are_not_the_findings(ctx):
     assert {m["loose_side"] for m in got} == {"none"}
 
 
+
+def test_a_findings_own_anatomy_gives_its_side(ctx):
+    # the hemidiaphragm is the finding here, so its side is the finding's; the atrium is not the pacemaker
+    got = _read(ctx, "Elevated left hemidiaphragm. Right-sided pacemaker, lead in the right atrium.")
+    assert {(m["entry"], m["m_side"]) for m in got} >= {("elevated_hemidiaphragm", "left"), ("pacemaker", "right")}
+
+
 @pytest.mark.parametrize(
     ("text", "side", "loose"),
     [

@@ -59,7 +59,7 @@ def _levels(clause: str) -> list[int]:
 
 
 def _read_one(reader, text: str) -> list[tuple]:
-    from datakit.annotate.reader import _ANATOMIC_SIDE  # the reader's own list of anatomic sides
+    from datakit.annotate.reader import ANATOMIC_SIDE  # the reader's own list of anatomic sides
 
     found = reader.read(text)
     if not found:
@@ -68,7 +68,7 @@ def _read_one(reader, text: str) -> list[tuple]:
     for p in found:
         if p.sentence:
             rest = rest.replace(p.sentence.lower(), " ")
-    loose = laterality_of(_ANATOMIC_SIDE.sub(" ", rest))
+    loose = laterality_of(ANATOMIC_SIDE.sub(" ", rest))
     return [(p.entry_id, p.status, p.laterality, _levels(p.sentence), p.sentence, loose) for p in found]
 
 
