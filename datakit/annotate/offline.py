@@ -70,6 +70,7 @@ class TraceWriter:
         self.reader = reader
         self.cfg = cfg
         self.region_of = {e.id: e.region for e in kb.entries.values()}
+        self._disputed: set[str] = set()  # labels of 0 whose finding the text names: the trace is silent on them
         # a label's own entry (id == column name) stands for it when the text names nothing more specific
         self.label_entry = {}
         for entry in kb.entries.values():
@@ -101,12 +102,14 @@ class TraceWriter:
 
     def _reconcile(self, findings: list[Perceived], labels: dict[str, int | None]) -> list[Perceived]:
         out = []
+        self._disputed = set()
         for p in findings:
             label = self.kb.get(p.entry_id).chexpert
             value = labels.get(label) if label else None
             if value == 0 and p.status in ABNORMAL:
                 # The text names it, the label says absent (labels often come from the impression alone): the
                 # trace states neither, rather than contradict its own report or its label.
+                self._disputed.add(label)
                 continue
             if value == -1 and p.status == "present":
                 p = replace(p, status="uncertain", sentence="")  # the clause says more than the label allows
@@ -114,7 +117,7 @@ class TraceWriter:
                 p = replace(p, status="present", sentence="")
             out.append(p)
         for label, value in labels.items():
-            if value is None or label == "no_finding":
+            if value is None or label == "no_finding" or label in self._disputed:
                 continue
             want = _LABEL_STATUS[value]
             entries_of_label = [p for p in out if self.kb.get(p.entry_id).chexpert == label]
@@ -192,8 +195,8 @@ class TraceWriter:
             if entry_id not in self.kb or entry_id in taken:
                 continue
             label = self.kb.get(entry_id).chexpert
-            if label and labels.get(label) in (1, -1):
-                continue
+            if label and (labels.get(label) in (1, -1) or label in self._disputed):
+                continue  # never "correct" to absent what the labels or the report's own words call abnormal
             options.append(entry_id)
         if not options:
             return None

@@ -53,3 +53,14 @@ def test_missing_a_chexpert_finding_does_flip_it(kb):
     corrections = {c["finding"]: c for c in trace["reflection"]["corrections"]}
     assert set(corrections) == {"pleural_effusion", "no_finding"}
     assert corrections["no_finding"]["after"]["status"] == "absent"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_label_of_0_that_the_text_disputes_is_left_alone(kb, seed):
+    study = _study("Layering right effusion with adjacent opacity. No pneumothorax.", "",
+                   pleural_effusion=1, lung_opacity=0, pneumothorax=0)
+    trace = _write(kb, study, error_rate=1.0, error_kinds=["hallucinated"], seed=seed)
+    named = {p["finding"] for p in trace["perception"]} | {c["finding"] for c in trace["reflection"]["corrections"]}
+    # neither "absent" (the text names it) nor "present" (the label denies it), and never a "corrected" false one
+    assert "lung_opacity" not in named
+    assert "pneumothorax" in named  # an undisputed label of 0 is still stated (or used for the injected error)
