@@ -71,6 +71,7 @@ class TraceWriter:
         self.cfg = cfg
         self.region_of = {e.id: e.region for e in kb.entries.values()}
         self._disputed: set[str] = set()  # labels of 0 whose finding the text names: the trace is silent on them
+        self._differential_names: dict[tuple[str, str], bool] = {}
         # a label's own entry (id == column name) stands for it when the text names nothing more specific
         self.label_entry = {}
         for entry in kb.entries.values():
@@ -289,16 +290,26 @@ class TraceWriter:
         """A retrieved entry that the finding's differential names and the draft does not call abnormal."""
         if not entry.differential:
             return None
-        differential = " ".join(entry.differential).lower()
         abnormal = {p.entry_id for p in draft if p.status in ABNORMAL}
         for entry_id in retrieved:
             if entry_id == entry.id or entry_id in abnormal or entry_id not in self.kb:
                 continue
-            other = self.kb.get(entry_id)
-            names = [t for t in other.terms[:4] if " " in t or t == other.name.lower()]
-            if other.region and any(re.search(rf"\b{re.escape(t)}\b", differential) for t in names):
+            if self._in_differential(entry, entry_id):
+                other = self.kb.get(entry_id)
                 return other.name, other.id
         return None
+
+    def _in_differential(self, entry: Any, other_id: str) -> bool:
+        """Whether ``entry``'s differential names ``other_id`` (a placed finding); memoised per pair."""
+        key = (entry.id, other_id)
+        known = self._differential_names.get(key)
+        if known is None:
+            other = self.kb.get(other_id)
+            differential = " ".join(entry.differential).lower()
+            names = [t for t in other.terms[:4] if " " in t or t == other.name.lower()]
+            known = bool(other.region) and any(re.search(rf"\b{re.escape(t)}\b", differential) for t in names)
+            self._differential_names[key] = known
+        return known
 
     def checked(self, final: list[Perceived], corrections: list[dict[str, Any]], rng: random.Random) -> list[str]:
         """What the second look re-inspected: each abnormal finding's region and two more regions."""
