@@ -102,7 +102,7 @@ def annotate_summary(result: Any) -> Group:
     )
     parts: list[Any] = [head]
     if result.injected:
-        tab = Table(title="Reflection: errors injected into drafts and corrected", title_justify="left")
+        tab = Table(title="Injected draft errors", title_justify="left")
         tab.add_column("kind")
         tab.add_column("traces", justify="right")
         for kind, n in sorted(result.injected.items()):
