@@ -70,7 +70,6 @@ class TraceWriter:
         self.reader = reader
         self.cfg = cfg
         self.region_of = {e.id: e.region for e in kb.entries.values()}
-        self._disputed: set[str] = set()  # labels of 0 whose finding the text names: the trace is silent on them
         self._differential_names: dict[tuple[str, str], bool] = {}
         # a label's own entry (id == column name) stands for it when the text names nothing more specific
         self.label_entry = {}
@@ -79,8 +78,11 @@ class TraceWriter:
                 self.label_entry[entry.chexpert] = entry.id
 
     # 1. perception ----------------------------------------------------------------------------------------------
-    def perceive(self, study: StudyInput) -> list[Perceived]:
-        """The final (true) findings of the study: read from the report, reconciled with the labels."""
+    def perceive(self, study: StudyInput) -> tuple[list[Perceived], frozenset[str]]:
+        """The final (true) findings of the study, read from the report and reconciled with the labels.
+
+        Also the *disputed* labels: labels of 0 whose finding the report's words name; the trace is silent on them.
+        """
         text = " ".join(t for t in (study.findings, study.impression) if t)
         found: dict[tuple[str, str], Perceived] = {}
         for p in self.reader.read(text):
@@ -101,16 +103,17 @@ class TraceWriter:
                     and (p.entry_id, p.status) not in specific]
         return self._reconcile(findings, study.labels)
 
-    def _reconcile(self, findings: list[Perceived], labels: dict[str, int | None]) -> list[Perceived]:
+    def _reconcile(self, findings: list[Perceived],
+                   labels: dict[str, int | None]) -> tuple[list[Perceived], frozenset[str]]:
         out = []
-        self._disputed = set()
+        disputed: set[str] = set()
         for p in findings:
             label = self.kb.get(p.entry_id).chexpert
             value = labels.get(label) if label else None
             if value == 0 and p.status in ABNORMAL:
                 # The text names it, the label says absent (labels often come from the impression alone): the
                 # trace states neither, rather than contradict its own report or its label.
-                self._disputed.add(label)
+                disputed.add(label)
                 continue
             if value == -1 and p.status == "present":
                 p = replace(p, status="uncertain", sentence="")  # the clause says more than the label allows
@@ -118,7 +121,7 @@ class TraceWriter:
                 p = replace(p, status="present", sentence="")
             out.append(p)
         for label, value in labels.items():
-            if value is None or label == "no_finding" or label in self._disputed:
+            if value is None or label == "no_finding" or label in disputed:
                 continue
             want = _LABEL_STATUS[value]
             entries_of_label = [p for p in out if self.kb.get(p.entry_id).chexpert == label]
@@ -134,7 +137,7 @@ class TraceWriter:
         uniq: dict[tuple[str, str, str], Perceived] = {}
         for p in out:
             uniq.setdefault((p.entry_id, p.laterality, p.status), p)
-        return list(uniq.values())
+        return list(uniq.values()), frozenset(disputed)
 
     def items(self, findings: list[Perceived], rng: random.Random) -> list[dict[str, Any]]:
         """Perception items in tree order; a region with nothing abnormal gets a pertinent negative."""
@@ -163,21 +166,27 @@ class TraceWriter:
 
     # 2. reflection: inject an error into a draft ----------------------------------------------------------------
     def inject(self, findings: list[Perceived], labels: dict[str, int | None], rng: random.Random,
-               has_lateral: bool = False) -> tuple[list[Perceived], str | None, list[dict[str, Any]]]:
-        """A draft of the findings with at most one controlled error, the kind, and the corrections that undo it."""
+               has_lateral: bool = False, disputed: frozenset[str] = frozenset(),
+               ) -> tuple[list[Perceived], str | None, list[dict[str, Any]]]:
+        """A draft of the findings with at most one controlled error, the kind, and the corrections that undo it.
+
+        ``disputed``: labels of 0 that the report's words contradict (see :meth:`perceive`).
+        """
         if not self.cfg.error_kinds or rng.random() >= self.cfg.error_rate:
             return findings, None, []
         kinds = list(self.cfg.error_kinds)
         rng.shuffle(kinds)
-        self._has_lateral = has_lateral
+        # never "correct" to absent what the labels or the report's own words call abnormal
+        keep_off = {label for label, value in labels.items() if value in (1, -1)} | disputed
+        facts = _DraftFacts(has_lateral, frozenset(keep_off))
         for kind in kinds:
-            made = getattr(self, f"_inject_{kind}")(findings, labels, rng)
+            made = getattr(self, f"_inject_{kind}")(findings, facts, rng)
             if made is not None:
                 draft, corrections = made
                 return draft, kind, corrections + self._normality_fix(findings, draft)
         return findings, None, []
 
-    def _inject_missed(self, findings, labels, rng):
+    def _inject_missed(self, findings, facts, rng):
         counts: dict[str, int] = {}
         for q in findings:
             counts[q.entry_id] = counts.get(q.entry_id, 0) + 1
@@ -189,15 +198,14 @@ class TraceWriter:
         return draft, [_correction("missed", p.entry_id, ("absent", "none", None), p,
                                    note=self._missed_note(p, rng))]
 
-    def _inject_hallucinated(self, findings, labels, rng):
+    def _inject_hallucinated(self, findings, facts, rng):
         taken = {p.entry_id for p in findings if p.status in ABNORMAL}
         options = []
         for entry_id in HALLUCINATION_CANDIDATES:
             if entry_id not in self.kb or entry_id in taken:
                 continue
-            label = self.kb.get(entry_id).chexpert
-            if label and (labels.get(label) in (1, -1) or label in self._disputed):
-                continue  # never "correct" to absent what the labels or the report's own words call abnormal
+            if self.kb.get(entry_id).chexpert in facts.keep_off:
+                continue
             options.append(entry_id)
         if not options:
             return None
@@ -208,14 +216,14 @@ class TraceWriter:
         draft = [p for p in findings if p.entry_id != entry_id] + [false]
         region = self.kb.regions[e.region]
         absent = W.evidence_absent(e.name, rng)
-        notes = W.HALLUCINATED_NOTES + (W.HALLUCINATED_NOTES_LATERAL if self._has_lateral else ())
+        notes = W.HALLUCINATED_NOTES + (W.HALLUCINATED_NOTES_LATERAL if facts.has_lateral else ())
         note = rng.choice(notes).format(
             region=region.name.lower(), absent=absent, absent_l=absent[:1].lower() + absent[1:]
         )
         return draft, [_correction("hallucinated", entry_id, ("present", side, None), ("absent", "none", None),
                                    note=note)]
 
-    def _inject_laterality(self, findings, labels, rng):
+    def _inject_laterality(self, findings, facts, rng):
         single = _single_items(findings)
         candidates = [p for p in single if p.status in ABNORMAL and p.laterality in ("left", "right")]
         if not candidates:
@@ -226,7 +234,7 @@ class TraceWriter:
         note = rng.choice(W.LATERALITY_NOTES).format(right=p.laterality, wrong=wrong)
         return draft, [_correction("laterality", p.entry_id, (p.status, wrong, p.severity), p, note=note)]
 
-    def _inject_severity(self, findings, labels, rng):
+    def _inject_severity(self, findings, facts, rng):
         candidates = [p for p in _single_items(findings)
                       if p.status in ABNORMAL and p.severity and W.other_grade(p.severity, rng)]
         if not candidates:
@@ -324,9 +332,9 @@ class TraceWriter:
     def write(self, study: StudyInput) -> TraceOutcome:
         """The trace of one study."""
         rng = study_rng(self.cfg.seed, study.study_id)
-        final = self.perceive(study)
+        final, disputed = self.perceive(study)
         has_lateral = any(im.view in ("LATERAL", "LL") for im in study.images)
-        draft, kind, corrections = self.inject(final, study.labels, rng, has_lateral)
+        draft, kind, corrections = self.inject(final, study.labels, rng, has_lateral, disputed)
         draft_items = self.items(draft, rng)
         reasoning = self.reasoning(draft_items, draft, rng, study.knowledge)
         summary = rng.choice(W.SUMMARY_FIXED if corrections else W.SUMMARY_CLEAN)
@@ -338,6 +346,14 @@ class TraceWriter:
             "report": {"findings": study.findings, "impression": study.impression},
         }
         return TraceOutcome(study.study_id, trace, model=None, injected_error=kind)
+
+
+@dataclass(frozen=True)
+class _DraftFacts:
+    """What an error injector may need of the study besides its findings."""
+
+    has_lateral: bool  # the study has a lateral view (notes may mention it)
+    keep_off: frozenset[str]  # labels whose finding must not be injected as a false one
 
 
 def _single_items(findings: list[Perceived]) -> list[Perceived]:

@@ -145,6 +145,12 @@ def positive_names(values: tuple[int, ...]) -> pl.Expr:
     return pl.concat_list(parts).list.drop_nulls().list.join(", ")
 
 
+def _one_row_each(frame: pl.DataFrame, column: str, index: str) -> pl.DataFrame:
+    """One row per element of the list-of-structs ``column``, numbered from 0 in ``index``, fields unnested."""
+    numbered = frame.with_columns(pl.int_ranges(0, pl.col(column).list.len(), dtype=pl.Int32).alias(index))
+    return numbered.explode([column, index]).drop_nulls(index).unnest(column)
+
+
 class Context:
     """The run as the checks see it. Tables are polars DataFrames; derived ones are built on first use."""
 
@@ -245,12 +251,7 @@ class Context:
 
         Columns: study_id, item, region, finding, status, laterality, severity, evidence.
         """
-        d = self.decoded.select(
-            "study_id",
-            "perception",
-            pl.int_ranges(0, pl.col("perception").list.len(), dtype=pl.Int32).alias("item"),
-        )
-        return d.explode(["perception", "item"]).drop_nulls("item").unnest("perception")
+        return _one_row_each(self.decoded.select("study_id", "perception"), "perception", "item")
 
     @cached_property
     def steps(self) -> pl.DataFrame:
@@ -258,12 +259,7 @@ class Context:
 
         Columns: study_id, step, observation, inference, knowledge, conclusion, status.
         """
-        d = self.decoded.select(
-            "study_id",
-            "reasoning",
-            pl.int_ranges(0, pl.col("reasoning").list.len(), dtype=pl.Int32).alias("step"),
-        )
-        return d.explode(["reasoning", "step"]).drop_nulls("step").unnest("reasoning")
+        return _one_row_each(self.decoded.select("study_id", "reasoning"), "reasoning", "step")
 
     @cached_property
     def reflection(self) -> pl.DataFrame:
@@ -284,8 +280,7 @@ class Context:
         ``matched`` (its before is in the draft) and ``draft_state`` (what the draft has, for messages).
         """
         c = self.decoded.select("study_id", pl.col("reflection").struct.field("corrections").alias("c"))
-        c = c.with_columns(pl.int_ranges(0, pl.col("c").list.len(), dtype=pl.Int32).alias("corr"))
-        c = c.explode(["c", "corr"]).drop_nulls("corr").unnest("c")
+        c = _one_row_each(c, "c", "corr")
         c = c.with_columns(
             *[pl.col("before").struct.field(f).alias(f"before_{f}") for f in STATE_FIELDS],
             *[pl.col("after").struct.field(f).alias(f"after_{f}") for f in STATE_FIELDS],

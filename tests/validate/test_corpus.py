@@ -132,6 +132,12 @@ def test_real_labeler_reads_the_report_the_same_way():
     assert "the report reads Pleural Effusion as negative, the labels say positive" in neg
     assert '"pleural effusion"' in neg.lower()  # the words the labeler read it from
 
+def _with_label_text(t: dict, mode: str) -> pl.DataFrame:
+    """The validation table of the corpus tables ``t`` with the labels read from ``mode`` text."""
+    config = ValidateConfig(skip=["diversity"], label_text=mode)
+    return validate(t["traces"], t["studies"], t["images"], t["hits"], labeler=KeywordLabeler(), config=config)
+
+
 
 def test_impression_mode_also_holds_a_normal_label_against_a_positive_impression():
     from tests.validate.builders import NORMAL_LABELS, normal_trace
@@ -142,14 +148,7 @@ def test_impression_mode_also_holds_a_normal_label_against_a_positive_impression
     t = corpus.tables()
     codes = {}
     for mode in ("report", "impression"):
-        out = validate(
-            t["traces"],
-            t["studies"],
-            t["images"],
-            t["hits"],
-            labeler=KeywordLabeler(),
-            config=ValidateConfig(skip=["diversity"], label_text=mode),
-        )
+        out = _with_label_text(t, mode)
         codes[mode] = out.filter(pl.col("check") == "clinical").row(0, named=True)
     assert codes["report"]["code"] == "ok"  # the labels may come from a part of the report
     assert codes["impression"]["code"] == "report_contradicts_labels"
@@ -168,14 +167,7 @@ def test_a_normal_label_allows_what_the_report_names_and_rejects_the_rest(mode):
         kw = dict(GOOD)[sid] if sid in dict(GOOD) else next(c[3] for c in CASES if c[0] == sid)
         corpus.add(sid, **kw)
     t = corpus.tables()
-    out = validate(
-        t["traces"],
-        t["studies"],
-        t["images"],
-        t["hits"],
-        labeler=KeywordLabeler(),
-        config=ValidateConfig(skip=["diversity"], label_text=mode),
-    )
+    out = _with_label_text(t, mode)
     clinical = dict(out.filter(pl.col("check") == "clinical").select("study_id", "code").iter_rows())
     assert clinical == {"g_normal_label_findings": "ok", "c_normal_study": "perceived_but_negative"}
     msg = out.filter((pl.col("study_id") == "c_normal_study") & (pl.col("check") == "clinical"))["message"]

@@ -24,11 +24,13 @@ def _inline(ctx: Context) -> pl.DataFrame:
     return s.with_columns(pl.col("id").str.extract(INLINE, 1))
 
 
-def _used_ids(ctx: Context, inline: pl.DataFrame) -> pl.DataFrame:
+def _listed(ctx: Context) -> pl.DataFrame:
+    """study_id, step, id: the ids in each step's ``knowledge`` list."""
+    return ctx.steps.select("study_id", "step", pl.col("knowledge").alias("id")).explode("id").drop_nulls("id")
+
+
+def _used_ids(ctx: Context, inline: pl.DataFrame, listed: pl.DataFrame) -> pl.DataFrame:
     """study_id, id, where: every knowledge id a trace uses."""
-    listed = (
-        ctx.steps.select("study_id", "step", pl.col("knowledge").alias("id")).explode("id").drop_nulls("id")
-    )
     parts = [
         listed.select("study_id", "id", pl.format("reasoning step {}", pl.col("step") + 1).alias("where")),
         inline.select("study_id", "id", pl.format("[K:] in step {}", pl.col("step") + 1).alias("where")),
@@ -101,8 +103,8 @@ def _grounded(ctx: Context) -> pl.DataFrame:
 def knowledge(ctx: Context) -> pl.DataFrame:
     """Every cited id exists and was retrieved for the study or belongs to a finding the trace perceives."""
     known = ctx.entries.select(pl.col("entry_id").alias("id"))
-    inline = _inline(ctx)
-    used = _used_ids(ctx, inline)
+    inline, listed = _inline(ctx), _listed(ctx)
+    used = _used_ids(ctx, inline, listed)
     unknown = used.join(known, on="id", how="anti")
     unknown = unknown.group_by("study_id", "id", maintain_order=True).agg(
         pl.col("where").unique(maintain_order=True).str.join(", ")
@@ -113,9 +115,6 @@ def knowledge(ctx: Context) -> pl.DataFrame:
         pl.col("close") != ""
     ).then(pl.format("; did you mean {}?", pl.col("close"))).otherwise(pl.lit(""))
 
-    listed = (
-        ctx.steps.select("study_id", "step", pl.col("knowledge").alias("id")).explode("id").drop_nulls("id")
-    )
     cited = pl.concat([listed, inline.select("study_id", "step", "id")]).unique()
     cited = cited.join(known, on="id", how="semi")
     loose = cited.join(_grounded(ctx), on=["study_id", "id"], how="anti").sort("study_id", "step")
