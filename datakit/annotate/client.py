@@ -354,20 +354,23 @@ class _SdkTransport:
     """
 
     def __init__(self, sdk: Any) -> None:
-        self._sdk = sdk
-
-    async def post(self, path: str, body: bytes) -> HttpResponse:
-        """POST ``body`` (JSON) through the SDK; any HTTP status comes back as an answer."""
         import httpx2
         import openai
 
+        self._sdk = sdk
+        self._response = httpx2.Response
+        self._errors = openai
+
+    async def post(self, path: str, body: bytes) -> HttpResponse:
+        """POST ``body`` (JSON) through the SDK; any HTTP status comes back as an answer."""
+        errors = self._errors
         try:
-            response = await self._sdk.post(path, content=body, cast_to=httpx2.Response)
-        except openai.APITimeoutError as err:
+            response = await self._sdk.post(path, content=body, cast_to=self._response)
+        except errors.APITimeoutError as err:
             raise RequestTimeout(str(err)) from err
-        except openai.APIConnectionError as err:
+        except errors.APIConnectionError as err:
             raise ConnectError(str(err)) from err
-        except openai.APIStatusError as err:
+        except errors.APIStatusError as err:
             response = err.response
         return HttpResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()},
                             response.content)
