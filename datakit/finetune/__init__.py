@@ -23,7 +23,7 @@ def finetune(export: str | Path, model: str | Path, out: str | Path, cfg: Finetu
 
 
 def predict(export: str | Path, model: str | Path, out: str | Path, cfg: PredictConfig | None = None, **kwargs: Any):
-    """Predictions JSONL for one split of a trl export; see :func:`datakit.finetune.predict.run`."""
-    from datakit.finetune.predict import run
+    """Predictions JSONL for one split of a trl export; see :func:`datakit.finetune.inference.run`."""
+    from datakit.finetune.inference import run
 
     return run(export, model, out, cfg, **kwargs)

@@ -85,7 +85,6 @@ def _sft_config(cfg: FinetuneConfig, out: Path, cuda: bool, template: str | None
         chat_template_path=template,
         dataloader_num_workers=0,
         report_to="none",
-        disable_tqdm=True,
     )
 
 

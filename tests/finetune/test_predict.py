@@ -7,7 +7,7 @@ import json
 import pytest
 
 from datakit.finetune import data, loading
-from datakit.finetune.predict import prompt_messages
+from datakit.finetune.inference import prompt_messages
 
 MAX_NEW = 160
 
