@@ -134,7 +134,7 @@ def run(
                 texts = generate(net, loaded.processor, batch, settings, device)
             except torch.OutOfMemoryError as err:
                 raise out_of_memory({"batch_size": cfg.batch_size, "max_pixels": max_pixels}, "generation") from err
-            for row, text in zip(batch, texts):
+            for row, text in zip(batch, texts, strict=True):
                 think, report = data.split_think(text, tags)
                 fh.write(json.dumps({"study_id": row.get("study_id"), "think": think, "report": report,
                                      "generation": record}, ensure_ascii=False) + "\n")

@@ -1,4 +1,4 @@
-"""``datakit finetune`` on a tiny Qwen2.5-VL: it learns, supervises only the assistant turn, saves what predict needs."""
+"""`datakit finetune` on a tiny Qwen2.5-VL: it learns, supervises the assistant turn only, saves what predict needs."""
 
 from __future__ import annotations
 
