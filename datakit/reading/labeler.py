@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -194,16 +193,21 @@ def _work(texts: list[str | None]) -> np.ndarray:
     return _encode(_WORKER, texts)
 
 
-@lru_cache(maxsize=4)
-def _default_labeler(kb_fingerprint: str, lexicon: str) -> Labeler:
-    return Labeler(lexicon_path=lexicon)
+_DEFAULT: dict[tuple[str, str], Labeler] = {}
 
 
-def default_labeler() -> Labeler:
-    """The labeler over the shipped knowledge and lexicon, built once per process."""
-    from datakit.knowledge.kb import load_kb
+def default_labeler(kb: Any = None) -> Labeler:
+    """The labeler over ``kb`` (default: the shipped knowledge) and the shipped lexicon, built once per process."""
+    if kb is None:
+        from datakit.knowledge.kb import load_kb
 
-    return _default_labeler(load_kb().fingerprint, str(default_lexicon_path()))
+        kb = load_kb()
+    key = (kb.fingerprint, str(default_lexicon_path()))
+    if key not in _DEFAULT:
+        if len(_DEFAULT) >= 4:
+            _DEFAULT.pop(next(iter(_DEFAULT)))
+        _DEFAULT[key] = Labeler(kb)
+    return _DEFAULT[key]
 
 
 def section_texts(studies: pl.DataFrame, sections: str = "extracted") -> pl.Series:

@@ -36,6 +36,7 @@ import polars as pl
 from datakit import tables
 from datakit.config import DatakitConfig, ValidateConfig
 from datakit.errors import RunDirError, ValidationGateError
+from datakit.reading.labeler import default_labeler
 from datakit.rundir import Quarantine, RunDir
 from datakit.stage import STAGES, Stage, open_run
 from datakit.validate.context import Context
@@ -73,13 +74,6 @@ class ValidationResult:
     def pass_rate(self) -> float:
         """Share of traces fit to train on."""
         return float(self.summary["pass_rate"])
-
-
-def default_labeler(kb: Any) -> Any:
-    """The CheXpert-style labeler (``datakit.reading.labeler``) over the run's knowledge base."""
-    from datakit.reading.labeler import Labeler
-
-    return Labeler(kb)
 
 
 def validate(
