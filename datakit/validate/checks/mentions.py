@@ -1,7 +1,7 @@
 """Findings named in trace text, as tables: what the knowledge base's finding reader reads in it.
 
 Each distinct text is read once per run (``Context.readings``; in worker processes when there are many) by
-``ctx.reader``, the engine the offline teacher reads reports with (``datakit.annotate.reader``): entry,
+``ctx.reader``, the engine the offline teacher reads reports with (``datakit.reading.findings``): entry,
 status, side and grade of every mention, with its anatomic sides ("right atrium", "left hemidiaphragm")
 already set apart from the finding's side.
 
@@ -16,13 +16,12 @@ for what the reader did not see:
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
 import polars as pl
 
-from datakit.annotate.offline_words import SEVERITY_WORDS, laterality_of, severity_of
-from datakit.parallel import cores, worker_context
+from datakit.parallel import chunked, cores, given, map_chunks
+from datakit.reading.words import SEVERITY_WORDS, laterality_of, severity_of
 
 if TYPE_CHECKING:
     from datakit.validate.context import Context
@@ -59,7 +58,7 @@ def _levels(clause: str) -> list[int]:
 
 
 def _read_one(reader, text: str) -> list[tuple]:
-    from datakit.annotate.reader import ANATOMIC_SIDE  # the reader's own list of anatomic sides
+    from datakit.reading.findings import ANATOMIC_SIDE  # the reader's own list of anatomic sides
 
     found = reader.read(text)
     if not found:
@@ -79,12 +78,10 @@ def read(ctx: Context, texts: pl.Series) -> pl.DataFrame:
     todo = [t for t in distinct if t not in memo]
     workers = min(ctx.config.workers or cores(), len(todo) // CHUNK)
     if todo and len(todo) >= PARALLEL_MIN_TEXTS and workers > 1:
-        chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=worker_context(), initializer=_init_worker, initargs=(ctx.reader,)
-        ) as pool:
-            for chunk, got in zip(chunks, pool.map(_work, chunks), strict=True):
-                memo.update(zip(chunk, got, strict=True))
+        chunks = chunked(todo, CHUNK)
+        for chunk, got in zip(chunks, map_chunks(_read_chunk, chunks, workers=workers, setup=given,
+                                                 setup_args=(ctx.reader,)), strict=True):
+            memo.update(zip(chunk, got, strict=True))
     elif todo:
         reader = ctx.reader
         memo.update((t, _read_one(reader, t)) for t in todo)
@@ -96,16 +93,10 @@ def read(ctx: Context, texts: pl.Series) -> pl.DataFrame:
 # Reading runs at about 30 µs a sentence (measured on real IU-Xray report sentences).
 PARALLEL_MIN_TEXTS = 50_000
 CHUNK = 5_000
-_READER = None
 
 
-def _init_worker(reader) -> None:
-    global _READER
-    _READER = reader
-
-
-def _work(texts: list[str]) -> list[list[tuple]]:
-    return [_read_one(_READER, t) for t in texts]
+def _read_chunk(reader, texts: list[str]) -> list[list[tuple]]:
+    return [_read_one(reader, t) for t in texts]
 
 
 def kin(ctx: Context) -> pl.DataFrame:
