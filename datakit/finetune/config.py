@@ -6,14 +6,14 @@ Defaults suit a Qwen2.5-VL-class model (3B/7B) with LoRA on one GPU.
 
 from __future__ import annotations
 
-import os
+import contextvars
 import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
-from datakit.config import _env_overrides, _merge, _set_dotted
 from datakit.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -24,12 +24,30 @@ else:  # pragma: no cover
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+# The TOML section of the resolution under way (pydantic-settings asks for its sources through a classmethod).
+_SECTION: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("datakit_finetune_section",
+                                                                               default=None)
 
 
-class FinetuneConfig(_Strict):
+class _Settings(BaseSettings):
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags (init values) > environment > the TOML file's section; no .env or secret files."""
+        return init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=_SECTION.get() or {})
+
+
+class FinetuneConfig(_Settings):
     """How ``datakit finetune`` trains: LoRA on the language model, loss on the assistant turn only."""
+
+    model_config = SettingsConfigDict(extra="forbid", validate_assignment=True, env_prefix="DATAKIT_FINETUNE__",
+                                      case_sensitive=False)
 
     epochs: float = Field(2.0, gt=0)
     max_steps: int = Field(-1, description="stop after this many optimiser steps; -1: run the epochs")
@@ -59,8 +77,11 @@ class FinetuneConfig(_Strict):
     merge: bool = Field(False, description="also write OUT/merged: the base model with the adapter merged in")
 
 
-class PredictConfig(_Strict):
+class PredictConfig(_Settings):
     """How ``datakit predict`` generates: greedy by default."""
+
+    model_config = SettingsConfigDict(extra="forbid", validate_assignment=True, env_prefix="DATAKIT_PREDICT__",
+                                      case_sensitive=False)
 
     split: str = "test"
     batch_size: int = Field(8, ge=1)
@@ -79,8 +100,7 @@ class PredictConfig(_Strict):
     bf16: bool = True
 
 
-def _load(section: str, model: type[_Strict], path: str | Path | None, overrides: dict[str, Any] | None,
-          environ: dict[str, str] | None) -> Any:
+def _load(section: str, model: type[_Settings], path: str | Path | None, overrides: dict[str, Any] | None) -> Any:
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -90,26 +110,22 @@ def _load(section: str, model: type[_Strict], path: str | Path | None, overrides
             data = tomllib.loads(path.read_text(encoding="utf-8")).get(section, {})
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{path} is not valid TOML: {err}") from err
-    env = _env_overrides(dict(os.environ if environ is None else environ)).get(section, {})
-    flat: dict[str, Any] = {}
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            _set_dotted(flat, key, value)
-    data = _merge(_merge(data, env), flat)
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    token = _SECTION.set(data)
     try:
-        return model.model_validate(data)
+        return model(**flags)
     except ValidationError as err:
         problems = "; ".join(f"{section}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
         raise ConfigError(f"invalid configuration: {problems}", hint="see README.md, 'Fine-tuning'") from err
+    finally:
+        _SECTION.reset(token)
 
 
-def load_finetune_config(path: str | Path | None = None, *, overrides: dict[str, Any] | None = None,
-                         environ: dict[str, str] | None = None) -> FinetuneConfig:
-    """The ``[finetune]`` settings: flags (``overrides``) > environment > the file's section > defaults."""
-    return _load("finetune", FinetuneConfig, path, overrides, environ)
+def load_finetune_config(path: str | Path | None = None, *, overrides: dict[str, Any] | None = None) -> FinetuneConfig:
+    """The ``[finetune]`` settings: flags (``overrides``) > ``DATAKIT_FINETUNE__*`` > the file's section > defaults."""
+    return _load("finetune", FinetuneConfig, path, overrides)
 
 
-def load_predict_config(path: str | Path | None = None, *, overrides: dict[str, Any] | None = None,
-                        environ: dict[str, str] | None = None) -> PredictConfig:
-    """The ``[predict]`` settings: flags (``overrides``) > environment > the file's section > defaults."""
-    return _load("predict", PredictConfig, path, overrides, environ)
+def load_predict_config(path: str | Path | None = None, *, overrides: dict[str, Any] | None = None) -> PredictConfig:
+    """The ``[predict]`` settings: flags (``overrides``) > ``DATAKIT_PREDICT__*`` > the file's section > defaults."""
+    return _load("predict", PredictConfig, path, overrides)

@@ -91,3 +91,17 @@ def test_rows_that_break_the_layout_are_listed(trl_export, tmp_path):
     assert "line 3: an image part carries an `image` key" in msg
     assert "line 4: image not found: /no/such/image.png" in msg
     assert "line 5: rows have `conversations`" in msg
+
+
+def test_settings_precedence_flag_environment_file(tmp_path, monkeypatch):
+    from datakit.errors import ConfigError
+    from datakit.finetune import load_finetune_config, load_predict_config
+
+    toml = tmp_path / "ft.toml"
+    toml.write_text("[finetune]\nlora_r = 4\nbatch_size = 3\n[predict]\nmax_new_tokens = 7\n")
+    monkeypatch.setenv("DATAKIT_FINETUNE__LORA_R", "32")
+    cfg = load_finetune_config(toml, overrides={"batch_size": 5, "grad_accum": None})
+    assert (cfg.lora_r, cfg.batch_size, cfg.grad_accum) == (32, 5, 8)
+    assert load_predict_config(toml).max_new_tokens == 7
+    with pytest.raises(ConfigError, match="finetune.lora_rank: Extra inputs are not permitted"):
+        load_finetune_config(overrides={"lora_rank": 8})
