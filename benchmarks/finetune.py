@@ -92,7 +92,7 @@ def main() -> None:
     result = finetune(export, model, out, cfg)
     final = [json.loads(line) for line in (out / "metrics.jsonl").open()]
     summary = next(r for r in reversed(final) if "train_runtime" in r)
-    tokens = max(r.get("num_tokens", 0) for r in final)
+    tokens = int(max(r.get("num_tokens", 0) for r in final))
     seconds = summary["train_runtime"]
     samples = result.steps * args.batch_size * args.grad_accum
     if cuda:
@@ -100,6 +100,7 @@ def main() -> None:
     else:
         peak = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MB RSS"
     device = torch.cuda.get_device_name() if cuda else "CPU"
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     print(table(f"datakit finetune: {model.name} on {device}, {args.studies} studies", [
         ("steps", f"{result.steps} (batch {args.batch_size} x accum {args.grad_accum})"),
         ("train time", f"{seconds:.1f} s"),
@@ -107,6 +108,8 @@ def main() -> None:
         ("tokens/s", f"{tokens / seconds:,.0f} ({tokens:,} tokens, padding excluded)"),
         ("peak memory", peak),
         ("loss", f"{result.first_loss:.3f} -> {result.last_loss:.3f}"),
+        # on a shared machine the process gets only part of the cores: CPU time / wall time says how much
+        ("process CPU", f"{usage.ru_utime + usage.ru_stime:.1f} s (whole run, imports and loading included)"),
     ]))
 
 
