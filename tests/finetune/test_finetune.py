@@ -116,3 +116,25 @@ def test_out_of_memory_names_the_settings_that_lower_memory(trl_export, tiny_mod
     for knob in ("--batch-size 1", "--grad-accum", "--max-pixels", "gradient_checkpointing", "--lora-r"):
         assert knob in hint
     assert "(now 2)" in hint and f"(now {56 * 56})" in hint
+
+
+def test_idefics3_smolvlm_trains_with_its_stock_processor(trl_export, tmp_path):
+    from datakit.finetune import finetune
+    from datakit.finetune.train import prepare
+    from tests.finetune.tiny_model import build_tiny_idefics3
+
+    rows = data.read_rows(trl_export / "train.jsonl")
+    model = build_tiny_idefics3(tmp_path / "idefics3", [data.assistant_text(r) for r in rows])
+    cfg = FinetuneConfig(**{**TINY_TRAINING, "max_steps": 4})
+    prep = prepare(trl_export, model, tmp_path / "out", cfg)
+    assert type(prep.trainer.processing_class).__name__ == "Idefics3Processor"  # no fallback needed
+    assert any("do not apply to Idefics3ImageProcessorPil" in n for n in prep.notes)
+    trainable = [n for n, p in prep.trainer.model.named_parameters() if p.requires_grad]
+    assert trainable and not any("vision" in n for n in trainable)
+    batch = prep.trainer.data_collator([prep.trainer.train_dataset[0]])
+    supervised = batch["input_ids"][0][batch["labels"][0] != -100]
+    text = prep.trainer.processing_class.tokenizer.decode(supervised)
+    assert text.strip() == data.assistant_text(rows[0]) + "<end_of_utterance>"
+    result = finetune(trl_export, model, tmp_path / "out", cfg)
+    assert result.steps == 4 and result.last_loss < result.first_loss
+    assert json.loads((tmp_path / "out" / "finetune.json").read_text())["exclude_modules"] == r".*vision.*"

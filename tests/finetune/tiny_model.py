@@ -80,3 +80,43 @@ def build_tiny_qwen25vl(dest: Path, texts: Iterable[str]) -> Path:
     data["processor_class"] = "Qwen2_5_VLProcessor"
     pre.write_text(json.dumps(data, indent=2))
     return dest
+
+
+def build_tiny_idefics3(dest: Path, texts: Iterable[str]) -> Path:
+    """Write a tiny random Idefics3 (the SmolVLM architecture) with its stock processor and TRL's template."""
+    import torch
+    import trl
+    from transformers import (
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3ImageProcessorPil,
+        Idefics3Processor,
+    )
+
+    template = (Path(trl.__file__).parent / "chat_templates" / "idefics3.jinja").read_text(encoding="utf-8")
+    extra = ["<|begin_of_text|>", "<fake_token_around_image>", "<image>", "<end_of_utterance>", "<global-img>",
+             *(f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7))]
+    tok = _tokenizer([*texts, *SPECIAL], template)
+    tok.add_special_tokens({"additional_special_tokens": extra})
+    tok.eos_token = "<end_of_utterance>"
+    ids = {t: tok.convert_tokens_to_ids(t) for t in extra}
+    config = Idefics3Config(
+        text_config={"model_type": "llama", "vocab_size": len(tok), "hidden_size": 64, "intermediate_size": 128,
+                     "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+                     "initializer_range": 0.2, "pad_token_id": tok.pad_token_id,
+                     "eos_token_id": ids["<end_of_utterance>"], "bos_token_id": ids["<|begin_of_text|>"]},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+                       "image_size": 28, "patch_size": 14},
+        scale_factor=2, image_token_id=ids["<image>"], pad_token_id=tok.pad_token_id,
+    )
+    torch.manual_seed(0)
+    model = Idefics3ForConditionalGeneration(config)
+    model.generation_config.eos_token_id = ids["<end_of_utterance>"]
+    model.generation_config.pad_token_id = tok.pad_token_id
+    images = Idefics3ImageProcessorPil(size={"longest_edge": 56}, max_image_size={"longest_edge": 28},
+                                      do_image_splitting=False)
+    processor = Idefics3Processor(image_processor=images, tokenizer=tok, image_seq_len=1, chat_template=template)
+    dest.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(dest)
+    processor.save_pretrained(dest)
+    return dest
