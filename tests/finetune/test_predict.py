@@ -9,7 +9,7 @@ import pytest
 from datakit.finetune import data, loading
 from datakit.finetune.inference import prompt_messages
 
-MAX_NEW = 160
+MAX_NEW = 64
 
 
 def _greedy_by_hand(model, processor, row):
