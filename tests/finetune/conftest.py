@@ -1,6 +1,7 @@
 """Fixtures of the fine-tune tests: a tiny Qwen2.5-VL and a small trl export, each built once per session.
 
-The tests need the ``[finetune]`` extra; without it they are skipped with the reason (CI installs it).
+The tests that train or load models need the ``[finetune]`` extra; without it they are skipped with the reason
+(``make test`` installs it, so CI runs them). Reading exports needs nothing of it.
 """
 
 from __future__ import annotations
@@ -10,13 +11,18 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch", reason="the [finetune] extra is not installed (pip install 'datakit[finetune]')")
-pytest.importorskip("trl", reason="the [finetune] extra is not installed (pip install 'datakit[finetune]')")
-pytest.importorskip("peft", reason="the [finetune] extra is not installed (pip install 'datakit[finetune]')")
+from tests.annotate.run_fixture import make_demo_run
+from tests.finetune.export_fixture import make_trl_export
+from tests.finetune.tiny_model import build_tiny_qwen25vl
 
-from tests.annotate.run_fixture import make_demo_run  # noqa: E402
-from tests.finetune.export_fixture import make_trl_export  # noqa: E402
-from tests.finetune.tiny_model import build_tiny_qwen25vl  # noqa: E402
+EXTRA = ("torch", "transformers", "peft", "trl", "accelerate", "datasets")
+
+
+def need_finetune_extra() -> None:
+    """Skip the calling test module unless the ``[finetune]`` extra is installed, saying so."""
+    for name in EXTRA:
+        pytest.importorskip(name, reason=f"{name} is missing: the [finetune] extra is not installed "
+                            "(pip install 'torch==2.13.0', then pip install 'datakit[finetune]')")
 
 
 @pytest.fixture(scope="session")

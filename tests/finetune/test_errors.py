@@ -6,6 +6,9 @@ import subprocess
 import sys
 
 from tests.conftest import REPO
+from tests.finetune.conftest import need_finetune_extra
+
+need_finetune_extra()
 
 
 def test_no_export(cli, tmp_path, tiny_model):

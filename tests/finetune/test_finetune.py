@@ -7,7 +7,9 @@ import json
 import pytest
 
 from datakit.finetune import FinetuneConfig, data
-from tests.finetune.conftest import TINY_TRAINING
+from tests.finetune.conftest import TINY_TRAINING, need_finetune_extra
+
+need_finetune_extra()
 
 
 def _losses(out):

@@ -8,6 +8,9 @@ import pytest
 
 from datakit.finetune import data, loading
 from datakit.finetune.inference import prompt_messages
+from tests.finetune.conftest import need_finetune_extra
+
+need_finetune_extra()
 
 MAX_NEW = 64
 
