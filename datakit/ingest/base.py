@@ -77,7 +77,8 @@ class SourceFormat(Protocol):
 
 # Importing a format's module registers it; the registry imports the built-in ones on first lookup.
 FORMATS: Registry[SourceFormat] = Registry(
-    "source format", builtin=("datakit.ingest.mimic_cxr", "datakit.ingest.iu_xray", "datakit.ingest.r2gen")
+    "source format", builtin=("datakit.ingest.mimic_cxr", "datakit.ingest.iu_xray_xml", "datakit.ingest.iu_xray_csv",
+             "datakit.ingest.r2gen")
 )
 
 

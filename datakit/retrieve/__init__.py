@@ -27,8 +27,8 @@ import polars as pl
 
 from datakit import tables
 from datakit.config import DatakitConfig
+from datakit.knowledge import Entry, KnowledgeBase, Region, load_configured, load_kb
 from datakit.knowledge.bm25 import get_index, search
-from datakit.knowledge.kb import Entry, KnowledgeBase, Region, load_configured, load_kb
 from datakit.knowledge.tree import get_matcher, regions_mentioned
 from datakit.rundir import RunDir
 from datakit.stage import STAGES, Stage, open_run
