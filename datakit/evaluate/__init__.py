@@ -1,0 +1,132 @@
+"""``datakit eval``: score generated reports against references, NLG and clinical efficacy, conventions named.
+
+Library API: :func:`run` reads the inputs (:mod:`datakit.evaluate.predictions`), computes BLEU-1..4, METEOR,
+ROUGE-L and CIDEr (:mod:`~datakit.evaluate.nlg`, :mod:`~datakit.evaluate.meteor`), the clinical-efficacy
+P / R / F1 from a labeler (:mod:`~datakit.evaluate.clinical`) and any requested model-based scorers
+(:mod:`~datakit.evaluate.plugins`), and returns (and optionally writes) one JSON-ready summary.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datakit import __version__
+from datakit.errors import ConfigError
+from datakit.evaluate import clinical, nlg, plugins
+from datakit.evaluate import meteor as meteor_mod
+from datakit.evaluate.predictions import Pairs, read_pairs
+from datakit.rundir import write_atomic
+
+EXAMPLES_SHOWN = 20  # unmatched ids and unreadable rows listed in the summary (all are counted)
+
+
+@dataclass
+class EvalResult:
+    """What :func:`run` returns: the summary (as written to JSON) and the matched pairs."""
+
+    summary: dict[str, Any]
+    pairs: Pairs
+    out: Path | None = None
+
+
+def _nlg(pairs: Pairs, clean: str, use_meteor: bool) -> dict[str, Any]:
+    fn, description = nlg.CLEANERS[clean]
+    hyps = [fn(h) for h in pairs.hyps]
+    refs = [[fn(r)] for r in pairs.refs]
+    corpus_bleu, _ = nlg.bleu(hyps, refs)
+    out: dict[str, Any] = {f"BLEU_{k + 1}": v for k, v in enumerate(corpus_bleu)}
+    setup = meteor_mod.locate()
+    if not use_meteor:
+        out["METEOR"] = None
+        meteor_note = {"computed": False, "reason": "turned off (--no-meteor)"}
+    elif not setup.available:
+        out["METEOR"] = None
+        meteor_note = {"computed": False, "reason": setup.reason, "install": meteor_mod.INSTALL_HINT}
+    else:
+        out["METEOR"], _ = meteor_mod.meteor(hyps, refs, setup)
+        meteor_note = {"computed": True, "jar": str(setup.jar), "java": setup.java}
+    out["ROUGE_L"], _ = nlg.rouge_l(hyps, refs)
+    out["CIDEr"], _ = nlg.cider(hyps, refs)
+    return {
+        "scores": out,
+        "meteor": meteor_note,
+        "normalisation": f"{clean}: {description}",
+        "convention": "pycocoevalcap 1.2 scorers on whitespace tokens, no PTB tokenizer (as R2Gen): BLEU with "
+        "the 'closest' reference length, ROUGE-L beta 1.2, CIDEr (n=4, sigma=6) with document frequencies over "
+        "these references; corpus BLEU and METEOR, mean ROUGE-L and CIDEr",
+    }
+
+
+def _clinical(pairs: Pairs, labels_text: str, labeler: clinical.LabelerLike | None) -> dict[str, Any]:
+    if labeler is None:
+        from datakit.retrieve.labeler import default_labeler
+
+        labeler = default_labeler()
+    hyp = clinical.label_texts(labeler, [clinical.text_for_labels(t, labels_text) for t in pairs.hyps])
+    ref = clinical.label_texts(labeler, [clinical.text_for_labels(t, labels_text) for t in pairs.refs])
+    name = type(labeler).__module__ + "." + type(labeler).__qualname__
+    fingerprint = getattr(labeler, "fingerprint", None)
+    return {
+        "labeler": name + (f" ({fingerprint[:12]})" if isinstance(fingerprint, str) else ""),
+        "labels_text": labels_text,
+        "labels_text_description": "the impression, else the findings, else the whole text"
+        if labels_text == "impression"
+        else "the whole report",
+        "conventions": clinical.clinical_efficacy(hyp, ref),
+    }
+
+
+def run(
+    predictions: str | Path,
+    refs: str | Path | None = None,
+    *,
+    layout: str = "auto",
+    clean: str = "mimic_cxr",
+    labels_text: str = "impression",
+    labeler: clinical.LabelerLike | None = None,
+    meteor: bool = True,
+    scorers: Sequence[str] = (),
+    out: str | Path | None = None,
+) -> EvalResult:
+    """Score PREDICTIONS against REFS; write the summary to ``out`` (JSON) when given."""
+    if clean not in nlg.CLEANERS:
+        raise ConfigError(f"unknown normalisation {clean!r}", hint=f"use one of: {', '.join(nlg.CLEANERS)}")
+    if labels_text not in clinical.LABELS_TEXT:
+        raise ConfigError(f"unknown --labels-text {labels_text!r}",
+                          hint=f"use one of: {', '.join(clinical.LABELS_TEXT)}")
+    started = time.perf_counter()
+    pairs = read_pairs(predictions, refs, layout=layout)
+    model_based = plugins.run_plugins(scorers, pairs.hyps, pairs.refs)
+    summary: dict[str, Any] = {
+        "datakit_version": __version__,
+        "predictions": str(predictions),
+        "references": str(refs) if refs is not None else None,
+        "layout": pairs.layout,
+        "counts": {
+            "scored": len(pairs.ids),
+            "predictions_without_reference": len(pairs.predictions_without_reference),
+            "references_without_prediction": len(pairs.references_without_prediction),
+            "unreadable_rows": len(pairs.skipped),
+        },
+        "unmatched": {
+            "predictions_without_reference": pairs.predictions_without_reference[:EXAMPLES_SHOWN],
+            "references_without_prediction": pairs.references_without_prediction[:EXAMPLES_SHOWN],
+        },
+        "unreadable_rows": pairs.skipped[:EXAMPLES_SHOWN],
+        "generation": pairs.generation,
+        "nlg": _nlg(pairs, clean, meteor),
+        "clinical_efficacy": _clinical(pairs, labels_text, labeler),
+        "model_based": model_based,
+    }
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    path = None
+    if out is not None:
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    return EvalResult(summary, pairs, path)
