@@ -1,0 +1,119 @@
+"""``datakit.evaluate.run`` and ``datakit eval`` end to end: values, conventions named, exit codes, messages."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import datakit.evaluate
+from datakit.cli.app import app
+from datakit.evaluate import nlg
+from tests.evaluate.conftest import REFERENCES, prediction_row, trl_row, write_jsonl, write_r2gen_csv
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_identical_reports_score_perfectly(tmp_path):
+    preds = write_jsonl(tmp_path / "p.jsonl", [prediction_row(k, v) for k, v in REFERENCES.items()])
+    refs = write_jsonl(tmp_path / "test.jsonl", [trl_row(k, v) for k, v in REFERENCES.items()])
+    s = datakit.evaluate.run(preds, refs, meteor=False).summary
+    scores = s["nlg"]["scores"]
+    for k in range(1, 5):
+        assert scores[f"BLEU_{k}"] == pytest.approx(1.0, abs=1e-9)
+    assert scores["ROUGE_L"] == 1.0
+    assert scores["CIDEr"] == pytest.approx(10.0, abs=1e-9)  # every n-gram cosine is 1, times CIDEr's 10
+    assert scores["METEOR"] is None and s["nlg"]["meteor"]["reason"] == "turned off (--no-meteor)"
+    for conv in ("positive_only", "uncertain_as_positive"):
+        block = s["clinical_efficacy"]["conventions"][conv]
+        assert block["labels_14"]["micro"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+        assert block["labels_5"]["example_accuracy"] == 1.0
+    assert s["counts"] == {"scored": 4, "predictions_without_reference": 0, "references_without_prediction": 0,
+                           "unreadable_rows": 0}
+
+
+def test_scores_are_pycocoevalcaps_on_the_cleaned_reports(datakit_files, tmp_path):
+    pytest.importorskip("pycocoevalcap", reason="pycocoevalcap is in the test extra: pip install -e '.[test]'")
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    preds, refs = datakit_files
+    result = datakit.evaluate.run(preds, refs, meteor=False, out=tmp_path / "out" / "eval.json")
+    pairs = result.pairs
+    gts = {i: [nlg.clean_mimic_cxr(r)] for i, r in enumerate(pairs.refs)}
+    res = {i: [nlg.clean_mimic_cxr(h)] for i, h in enumerate(pairs.hyps)}
+    scores = result.summary["nlg"]["scores"]
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    assert [scores[f"BLEU_{k}"] for k in range(1, 5)] == pytest.approx(bleu, abs=1e-9)
+    assert scores["ROUGE_L"] == pytest.approx(Rouge().compute_score(gts, res)[0], abs=1e-9)
+    assert scores["CIDEr"] == pytest.approx(Cider().compute_score(gts, res)[0], abs=1e-9)
+    written = json.loads((tmp_path / "out" / "eval.json").read_text())
+    assert written["nlg"]["scores"] == scores
+    ce = written["clinical_efficacy"]["conventions"]
+    # s3's reference has an uncertain atelectasis the prediction lacks: it counts only when uncertain is positive
+    assert ce["positive_only"]["labels_14"]["per_label"]["Atelectasis"]["support"] == 0
+    assert ce["uncertain_as_positive"]["labels_14"]["per_label"]["Atelectasis"]["support"] == 1
+
+
+def test_cli_end_to_end(runner, datakit_files, tmp_path):
+    preds, refs = datakit_files
+    out = tmp_path / "eval.json"
+    result = runner.invoke(app, ["eval", str(preds), "--refs", str(refs), "--out", str(out), "--no-meteor",
+                                 "--per-label"])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    for needle in ("Scored 3 reports (datakit layout)", "BLEU-4", "ROUGE-L", "CIDEr", "positive-only",
+                   "uncertain-as-positive", "R2Gen compute_ce.py", "F1CheXbert", "Pleural Effusion",
+                   "METEOR was not computed: turned off (--no-meteor)",
+                   "1 prediction(s) without a reference, not scored (e.g. s5)",
+                   "1 reference(s) without a prediction, not scored (e.g. s4)",
+                   "1 unreadable row(s), not scored", "chexbert: not installed", "pip install f1chexbert"):
+        assert needle in text, needle
+    summary = json.loads(out.read_text())
+    assert summary["counts"]["scored"] == 3
+    assert set(summary["model_based"]) == {"chexbert", "radgraph", "green", "ratescore"}
+
+
+def test_cli_says_why_meteor_is_missing_without_java(runner, datakit_files, tmp_path, monkeypatch):
+    preds, refs = datakit_files
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH: no java
+    result = runner.invoke(app, ["eval", str(preds), "--refs", str(refs), "--json"])
+    assert result.exit_code == 0, result.output
+    meteor = json.loads(result.output)["nlg"]["meteor"]
+    assert meteor["computed"] is False and "no Java runtime" in meteor["reason"]
+    assert "default-jre-headless" in meteor["install"]
+    shown = runner.invoke(app, ["eval", str(preds), "--refs", str(refs)])
+    assert "METEOR was not computed: no Java runtime" in shown.output
+    assert "not computed" in shown.output.split("METEOR")[1]  # the table cell too
+
+
+def test_cli_r2gen_folder(runner, tmp_path):
+    write_r2gen_csv(tmp_path / "res.csv", ["the heart is normal .", "small left pleural effusion ."])
+    write_r2gen_csv(tmp_path / "gts.csv", ["the heart size is normal .", "small left pleural effusion ."])
+    result = runner.invoke(app, ["eval", str(tmp_path), "--no-meteor", "--clean", "none", "--json"])
+    assert result.exit_code == 0, result.output
+    s = json.loads(result.output)
+    assert s["layout"] == "r2gen-csv" and s["counts"]["scored"] == 2
+    assert s["nlg"]["normalisation"].startswith("none")
+
+
+@pytest.mark.parametrize(
+    "args,code,message,hint",
+    [
+        (["--refs", "{missing}"], 1, "does not exist", "Hint: pass --refs an existing file"),
+        ([], 1, "no references given", "Hint: pass --refs"),
+        (["--refs", "{refs}", "--clean", "ptb"], 2, "unknown normalisation 'ptb'", "mimic_cxr, iu_xray, none"),
+        (["--refs", "{refs}", "--labels-text", "all"], 2, "unknown --labels-text 'all'", "impression, report"),
+        (["--refs", "{refs}", "--scorer", "bleurt"], 2, "unknown scorer 'bleurt'", "chexbert, radgraph"),
+    ],
+)
+def test_cli_errors(runner, datakit_files, tmp_path, args, code, message, hint):
+    preds, refs = datakit_files
+    args = [a.format(missing=tmp_path / "nope.jsonl", refs=refs) for a in args]
+    result = runner.invoke(app, ["eval", str(preds), *args, "--no-meteor"])
+    assert result.exit_code == code, result.output
+    assert result.output.startswith("Error: ") and message in result.output
+    assert hint in result.output
