@@ -19,8 +19,10 @@ from datakit import __version__
 from datakit.errors import ConfigError
 from datakit.evaluate import clinical, nlg, plugins
 from datakit.evaluate import meteor as meteor_mod
-from datakit.evaluate.predictions import Pairs, read_pairs
+from datakit.evaluate.predictions import Pairs, pairs_from_lists, read_pairs
 from datakit.rundir import write_atomic
+
+__all__ = ["EvalResult", "Pairs", "pairs_from_lists", "read_pairs", "run", "score"]
 
 EXAMPLES_SHOWN = 20  # unmatched ids and unreadable rows listed in the summary (all are counted)
 
@@ -81,31 +83,29 @@ def _clinical(pairs: Pairs, labels_text: str, labeler: clinical.LabelerLike | No
     }
 
 
-def run(
-    predictions: str | Path,
-    refs: str | Path | None = None,
-    *,
-    layout: str = "auto",
-    clean: str = "mimic_cxr",
-    labels_text: str = "impression",
-    labeler: clinical.LabelerLike | None = None,
-    meteor: bool = True,
-    scorers: Sequence[str] = (),
-    out: str | Path | None = None,
-) -> EvalResult:
-    """Score PREDICTIONS against REFS; write the summary to ``out`` (JSON) when given."""
+def _check_options(clean: str, labels_text: str) -> None:
     if clean not in nlg.CLEANERS:
         raise ConfigError(f"unknown normalisation {clean!r}", hint=f"use one of: {', '.join(nlg.CLEANERS)}")
     if labels_text not in clinical.LABELS_TEXT:
         raise ConfigError(f"unknown --labels-text {labels_text!r}",
                           hint=f"use one of: {', '.join(clinical.LABELS_TEXT)}")
+
+
+def score(
+    pairs: Pairs,
+    *,
+    clean: str = "mimic_cxr",
+    labels_text: str = "impression",
+    labeler: clinical.LabelerLike | None = None,
+    meteor: bool = True,
+    scorers: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The summary of matched pairs (see :func:`run`); ``pairs_from_lists`` makes pairs from lists in memory."""
+    _check_options(clean, labels_text)
     started = time.perf_counter()
-    pairs = read_pairs(predictions, refs, layout=layout)
     model_based = plugins.run_plugins(scorers, pairs.hyps, pairs.refs)
     summary: dict[str, Any] = {
         "datakit_version": __version__,
-        "predictions": str(predictions),
-        "references": str(refs) if refs is not None else None,
         "layout": pairs.layout,
         "counts": {
             "scored": len(pairs.ids),
@@ -124,6 +124,34 @@ def run(
         "model_based": model_based,
     }
     summary["seconds"] = round(time.perf_counter() - started, 3)
+    return summary
+
+
+def run(
+    predictions: str | Path,
+    refs: str | Path | None = None,
+    *,
+    layout: str = "auto",
+    clean: str = "mimic_cxr",
+    labels_text: str = "impression",
+    labeler: clinical.LabelerLike | None = None,
+    meteor: bool = True,
+    scorers: Sequence[str] = (),
+    out: str | Path | None = None,
+) -> EvalResult:
+    """Score PREDICTIONS against REFS (files in a known layout); write the summary to ``out`` (JSON) when given.
+
+    ``clean``: the normalisation before the NLG metrics (``mimic_cxr``, ``iu_xray``, ``none``); ``labels_text``:
+    what the labeler reads (``impression`` or ``report``); ``labeler``: any object with ``label_many`` (default:
+    datakit's labeler); ``scorers``: model-based plug-ins to run where installed.
+    """
+    _check_options(clean, labels_text)
+    pairs = read_pairs(predictions, refs, layout=layout)
+    summary = {
+        "predictions": str(predictions),
+        "references": str(refs) if refs is not None else None,
+        **score(pairs, clean=clean, labels_text=labels_text, labeler=labeler, meteor=meteor, scorers=scorers),
+    }
     path = None
     if out is not None:
         path = Path(out)

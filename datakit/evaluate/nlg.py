@@ -7,6 +7,11 @@ report with tokens separated by single spaces, without the PTB tokenizer (zhjohn
 those scorers' details: BLEU's 'closest' reference length and its 1e-15 / 1e-9 smoothing, ROUGE-L's beta of 1.2
 over tokens split on single spaces, CIDEr's document frequencies over the corpus' references, its clipping and
 length penalty. The tests check them against ``pycocoevalcap`` itself.
+
+R2Gen's own ``compute_scores`` reports BLEU, METEOR and ROUGE-L only; CIDEr is ``pycocoevalcap``'s ``Cider`` as
+later report generators score it (wang-zhanyu/R2GenGPT). That scorer already carries CIDEr-D's clipping and
+Gaussian length penalty; what sets it apart from the ``CiderD`` of the captioning codebases is that its document
+frequencies come from the evaluated references, not from a precomputed table.
 """
 
 from __future__ import annotations

@@ -53,6 +53,17 @@ class Pairs:
     generation: list[dict[str, Any]] = field(default_factory=list)  # distinct generation settings seen
 
 
+def pairs_from_lists(hyps: list[str], refs: list[str], ids: list[str] | None = None) -> Pairs:
+    """Pairs from reports in memory (R2Gen's tester keeps ``test_res`` and ``test_gts`` as two lists, in order)."""
+    if len(hyps) != len(refs):
+        raise EvalInputError(f"{len(hyps)} predictions but {len(refs)} references",
+                             hint="pass one reference per prediction, in the same order")
+    ids = ids if ids is not None else [str(i) for i in range(len(hyps))]
+    if len(ids) != len(hyps) or len(set(ids)) != len(ids):
+        raise EvalInputError("ids must be unique, one per prediction", hint="pass one distinct id per prediction")
+    return Pairs(layout="lists", ids=list(ids), hyps=list(hyps), refs=list(refs))
+
+
 def report_after_think(text: str) -> str:
     """The report of an assistant turn: the text after its think block (any tag style), stripped."""
     return _THINK.sub("", text, count=1).strip()

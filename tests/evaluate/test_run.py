@@ -117,3 +117,18 @@ def test_cli_errors(runner, datakit_files, tmp_path, args, code, message, hint):
     assert result.exit_code == code, result.output
     assert result.output.startswith("Error: ") and message in result.output
     assert hint in result.output
+
+
+def test_score_lists_in_memory_as_r2gens_tester_keeps_them():
+    from datakit.evaluate import pairs_from_lists, score
+    from datakit.evaluate.predictions import EvalInputError
+
+    test_res = ["the heart is normal .", "small left pleural effusion ."]
+    test_gts = ["the heart size is normal .", "small left pleural effusion ."]
+    s = score(pairs_from_lists(test_res, test_gts), meteor=False)
+    assert s["layout"] == "lists" and s["counts"]["scored"] == 2
+    # LCS 5 of 5 and 6 tokens for the first pair (P 1, R 5/6), the second pair identical
+    first = 2.44 * (5 / 6) / (5 / 6 + 1.44)
+    assert s["nlg"]["scores"]["ROUGE_L"] == pytest.approx((first + 1) / 2, abs=1e-12)
+    with pytest.raises(EvalInputError, match="2 predictions but 1 references"):
+        pairs_from_lists(test_res, test_gts[:1])
