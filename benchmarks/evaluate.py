@@ -23,7 +23,7 @@ from _measure import table  # noqa: E402
 from synth import make_report  # noqa: E402
 
 from datakit.evaluate import clinical, meteor, nlg  # noqa: E402
-from datakit.retrieve.labeler import default_labeler  # noqa: E402
+from datakit.reading.labeler import default_labeler  # noqa: E402
 
 MIMIC_TEST = 3_858
 

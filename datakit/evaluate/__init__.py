@@ -66,7 +66,7 @@ def _nlg(pairs: Pairs, clean: str, use_meteor: bool) -> dict[str, Any]:
 
 def _clinical(pairs: Pairs, labels_text: str, labeler: clinical.LabelerLike | None) -> dict[str, Any]:
     if labeler is None:
-        from datakit.retrieve.labeler import default_labeler
+        from datakit.reading.labeler import default_labeler
 
         labeler = default_labeler()
     hyp = clinical.label_texts(labeler, [clinical.text_for_labels(t, labels_text) for t in pairs.hyps])

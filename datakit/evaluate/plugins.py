@@ -9,13 +9,12 @@ datakit's tests; :func:`register` adds a scorer of your own in the same slot.
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from datakit.errors import UnknownFormat
+from datakit.registry import Registry
 
 Scorer = Callable[[Sequence[str], Sequence[str]], dict[str, float]]
 
@@ -72,39 +71,36 @@ def _ratescore(hyps: Sequence[str], refs: Sequence[str]) -> dict[str, float]:
     return {"ratescore": _mean(RaTEScore().compute_score(list(hyps), list(refs)))}
 
 
-REGISTRY: dict[str, Plugin] = {
-    p.name: p
-    for p in (
-        Plugin("chexbert", "f1chexbert", "pip install f1chexbert", _chexbert,
-               "F1CheXbert: CheXbert labels, uncertain-as-positive, micro/macro F1 over 14 and 5 labels"),
-        Plugin("radgraph", "radgraph", "pip install radgraph", _radgraph,
-               "RadGraph F1, reward level 'partial' (entities and relation flags)"),
-        Plugin("green", "green_score", "pip install green-score", _green,
-               "GREEN: an LLM judge of clinically significant errors (a 7B model; needs a GPU)"),
-        Plugin("ratescore", "RaTEScore", "pip install RaTEScore", _ratescore,
-               "RaTEScore: entity-aware similarity (medical NER and entity embeddings)"),
-    )
-}
+SCORERS: Registry[Plugin] = Registry("model-based scorer")
+for _plugin in (
+    Plugin("chexbert", "f1chexbert", "pip install f1chexbert", _chexbert,
+           "F1CheXbert: CheXbert labels, uncertain-as-positive, micro/macro F1 over 14 and 5 labels"),
+    Plugin("radgraph", "radgraph", "pip install radgraph", _radgraph,
+           "RadGraph F1, reward level 'partial' (entities and relation flags)"),
+    Plugin("green", "green_score", "pip install green-score", _green,
+           "GREEN: an LLM judge of clinically significant errors (a 7B model; needs a GPU)"),
+    Plugin("ratescore", "RaTEScore", "pip install RaTEScore", _ratescore,
+           "RaTEScore: entity-aware similarity (medical NER and entity embeddings)"),
+):
+    SCORERS.add(_plugin.name, _plugin)
 
 
-def register(plugin: Plugin) -> None:
+def register(plugin: Plugin) -> Plugin:
     """Add (or replace) a scorer in the registry."""
-    REGISTRY[plugin.name] = plugin
+    return SCORERS.add(plugin.name, plugin)
 
 
 def installed(name: str) -> bool:
     """Whether a plug-in's package can be imported here (without importing it)."""
-    return importlib.util.find_spec(REGISTRY[name].module) is not None
+    return importlib.util.find_spec(SCORERS.get(name).module) is not None
 
 
 def run_plugins(names: Sequence[str], hyps: Sequence[str], refs: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Every registered plug-in's status; the requested, installed ones with their scores."""
-    unknown = [n for n in names if n not in REGISTRY]
-    if unknown:
-        raise UnknownFormat(f"unknown scorer {', '.join(map(repr, unknown))}",
-                            hint=f"choose from: {', '.join(REGISTRY)}")
+    for name in names:
+        SCORERS.get(name)  # an unknown name is an error listing the known ones
     out: dict[str, dict[str, Any]] = {}
-    for name, plugin in REGISTRY.items():
+    for name, plugin in SCORERS.items():
         entry: dict[str, Any] = {"description": plugin.description}
         if not installed(name):
             entry.update(status="not installed", note=f"{plugin.module} is not installed: {plugin.install}")

@@ -88,7 +88,7 @@ def test_label_codes_read_a_labelers_frame_with_nulls():
 
 
 def test_the_datakit_labeler_reads_impressions():
-    from datakit.retrieve.labeler import default_labeler
+    from datakit.reading.labeler import default_labeler
 
     texts = [
         "FINDINGS: Heart size normal.\n\nIMPRESSION: Moderate left pleural effusion.",

@@ -107,7 +107,8 @@ def test_cli_r2gen_folder(runner, tmp_path):
         ([], 1, "no references given", "Hint: pass --refs"),
         (["--refs", "{refs}", "--clean", "ptb"], 2, "unknown normalisation 'ptb'", "mimic_cxr, iu_xray, none"),
         (["--refs", "{refs}", "--labels-text", "all"], 2, "unknown --labels-text 'all'", "impression, report"),
-        (["--refs", "{refs}", "--scorer", "bleurt"], 2, "unknown scorer 'bleurt'", "chexbert, radgraph"),
+        (["--refs", "{refs}", "--scorer", "bleurt"], 2, "unknown model-based scorer 'bleurt'",
+         "chexbert, green, radgraph"),
     ],
 )
 def test_cli_errors(runner, datakit_files, tmp_path, args, code, message, hint):
@@ -132,3 +133,21 @@ def test_score_lists_in_memory_as_r2gens_tester_keeps_them():
     assert s["nlg"]["scores"]["ROUGE_L"] == pytest.approx((first + 1) / 2, abs=1e-12)
     with pytest.raises(EvalInputError, match="2 predictions but 1 references"):
         pairs_from_lists(test_res, test_gts[:1])
+
+
+def test_a_scorer_of_your_own_in_the_plugin_slot(monkeypatch, datakit_files):
+    from datakit.evaluate import plugins
+
+    def length_ratio(hyps, refs):
+        return {"length_ratio": sum(len(h.split()) for h in hyps) / sum(len(r.split()) for r in refs)}
+
+    mine = plugins.Plugin("length_ratio", "json", "nothing to install", length_ratio, "words generated per word")
+    monkeypatch.setitem(plugins.SCORERS._members, mine.name, mine)
+    preds, refs = datakit_files
+    s = datakit.evaluate.run(preds, refs, meteor=False, scorers=["length_ratio"]).summary
+    entry = s["model_based"]["length_ratio"]
+    assert entry["status"] == "computed" and 0 < entry["scores"]["length_ratio"] < 1.5
+    assert s["model_based"]["chexbert"]["status"] == "not installed"
+    # installed but not asked for: listed, not run
+    s = datakit.evaluate.run(preds, refs, meteor=False).summary
+    assert s["model_based"]["length_ratio"]["status"] == "installed, not requested"
