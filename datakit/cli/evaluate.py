@@ -120,8 +120,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score generated reports: BLEU-1..4, METEOR, ROUGE-L, CIDEr and clinical-efficacy P/R/F1.
 
-        Clinical efficacy is given over 14 and 5 labels, micro and macro, under the positive-only (R2Gen) and
-        the uncertain-as-positive (F1CheXbert) conventions.
+        Clinical efficacy over 14 and 5 labels, micro and macro, positive-only and uncertain-as-positive.
         """
         import datakit.evaluate
 

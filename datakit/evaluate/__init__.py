@@ -148,8 +148,7 @@ def run(
     _check_options(clean, labels_text)
     pairs = read_pairs(predictions, refs, layout=layout)
     summary = {
-        "predictions": str(predictions),
-        "references": str(refs) if refs is not None else None,
+        **pairs.sources,
         **score(pairs, clean=clean, labels_text=labels_text, labeler=labeler, meteor=meteor, scorers=scorers),
     }
     path = None

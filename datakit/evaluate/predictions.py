@@ -51,6 +51,7 @@ class Pairs:
     references_without_prediction: list[str] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)  # {"file", "line", "reason"}
     generation: list[dict[str, Any]] = field(default_factory=list)  # distinct generation settings seen
+    sources: dict[str, str] = field(default_factory=dict)  # the files (or run directory) read
 
 
 def pairs_from_lists(hyps: list[str], refs: list[str], ids: list[str] | None = None) -> Pairs:
@@ -233,7 +234,7 @@ def _resolve(predictions: Path, refs: Path | None, layout: str) -> tuple[str, Pa
 def read_pairs(predictions: str | Path, refs: str | Path | None = None, *, layout: str = "auto") -> Pairs:
     """Read predictions and references in a known layout and match them by id (in the predictions' order)."""
     layout, pred_path, ref_path = _resolve(Path(predictions), Path(refs) if refs is not None else None, layout)
-    pairs = Pairs(layout=layout)
+    pairs = Pairs(layout=layout, sources={"predictions": str(pred_path), "references": str(ref_path)})
     splits: dict[str, str] | None = None
     if layout == "datakit":
         hyp, pairs.generation = _read_predictions(pred_path, pairs.skipped)
