@@ -67,6 +67,12 @@ def summary_view(s: dict[str, Any], *, per_label: bool = False) -> Group:
     notes = [Text(f"Normalisation: {s['nlg']['normalisation']}. Labeler: {s['clinical_efficacy']['labeler']}.")]
     for conv, block in s["clinical_efficacy"]["conventions"].items():
         notes.append(Text(f"{conv.replace('_', '-')}: {block['description']}"))
+    gen = s.get("generation") or []
+    if len(gen) == 1:
+        notes.append(Text("Generation: " + ", ".join(f"{k}={v}" for k, v in gen[0].items())))
+    elif len(gen) > 1:
+        notes.append(Text(f"The predictions were made with {len(gen)} different generation settings: the scores "
+                          "mix them.", style="yellow"))
     meteor = s["nlg"]["meteor"]
     if not meteor["computed"]:
         how = f" To compute it: {meteor['install']}." if meteor.get("install") else ""

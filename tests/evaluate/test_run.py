@@ -70,7 +70,8 @@ def test_cli_end_to_end(runner, datakit_files, tmp_path):
                    "METEOR was not computed: turned off (--no-meteor)",
                    "1 prediction(s) without a reference, not scored (e.g. s5)",
                    "1 reference(s) without a prediction, not scored (e.g. s4)",
-                   "1 unreadable row(s), not scored", "chexbert: not installed", "pip install f1chexbert"):
+                   "1 unreadable row(s), not scored", "chexbert: not installed", "pip install f1chexbert",
+                   "Generation: max_new_tokens=512, do_sample=False, num_beams=1"):
         assert needle in text, needle
     summary = json.loads(out.read_text())
     assert summary["counts"]["scored"] == 3
