@@ -77,6 +77,9 @@ def summary_view(s: dict[str, Any], *, per_label: bool = False) -> Group:
     if not meteor["computed"]:
         how = f" To compute it: {meteor['install']}." if meteor.get("install") else ""
         notes.append(Text(f"METEOR was not computed: {meteor['reason']}.{how}", style="yellow"))
+    if c.get("empty_predictions"):
+        notes.append(Text(f"{c['empty_predictions']:,} prediction(s) with an empty report, scored as empty.",
+                          style="yellow"))
     for what, label in (("predictions_without_reference", "prediction(s) without a reference"),
                         ("references_without_prediction", "reference(s) without a prediction")):
         if c[what]:

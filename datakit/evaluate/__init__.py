@@ -109,6 +109,7 @@ def score(
         "layout": pairs.layout,
         "counts": {
             "scored": len(pairs.ids),
+            "empty_predictions": sum(1 for h in pairs.hyps if not h.strip()),
             "predictions_without_reference": len(pairs.predictions_without_reference),
             "references_without_prediction": len(pairs.references_without_prediction),
             "unreadable_rows": len(pairs.skipped),

@@ -75,39 +75,48 @@ def meteor(hyps: Sequence[str], refs: Sequence[Sequence[str]], setup: MeteorSetu
     # the jar finds its paraphrase table relative to its own folder
     proc = subprocess.Popen(cmd, cwd=setup.jar.parent, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    assert proc.stdin is not None and proc.stdout is not None
-
-    def ask(line: str) -> str:
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write((line + "\n").encode("utf-8"))
-        proc.stdin.flush()
-        answer = proc.stdout.readline()
-        if not answer:
-            err = proc.stderr.read().decode("utf-8", "replace")[-500:] if proc.stderr else ""
-            raise MeteorError(f"the METEOR jar stopped answering: {err.strip() or 'no message'}",
-                              hint="check that `java -version` works and that the JVM may use " + memory)
-        return answer.decode("utf-8").strip()
-
     try:
-        stats = [ask(" ||| ".join(["SCORE", *(_clean(r) for r in rs), _clean(h)]))
+        stats = [_ask(proc, " ||| ".join(["SCORE", *(_clean(r) for r in rs), _clean(h)]))
                  for h, rs in zip(hyps, refs, strict=True)]
-        first = ask(" ||| ".join(["EVAL", *stats]))
-        scores = [float(first)] + [float(ask_next(proc)) for _ in range(len(stats) - 1)]
-        corpus = float(ask_next(proc))
+        for line in stats:
+            _number(line.split()[0] if line.split() else line, line)  # statistics are numbers
+        # EVAL answers with one line per example, then the corpus score
+        first = _ask(proc, " ||| ".join(["EVAL", *stats]))
+        scores = [_number(line, line) for line in [first, *(_answer(proc) for _ in range(len(stats) - 1))]]
+        corpus = _number(_answer(proc), "the corpus score")
     finally:
-        proc.stdin.close()
         proc.kill()
         proc.wait()
-        proc.stdout.close()
-        if proc.stderr:
-            proc.stderr.close()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
     return corpus, scores
 
 
-def ask_next(proc: subprocess.Popen) -> str:
-    """The next answer line of a running jar (after an EVAL line, which answers with several)."""
+def _number(text: str, line: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise MeteorError(f"the METEOR jar answered {line!r} where numbers were expected",
+                          hint="check that `java -version` works and that the JVM may take the memory it "
+                          "asks for") from None
+
+
+def _ask(proc: subprocess.Popen, line: str) -> str:
+    """Send one line to the running jar and read its first answer line."""
+    assert proc.stdin is not None
+    proc.stdin.write((line + "\n").encode("utf-8"))
+    proc.stdin.flush()
+    return _answer(proc)
+
+
+def _answer(proc: subprocess.Popen) -> str:
+    """The jar's next answer line; an error with its last words when it has stopped."""
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:
-        raise MeteorError("the METEOR jar stopped before giving every score", hint=INSTALL_HINT)
+        proc.kill()
+        err = proc.stderr.read().decode("utf-8", "replace")[-500:].strip() if proc.stderr else ""
+        raise MeteorError(f"the METEOR jar stopped answering: {err or 'no message'}",
+                          hint="check that `java -version` works and that the JVM may take the memory it asks for")
     return line.decode("utf-8").strip()

@@ -32,3 +32,12 @@ def test_without_java_it_says_why_and_how_to_install(monkeypatch, tmp_path):
     with pytest.raises(meteor.MeteorError) as err:
         meteor.meteor(["a"], [["a"]], setup)
     assert "default-jre-headless" in err.value.hint and "datakit[eval]" in err.value.hint
+
+
+@pytest.mark.skipif(not SETUP.available, reason=f"METEOR cannot run here: {SETUP.reason}")
+def test_a_jvm_that_cannot_start_is_an_error_with_its_message():
+    with pytest.raises(meteor.MeteorError) as err:
+        meteor.meteor(["a"], [["a"]], SETUP, memory="1k")  # too small a heap: the JVM refuses to start
+    # the JVM prints why it cannot start where the scores should come
+    assert "the METEOR jar answered" in str(err.value) or "stopped answering" in str(err.value)
+    assert "java -version" in err.value.hint

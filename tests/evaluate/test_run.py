@@ -30,8 +30,8 @@ def test_identical_reports_score_perfectly(tmp_path):
         block = s["clinical_efficacy"]["conventions"][conv]
         assert block["labels_14"]["micro"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
         assert block["labels_5"]["example_accuracy"] == 1.0
-    assert s["counts"] == {"scored": 4, "predictions_without_reference": 0, "references_without_prediction": 0,
-                           "unreadable_rows": 0}
+    assert s["counts"] == {"scored": 4, "empty_predictions": 0, "predictions_without_reference": 0,
+                           "references_without_prediction": 0, "unreadable_rows": 0}
 
 
 def test_scores_are_pycocoevalcaps_on_the_cleaned_reports(datakit_files, tmp_path):
@@ -92,12 +92,15 @@ def test_cli_says_why_meteor_is_missing_without_java(runner, datakit_files, tmp_
 
 
 def test_cli_r2gen_folder(runner, tmp_path):
-    write_r2gen_csv(tmp_path / "res.csv", ["the heart is normal .", "small left pleural effusion ."])
-    write_r2gen_csv(tmp_path / "gts.csv", ["the heart size is normal .", "small left pleural effusion ."])
+    write_r2gen_csv(tmp_path / "res.csv", ["the heart is normal .", "small left pleural effusion .", ""])
+    write_r2gen_csv(tmp_path / "gts.csv", ["the heart size is normal .", "small left pleural effusion .", "x ."])
     result = runner.invoke(app, ["eval", str(tmp_path), "--no-meteor", "--clean", "none", "--json"])
     assert result.exit_code == 0, result.output
     s = json.loads(result.output)
-    assert s["layout"] == "r2gen-csv" and s["counts"]["scored"] == 2
+    assert s["layout"] == "r2gen-csv" and s["counts"]["scored"] == 3 and s["counts"]["empty_predictions"] == 1
+    assert s["references"] == str(tmp_path / "gts.csv")
+    shown = runner.invoke(app, ["eval", str(tmp_path), "--no-meteor"])
+    assert "1 prediction(s) with an empty report, scored as empty." in shown.output
     assert s["nlg"]["normalisation"].startswith("none")
 
 
