@@ -125,6 +125,7 @@ def register(app: typer.Typer) -> None:
             [], "--scorer", help="Also run a model-based scorer if installed: chexbert, radgraph, green, ratescore."
         ),
         per_label: bool = typer.Option(False, "--per-label", help="Show each label's F1 too."),
+        per_example: bool = typer.Option(False, "--per-example", help="Add every pair's NLG scores to the JSON."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (for scripts)."),
     ) -> None:
         """Score generated reports: BLEU-1..4, METEOR, ROUGE-L, CIDEr and clinical-efficacy P/R/F1.
@@ -134,7 +135,7 @@ def register(app: typer.Typer) -> None:
         import datakit.evaluate
 
         result = datakit.evaluate.run(predictions, refs, layout=layout, clean=clean, labels_text=labels_text,
-                                      meteor=meteor, scorers=scorer, out=out)
+                                      meteor=meteor, scorers=scorer, per_example=per_example, out=out)
         if as_json:
             typer.echo(json.dumps(result.summary, indent=2, ensure_ascii=False))
             return

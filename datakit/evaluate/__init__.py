@@ -36,12 +36,14 @@ class EvalResult:
     out: Path | None = None
 
 
-def _nlg(pairs: Pairs, clean: str, use_meteor: bool) -> dict[str, Any]:
+def _nlg(pairs: Pairs, clean: str, use_meteor: bool, each: dict[str, list[float]]) -> dict[str, Any]:
+    """The corpus NLG scores; every example's go into ``each`` (metric → one value per pair)."""
     fn, description = nlg.CLEANERS[clean]
     hyps = [fn(h) for h in pairs.hyps]
     refs = [[fn(r)] for r in pairs.refs]
-    corpus_bleu, _ = nlg.bleu(hyps, refs)
+    corpus_bleu, bleu_each = nlg.bleu(hyps, refs)
     out: dict[str, Any] = {f"BLEU_{k + 1}": v for k, v in enumerate(corpus_bleu)}
+    each.update({f"BLEU_{k + 1}": v for k, v in enumerate(bleu_each)})
     setup = meteor_mod.locate()
     if not use_meteor:
         out["METEOR"] = None
@@ -50,10 +52,10 @@ def _nlg(pairs: Pairs, clean: str, use_meteor: bool) -> dict[str, Any]:
         out["METEOR"] = None
         meteor_note = {"computed": False, "reason": setup.reason, "install": meteor_mod.INSTALL_HINT}
     else:
-        out["METEOR"], _ = meteor_mod.meteor(hyps, refs, setup)
+        out["METEOR"], each["METEOR"] = meteor_mod.meteor(hyps, refs, setup)
         meteor_note = {"computed": True, "jar": str(setup.jar), "java": setup.java}
-    out["ROUGE_L"], _ = nlg.rouge_l(hyps, refs)
-    out["CIDEr"], _ = nlg.cider(hyps, refs)
+    out["ROUGE_L"], each["ROUGE_L"] = nlg.rouge_l(hyps, refs)
+    out["CIDEr"], each["CIDEr"] = nlg.cider(hyps, refs)
     return {
         "scores": out,
         "meteor": meteor_note,
@@ -99,10 +101,12 @@ def score(
     labeler: clinical.LabelerLike | None = None,
     meteor: bool = True,
     scorers: Sequence[str] = (),
+    per_example: bool = False,
 ) -> dict[str, Any]:
     """The summary of matched pairs (see :func:`run`); ``pairs_from_lists`` makes pairs from lists in memory."""
     _check_options(clean, labels_text)
     started = time.perf_counter()
+    each: dict[str, list[float]] = {}
     model_based = plugins.run_plugins(scorers, pairs.hyps, pairs.refs)
     summary: dict[str, Any] = {
         "datakit_version": __version__,
@@ -120,10 +124,12 @@ def score(
         },
         "unreadable_rows": pairs.skipped[:EXAMPLES_SHOWN],
         "generation": pairs.generation,
-        "nlg": _nlg(pairs, clean, meteor),
+        "nlg": _nlg(pairs, clean, meteor, each),
         "clinical_efficacy": _clinical(pairs, labels_text, labeler),
         "model_based": model_based,
     }
+    if per_example:
+        summary["per_example"] = [{"id": sid, **{m: v[i] for m, v in each.items()}} for i, sid in enumerate(pairs.ids)]
     summary["seconds"] = round(time.perf_counter() - started, 3)
     return summary
 
@@ -138,19 +144,22 @@ def run(
     labeler: clinical.LabelerLike | None = None,
     meteor: bool = True,
     scorers: Sequence[str] = (),
+    per_example: bool = False,
     out: str | Path | None = None,
 ) -> EvalResult:
     """Score PREDICTIONS against REFS (files in a known layout); write the summary to ``out`` (JSON) when given.
 
     ``clean``: the normalisation before the NLG metrics (``mimic_cxr``, ``iu_xray``, ``none``); ``labels_text``:
     what the labeler reads (``impression`` or ``report``); ``labeler``: any object with ``label_many`` (default:
-    datakit's labeler); ``scorers``: model-based plug-ins to run where installed.
+    datakit's labeler); ``scorers``: model-based plug-ins to run where installed; ``per_example``: add every
+    pair's NLG scores.
     """
     _check_options(clean, labels_text)
     pairs = read_pairs(predictions, refs, layout=layout)
     summary = {
         **pairs.sources,
-        **score(pairs, clean=clean, labels_text=labels_text, labeler=labeler, meteor=meteor, scorers=scorers),
+        **score(pairs, clean=clean, labels_text=labels_text, labeler=labeler, meteor=meteor, scorers=scorers,
+                per_example=per_example),
     }
     path = None
     if out is not None:

@@ -41,7 +41,7 @@ def test_scores_are_pycocoevalcaps_on_the_cleaned_reports(datakit_files, tmp_pat
     from pycocoevalcap.rouge.rouge import Rouge
 
     preds, refs = datakit_files
-    result = datakit.evaluate.run(preds, refs, meteor=False, out=tmp_path / "out" / "eval.json")
+    result = datakit.evaluate.run(preds, refs, meteor=False, per_example=True, out=tmp_path / "out" / "eval.json")
     pairs = result.pairs
     gts = {i: [nlg.clean_mimic_cxr(r)] for i, r in enumerate(pairs.refs)}
     res = {i: [nlg.clean_mimic_cxr(h)] for i, h in enumerate(pairs.hyps)}
@@ -49,7 +49,12 @@ def test_scores_are_pycocoevalcaps_on_the_cleaned_reports(datakit_files, tmp_pat
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     assert [scores[f"BLEU_{k}"] for k in range(1, 5)] == pytest.approx(bleu, abs=1e-9)
     assert scores["ROUGE_L"] == pytest.approx(Rouge().compute_score(gts, res)[0], abs=1e-9)
-    assert scores["CIDEr"] == pytest.approx(Cider().compute_score(gts, res)[0], abs=1e-9)
+    cider, cider_each = Cider().compute_score(gts, res)
+    assert scores["CIDEr"] == pytest.approx(cider, abs=1e-9)
+    each = result.summary["per_example"]
+    assert [e["id"] for e in each] == pairs.ids
+    assert [e["CIDEr"] for e in each] == pytest.approx(list(cider_each), abs=1e-9)
+    assert [e["ROUGE_L"] for e in each] == pytest.approx(list(Rouge().compute_score(gts, res)[1]), abs=1e-9)
     written = json.loads((tmp_path / "out" / "eval.json").read_text())
     assert written["nlg"]["scores"] == scores
     ce = written["clinical_efficacy"]["conventions"]
