@@ -231,25 +231,34 @@ def _resolve(predictions: Path, refs: Path | None, layout: str) -> tuple[str, Pa
     return layout, predictions, refs
 
 
+def _read(pairs: Pairs, pred_path: Path, ref_path: Path) -> tuple[dict, dict, dict | None]:
+    """Predictions and references by id (and each reference's split when they come from a run directory)."""
+    if pairs.layout == "datakit":
+        hyp, pairs.generation = _read_predictions(pred_path, pairs.skipped)
+        if _is_run_dir(ref_path):
+            ref, splits = _read_studies(ref_path)
+            return hyp, ref, splits
+        if ref_path.is_dir():
+            raise EvalInputError(f"{ref_path} is a folder without studies.parquet",
+                                 hint="pass --refs a run directory or an export split file such as "
+                                 "RUN/export/trl/test.jsonl")
+        return hyp, _read_export(ref_path, pairs.skipped), None
+    if pairs.layout == "r2gen-csv":
+        return _read_csv(pred_path, pairs.skipped), _read_csv(ref_path, pairs.skipped), None
+    return _read_coco(pred_path, pairs.skipped), _read_coco(ref_path, pairs.skipped), None
+
+
 def read_pairs(predictions: str | Path, refs: str | Path | None = None, *, layout: str = "auto") -> Pairs:
     """Read predictions and references in a known layout and match them by id (in the predictions' order)."""
     layout, pred_path, ref_path = _resolve(Path(predictions), Path(refs) if refs is not None else None, layout)
     pairs = Pairs(layout=layout, sources={"predictions": str(pred_path), "references": str(ref_path)})
-    splits: dict[str, str] | None = None
-    if layout == "datakit":
-        hyp, pairs.generation = _read_predictions(pred_path, pairs.skipped)
-        if _is_run_dir(ref_path):
-            ref, splits = _read_studies(ref_path)
-        elif ref_path.is_dir():
-            raise EvalInputError(f"{ref_path} is a folder without studies.parquet",
-                                 hint="pass --refs a run directory or an export split file such as "
-                                 "RUN/export/trl/test.jsonl")
-        else:
-            ref = _read_export(ref_path, pairs.skipped)
-    elif layout == "r2gen-csv":
-        hyp, ref = _read_csv(pred_path, pairs.skipped), _read_csv(ref_path, pairs.skipped)
-    else:
-        hyp, ref = _read_coco(pred_path, pairs.skipped), _read_coco(ref_path, pairs.skipped)
+    try:
+        hyp, ref, splits = _read(pairs, pred_path, ref_path)
+    except UnicodeDecodeError as err:
+        raise EvalInputError(
+            f"{pred_path} or {ref_path} is not UTF-8 text ({err.reason} at byte {err.start})",
+            hint="give the files as datakit predict, the export or the R2Gen code wrote them (UTF-8)",
+        ) from err
     for sid, text in hyp.items():
         if sid in ref:
             pairs.ids.append(sid)

@@ -115,6 +115,13 @@ def test_unreadable_inputs_say_what_was_expected(tmp_path, make, message):
     assert err.value.hint
 
 
+def test_a_file_that_is_not_utf8_is_an_error(tmp_path):
+    (tmp_path / "res.csv").write_bytes("r\u00e9sum\u00e9\n".encode("latin-1"))
+    write_r2gen_csv(tmp_path / "gts.csv", ["x"])
+    with pytest.raises(EvalInputError, match="is not UTF-8 text"):
+        read_pairs(tmp_path)
+
+
 def test_no_match_at_all_is_an_error(tmp_path):
     preds = write_jsonl(tmp_path / "p.jsonl", [prediction_row("x1", "a")])
     refs = write_jsonl(tmp_path / "test.jsonl", [trl_row("s1", "r")])
