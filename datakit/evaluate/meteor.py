@@ -88,8 +88,11 @@ def meteor(hyps: Sequence[str], refs: Sequence[Sequence[str]], setup: MeteorSetu
         proc.kill()
         proc.wait()
         for stream in (proc.stdin, proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:  # a pipe to a JVM that has died: nothing left to flush to
+                pass
     return corpus, scores
 
 
@@ -105,8 +108,11 @@ def _number(text: str, line: str) -> float:
 def _ask(proc: subprocess.Popen, line: str) -> str:
     """Send one line to the running jar and read its first answer line."""
     assert proc.stdin is not None
-    proc.stdin.write((line + "\n").encode("utf-8"))
-    proc.stdin.flush()
+    try:
+        proc.stdin.write((line + "\n").encode("utf-8"))
+        proc.stdin.flush()
+    except BrokenPipeError:
+        pass  # the jar has stopped; _answer says why
     return _answer(proc)
 
 
