@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from datakit.config import DatakitConfig, KnowledgeConfig
 from datakit.errors import KnowledgeError
 from datakit.knowledge.entries import ENTRY_SCHEMA, TREE_SCHEMA, Entry, KnowledgeBase, Region, _close, _close_hint
 from datakit.resources import data_path
@@ -325,8 +326,6 @@ def load_configured(config: Any = None) -> KnowledgeBase:
 
     ``config`` is a :class:`~datakit.config.DatakitConfig` or its ``knowledge`` section (defaults when None).
     """
-    from datakit.config import DatakitConfig, KnowledgeConfig
-
     if config is None:
         kcfg = KnowledgeConfig()
     elif isinstance(config, DatakitConfig):
