@@ -154,5 +154,5 @@ def render_report(trace: dict[str, Any]) -> str:
 
 def render_assistant(trace: dict[str, Any], *, tags: tuple[str, str] = ("<think>", "</think>"),
                      names: dict[str, str] | None = None) -> str:
-    """One assistant turn: the think block, then the report (LLaMA-Factory data/README.md, ms-swift and TRL put the reasoning there too)."""
+    """One assistant turn: the think block, then the report (where LLaMA-Factory's data/README.md puts it)."""
     return f"{tags[0]}\n{render_think(trace, names=names)}\n{tags[1]}\n\n{render_report(trace)}"

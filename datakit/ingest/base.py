@@ -92,7 +92,7 @@ def get_format(name: str) -> SourceFormat:
     return FORMATS.get(name)
 
 
-# ViewPosition values (MIMIC-CXR-JPG mimic-cxr-2.0.0-metadata.csv) and IU-Xray projections → the views of the images table.
+# ViewPosition values (mimic-cxr-2.0.0-metadata.csv) and IU-Xray projections → the images table's views.
 _VIEW_MAP = {
     "PA": "PA",
     "AP": "AP",

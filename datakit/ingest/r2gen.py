@@ -1,4 +1,4 @@
-"""R2Gen's ``annotation.json`` for IU-Xray and MIMIC-CXR (zhjohnchan/R2Gen, Chen et al., EMNLP 2020), with the images under ``images/``.
+"""R2Gen's ``annotation.json`` for IU-Xray and MIMIC-CXR (zhjohnchan/R2Gen), images under ``images/``.
 
 The top level is ``{"train": [...], "val": [...], "test": [...]}``; the list an entry sits in is its split.
 

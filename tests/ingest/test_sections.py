@@ -1,4 +1,4 @@
-"""The MIMIC-CXR section parser must agree with the official one (MIT-LCP/mimic-cxr txt/section_parser.py), quirks included."""
+"""The MIMIC-CXR section parser must agree with the official one (mimic-cxr txt/section_parser.py), quirks included."""
 
 import pytest
 

@@ -190,7 +190,7 @@ def _against_labels(ctx: Context, found: pl.DataFrame, part: str, codes: dict[st
         .join(neg, left_on=["study_id", "chexpert"], right_on=["study_id", "label"], how="anti")
     )
     # No Finding says the *labelled* text names nothing abnormal, and the labels may come from a part of the
-    # report only (CheXpert labels MIMIC's impression: MIT-LCP/mimic-cxr txt/chexpert/README.md): a finding the final report names
+    # report only (CheXpert labels MIMIC's impression, mimic-cxr txt/chexpert): a finding the final report names
     # (e.g. atelectasis in the findings under "no acute process") is the report's, not a hallucination. What
     # the label does contradict is a finding the report names nowhere, whatever validate.label_text says
     # (with "impression", a report naming it in the impression is report_contradicts_labels' business).

@@ -3,8 +3,8 @@
 The turn is rendered with :func:`datakit.trace.render_assistant` (think block, then the report).
 
 - ``think_tags``: the opening and the closing tag (``validate.think_tags``) do not occur exactly once each, in
-  order (text inside the trace that contains a tag breaks the block; think-tag confusion is a common trainer complaint, e.g.
-  hiyouga/LlamaFactory#9392).
+  order (text inside the trace that contains a tag breaks the block; a common trainer
+  complaint, e.g. hiyouga/LlamaFactory#9392).
 - ``empty_section``: a perception item, reasoning step, re-checked item, summary or note that is only blanks.
 - ``empty_report``: neither findings nor impression.
 - ``think_too_short`` / ``think_too_long`` / ``report_too_short`` / ``report_too_long``: characters outside
