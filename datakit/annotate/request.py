@@ -28,12 +28,6 @@ _DATA_URL = re.compile(r"^data:([^;,]*)((?:;[^;,]*)*);base64,", re.IGNORECASE)
 # the request's JSON per token (OpenAI's rule of thumb for English), images counted separately.
 CHARS_PER_TOKEN = 4
 
-REASK_PROMPT = (
-    "Your previous reply could not be used: {error}\n"
-    "Reply again with the complete, corrected output only: one JSON object that follows the required "
-    "schema, with no other text."
-)
-_MAX_ERROR_CHARS = 2000
 
 
 def image_digest_url(url: str) -> tuple[str, bool]:
@@ -207,13 +201,11 @@ class TeacherRequest:
         """The generation parameters: the body without model, messages and response_format."""
         return {k: v for k, v in self.body.items() if k not in ("model", "messages", "response_format")}
 
-    def reask(self, reply_text: str, error: str) -> TeacherRequest:
-        """The follow-up request after an unusable reply: these messages + the reply + what was wrong."""
-        if len(error) > _MAX_ERROR_CHARS:
-            error = error[:_MAX_ERROR_CHARS] + " …"
+    def reask(self, reply_text: str, prompt: str) -> TeacherRequest:
+        """The follow-up request after an unusable reply: these messages + the reply + ``prompt`` (what was wrong)."""
         messages = list(self.body.get("messages", []))
         messages.append({"role": "assistant", "content": reply_text})
-        messages.append({"role": "user", "content": REASK_PROMPT.format(error=error)})
+        messages.append({"role": "user", "content": prompt})
         return TeacherRequest(
             study_id=self.study_id,
             body={**self.body, "messages": messages},

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from datakit.annotate.accounting import estimate, summarize
 from datakit.annotate.cache import Cache
-from datakit.annotate.engine import estimate, run_requests, summarize
+from datakit.annotate.engine import run_requests
 from datakit.config import PriceConfig
 from datakit.errors import TeacherAuthError, TeacherUnavailable
 from tests.annotate.transport_helpers import config_for, make_requests, parse_answer

@@ -68,7 +68,8 @@ def test_single_call_traces_then_a_second_run_sends_nothing(demo_run, server):
         assert trace["report"]["impression"] == own[1]
     row = first.traces.row(0, named=True)
     assert row["teacher"] == "llm" and row["model"] == "teacher-m"
-    assert row["templates"] == "annotate/system.j2,annotate/user.j2" and row["template_sha"].startswith("b2:")
+    assert row["templates"] == "annotate/system.j2,annotate/user.j2,annotate/reask.j2"
+    assert row["template_sha"].startswith("b2:")
     assert row["cache_keys"] and row["cache_keys"][0].startswith("b2:")
 
     # what was sent: the rendered prompt, the images as PNG data URLs, the trace schema as strict json_schema
@@ -145,7 +146,7 @@ def test_multi_stage_sends_three_requests_each_seeing_the_earlier_answers(demo_r
     reflection_prompt = next(b for b in sent if "reflection" in b["response_format"]["json_schema"]["name"])
     text = reflection_prompt["messages"][1]["content"][0]["text"]
     assert "Blunted left costophrenic angle with a meniscus" in text and "[K:pleural_effusion]" in text
-    assert result.traces["templates"][0].endswith("annotate/reflection.j2")
+    assert result.traces["templates"][0].endswith("annotate/reflection.j2,annotate/reask.j2")
     assert len(result.traces["cache_keys"][0]) == 3
 
 
@@ -201,4 +202,4 @@ def test_json_object_endpoints_are_shown_the_schema_in_the_prompt(demo_run, mode
         sent = [r.body for r in server.chat_requests()]
     assert result.counts["study_out"] == 2 and len(sent) == (2 if mode == "single" else 6)
     assert all("JSON Schema" in b["messages"][1]["content"][-1]["text"] for b in sent)
-    assert result.traces["templates"][0].endswith("annotate/schema.j2")
+    assert result.traces["templates"][0].endswith("annotate/schema.j2,annotate/reask.j2")
