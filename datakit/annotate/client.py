@@ -78,6 +78,7 @@ class Failure:
     code: str
     message: str
     attempts: int
+    detail: str = ""  # what the transport said, for the message that stops the run
 
 
 def endpoint_label(base_url: str | None) -> str:
@@ -187,7 +188,7 @@ class TeacherClient:
         if outcome.code == "broken_answer":
             raise TeacherUnavailable(
                 f"{self.endpoint} closed the connection in the middle of its answer {broken} times in {attempt} "
-                f"attempts (last: {outcome.message})",
+                f"attempts (the last time: {outcome.detail})",
                 hint="check the server's or proxy's logs (a worker that crashed or ran out of memory, a proxy "
                 "timeout or size limit); answers so far are cached",
             )
@@ -223,7 +224,7 @@ class TeacherClient:
             return Failure("unreachable", f"cannot connect to {self.endpoint} ({err})", attempt), delay
         if isinstance(err, BrokenAnswer):
             broke = f"{self.endpoint} closed the connection before its answer was complete ({err})"
-            return Failure("broken_answer", broke, attempt), delay
+            return Failure("broken_answer", broke, attempt, str(err)), delay
         return Failure("timeout", f"no answer within {self.config.request_timeout_s:g}s", attempt), delay
 
     def _certificate_error(self, detail: str) -> TeacherUnavailable:

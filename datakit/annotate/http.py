@@ -282,12 +282,16 @@ def sdk_connection_error(err: BaseException) -> Exception:
     """What an SDK connection error was: a refused certificate, no connection, or a broken answer."""
     import httpx2
 
+    chain = []
     cause: BaseException | None = err
-    while cause is not None:
+    while cause is not None and len(chain) < 16:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for cause in chain:
         if isinstance(cause, ssl.SSLCertVerificationError):
             return CertificateError(_verify_message(cause))
+    for cause in chain:
         if isinstance(cause, (httpx2.ConnectError, httpx2.ConnectTimeout)):
             return ConnectError(f"{type(cause).__name__}: {cause}")
-        cause = cause.__cause__ or cause.__context__
     inner = err.__cause__ or err
     return BrokenAnswer(f"{type(inner).__name__}: {inner}")
