@@ -33,8 +33,8 @@ from synth import LABEL_NAMES, make_report  # noqa: E402
 
 from datakit.ingest.sections import extract  # noqa: E402
 from datakit.parallel import cores as _cores  # noqa: E402
-from datakit.retrieve.labeler import Labeler  # noqa: E402
-from datakit.retrieve.labeler_lexicon import key, trie_regex  # noqa: E402
+from datakit.reading.labeler import Labeler  # noqa: E402
+from datakit.reading.lexicon import key, trie_regex  # noqa: E402
 from datakit.tables import LABEL_BY_NAME, LABEL_COLUMNS  # noqa: E402
 
 FULL_SCALE = 227_835

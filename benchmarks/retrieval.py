@@ -23,9 +23,10 @@ from rich.console import Console
 from rich.table import Table
 
 from datakit import tables
-from datakit.retrieve import bm25, retrieve
-from datakit.retrieve.kb import load_kb
-from datakit.retrieve.tree import get_matcher
+from datakit.knowledge import bm25
+from datakit.knowledge.kb import load_kb
+from datakit.knowledge.tree import get_matcher
+from datakit.retrieve import retrieve
 from datakit.rundir import RunDir
 
 REPO = Path(__file__).resolve().parents[1]

@@ -127,7 +127,7 @@ def outcomes_to_table(outcomes: list[TraceOutcome], teacher: str, n_images: dict
 
 
 def _prepare(run_dir: str | RunDir, config: DatakitConfig | None, limit: int | None):
-    from datakit.retrieve.kb import load_configured
+    from datakit.knowledge.kb import load_configured
 
     config = config or load_config()
     run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)

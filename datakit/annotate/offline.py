@@ -31,6 +31,7 @@ from typing import Any
 from datakit.annotate import offline_words as W
 from datakit.annotate.teacher import StudyInput, TraceOutcome, teacher
 from datakit.config import DatakitConfig, TeacherConfig
+from datakit.reading.findings import Perceived
 from datakit.trace import REGION_ORDER
 
 ABNORMAL = ("present", "uncertain")
@@ -42,18 +43,6 @@ HALLUCINATION_CANDIDATES = (
     "pleural_effusion", "pneumothorax", "consolidation", "atelectasis", "cardiomegaly", "lung_opacity",
     "rib_fracture", "pulmonary_nodule", "edema", "pneumoperitoneum",
 )
-
-
-@dataclass(frozen=True)
-class Perceived:
-    """One finding as perceived: which entry, where, its status, side and grade, and the sentence it came from."""
-
-    entry_id: str
-    region: str
-    status: str
-    laterality: str = "none"
-    severity: str | None = None
-    sentence: str = ""
 
 
 def study_rng(seed: int, study_id: str) -> random.Random:
@@ -405,8 +394,8 @@ def _init_worker(config: DatakitConfig) -> None:
 
 
 def _make_writer(config: DatakitConfig) -> TraceWriter:
-    from datakit.annotate.reader import FindingReader
-    from datakit.retrieve.kb import load_configured
+    from datakit.knowledge.kb import load_configured
+    from datakit.reading.findings import FindingReader
 
     kb = load_configured(config)
     return TraceWriter(kb, FindingReader(kb), config.teacher)
@@ -433,7 +422,7 @@ class OfflineTeacher:
 
         workers = self.config.teacher.workers or cores()
         if workers <= 1 or len(studies) < PARALLEL_MIN_STUDIES:
-            from datakit.annotate.reader import FindingReader
+            from datakit.reading.findings import FindingReader
 
             writer = TraceWriter(self.kb, FindingReader(self.kb), self.config.teacher)
             return [writer.write(s) for s in studies]

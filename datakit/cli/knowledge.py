@@ -23,7 +23,7 @@ ConfigOpt = typer.Option(None, "--config", help="A datakit.toml to take knowledg
 
 def _kb(knowledge: list[Path] | None, config: Path | None):
     from datakit.config import load_config
-    from datakit.retrieve.kb import load_configured
+    from datakit.knowledge.kb import load_configured
 
     paths = [str(p) for p in knowledge] if knowledge else None
     return load_configured(load_config(config, overrides={"knowledge.paths": paths}))
@@ -43,9 +43,9 @@ def search(
     config: Path | None = ConfigOpt,
 ) -> None:
     """Rank knowledge entries for QUERY with BM25, and say why each was found."""
-    from datakit.retrieve.bm25 import explain
-    from datakit.retrieve.bm25 import search as bm25_search
-    from datakit.retrieve.tree import get_matcher
+    from datakit.knowledge.bm25 import explain
+    from datakit.knowledge.bm25 import search as bm25_search
+    from datakit.knowledge.tree import get_matcher
 
     kb = _kb(knowledge, config)
     hits = bm25_search(kb, query, k)
@@ -144,7 +144,7 @@ def import_models(
     ),
 ) -> None:
     """Import Open Imaging Finding Models as user knowledge entries."""
-    from datakit.retrieve.fm_import import import_finding_models
+    from datakit.knowledge.fm_import import import_finding_models
 
     result = import_finding_models(path, into)
     console.print(

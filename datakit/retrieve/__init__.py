@@ -29,9 +29,9 @@ import polars as pl
 from datakit import tables
 from datakit.config import DatakitConfig, load_config
 from datakit.hashing import content_hash, file_digest
-from datakit.retrieve.bm25 import get_index, search
-from datakit.retrieve.kb import Entry, KnowledgeBase, Region, load_configured, load_kb
-from datakit.retrieve.tree import get_matcher, regions_mentioned
+from datakit.knowledge.bm25 import get_index, search
+from datakit.knowledge.kb import Entry, KnowledgeBase, Region, load_configured, load_kb
+from datakit.knowledge.tree import get_matcher, regions_mentioned
 from datakit.rundir import RunDir
 
 __all__ = [

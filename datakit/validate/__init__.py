@@ -76,8 +76,8 @@ class ValidationResult:
 
 
 def default_labeler(kb: Any) -> Any:
-    """The CheXpert-style labeler (``datakit.retrieve.labeler``) over the run's knowledge base."""
-    from datakit.retrieve.labeler import Labeler
+    """The CheXpert-style labeler (``datakit.reading.labeler``) over the run's knowledge base."""
+    from datakit.reading.labeler import Labeler
 
     return Labeler(kb)
 
@@ -100,7 +100,7 @@ def validate(
 
 
 def _outcome(traces, studies, images, hits, *, kb, labeler, config) -> Outcome:
-    from datakit.retrieve.kb import load_configured
+    from datakit.knowledge.kb import load_configured
 
     config = config or ValidateConfig()
     kb = kb if kb is not None else load_configured()
@@ -139,7 +139,7 @@ def run(
     ``min_pass_rate`` (default ``validate.min_pass_rate``); the error's ``result`` holds the
     :class:`ValidationResult`.
     """
-    from datakit.retrieve.kb import load_configured
+    from datakit.knowledge.kb import load_configured
 
     started = time.perf_counter()
     run = run if isinstance(run, RunDir) else RunDir.open(run)

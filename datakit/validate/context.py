@@ -1,7 +1,7 @@
 """What every check gets: the run's tables, the traces decoded into tables, the knowledge base, the labeler.
 
 Everything derived is computed on first use and shared by all checks, so a check pays only for what it reads.
-The trace semantics the checks are written against (issue #5):
+The checks are written against the trace semantics of :mod:`datakit.semantics`, restated here:
 
 - ``perception`` is the *draft*, the first look; ``reasoning`` reasons from the draft.
 - Each correction ``{kind, finding, before, after}`` fixes the draft. ``before`` must match it: for ``missed``
@@ -20,46 +20,16 @@ The trace semantics the checks are written against (issue #5):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from functools import cached_property, lru_cache
+from collections.abc import Iterator
+from functools import cached_property
 from typing import Any
 
 import polars as pl
 
+from datakit import semantics as sem
 from datakit import tables
 from datakit.config import ValidateConfig
-
-ABNORMAL = ["present", "uncertain"]
-STATUS_RANK = {"absent": 0, "uncertain": 1, "present": 2}
-STATE_FIELDS = ("status", "laterality", "severity")
-
-
-def _dtype(node: dict[str, Any], defs: dict[str, Any]) -> pl.DataType:
-    """The polars dtype a JSON-Schema node decodes to (strings, arrays, objects, $refs: enough for traces)."""
-    if "$ref" in node:
-        return _dtype(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
-    kind = node.get("type")
-    kinds = [kind] if isinstance(kind, str) else list(kind or [])
-    if "object" in kinds:
-        return pl.Struct({name: _dtype(sub, defs) for name, sub in node.get("properties", {}).items()})
-    if "array" in kinds:
-        return pl.List(_dtype(node.get("items", {}), defs))
-    if "integer" in kinds:
-        return pl.Int64
-    if "number" in kinds:
-        return pl.Float64
-    if "boolean" in kinds:
-        return pl.Boolean
-    return pl.Utf8
-
-
-@lru_cache(maxsize=1)
-def trace_dtype() -> pl.Struct:
-    """The polars Struct dtype of a trace, derived from ``schemas/trace.v1.json``."""
-    from datakit.trace import trace_schema
-
-    schema = trace_schema()
-    return _dtype(schema, schema.get("definitions", {}))  # type: ignore[return-value]
+from datakit.semantics import sliced
 
 
 def ascii_boundaries(pattern: str) -> str:
@@ -69,18 +39,6 @@ def ascii_boundaries(pattern: str) -> str:
     0.06 s for 20,000 think texts).
     """
     return pattern.replace(r"\b", r"(?-u:\b)")
-
-
-# Rows per slice of the heavier text work (JSON decoding, sentence hashing): bounds its transient memory, and
-# polars runs the slices in parallel. One pass over all 227,835 traces at once held 3 GB more at its peak.
-SLICE_ROWS = 16_384
-
-
-def sliced(frame: pl.DataFrame, build: Callable[[pl.LazyFrame], pl.LazyFrame]) -> pl.DataFrame:
-    """``build`` applied to slices of ``frame``, run in parallel by polars, concatenated in order."""
-    starts = range(0, frame.height, SLICE_ROWS) if frame.height else [0]
-    parts = pl.collect_all([build(frame.slice(i, SLICE_ROWS).lazy()) for i in starts])
-    return pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
 
 
 UNIT_SPLIT = r"[.;:!?→]+(?:[ \t\r\n]+|$)|\n+"  # ASCII classes: polars runs Unicode \s far slower
@@ -115,26 +73,6 @@ def sentence_units(
     return sliced(frame, build)
 
 
-def adds_a_finding() -> pl.Expr:
-    """Whether a correction adds its finding to the draft (``missed``, or ``other`` from absent)."""
-    return (pl.col("kind") == "missed") | (
-        (pl.col("kind") == "other") & (pl.col("before_status") == "absent")
-    )
-
-
-def state_expr(prefix: str = "") -> pl.Expr:
-    """A state as the messages show it, e.g. 'present, left, small', from ``{prefix}status`` etc."""
-    lat = pl.col(f"{prefix}laterality")
-    sev = pl.col(f"{prefix}severity")
-    return pl.concat_str(
-        [
-            pl.col(f"{prefix}status"),
-            pl.when(lat.is_not_null() & (lat != "none")).then(pl.lit(", ") + lat).otherwise(pl.lit("")),
-            pl.when(sev.is_not_null() & (sev != "")).then(pl.lit(", ") + sev).otherwise(pl.lit("")),
-        ]
-    )
-
-
 def positive_names(values: tuple[int, ...]) -> pl.Expr:
     """Comma-joined names of the finding labels holding one of ``values`` ("" when none).
 
@@ -143,12 +81,6 @@ def positive_names(values: tuple[int, ...]) -> pl.Expr:
     cols = [c for c in tables.LABEL_COLUMNS if c not in ("no_finding", "support_devices")]
     parts = [pl.when(pl.col(c).is_in(list(values))).then(pl.lit(tables.LABELS[c])) for c in cols]
     return pl.concat_list(parts).list.drop_nulls().list.join(", ")
-
-
-def _one_row_each(frame: pl.DataFrame, column: str, index: str) -> pl.DataFrame:
-    """One row per element of the list-of-structs ``column``, numbered from 0 in ``index``, fields unnested."""
-    numbered = frame.with_columns(pl.int_ranges(0, pl.col(column).list.len(), dtype=pl.Int32).alias(index))
-    return numbered.explode([column, index]).drop_nulls(index).unnest(column)
 
 
 class Context:
@@ -236,14 +168,7 @@ class Context:
     @cached_property
     def decoded(self) -> pl.DataFrame:
         """study_id + the trace's four parts as struct/list columns (valid traces only)."""
-        valid = self.only_valid(self.traces.select("study_id", "trace_json"))
-        dtype = trace_dtype()
-        return sliced(
-            valid,
-            lambda lf: lf.select("study_id", pl.col("trace_json").str.json_decode(dtype).alias("t")).unnest(
-                "t"
-            ),
-        )
+        return sem.decode(self.only_valid(self.traces.select("study_id", "trace_json")))
 
     @cached_property
     def draft(self) -> pl.DataFrame:
@@ -251,7 +176,7 @@ class Context:
 
         Columns: study_id, item, region, finding, status, laterality, severity, evidence.
         """
-        return _one_row_each(self.decoded.select("study_id", "perception"), "perception", "item")
+        return sem.draft_items(self.decoded)
 
     @cached_property
     def steps(self) -> pl.DataFrame:
@@ -259,7 +184,7 @@ class Context:
 
         Columns: study_id, step, observation, inference, knowledge, conclusion, status.
         """
-        return _one_row_each(self.decoded.select("study_id", "reasoning"), "reasoning", "step")
+        return sem.reasoning_steps(self.decoded)
 
     @cached_property
     def reflection(self) -> pl.DataFrame:
@@ -279,63 +204,7 @@ class Context:
         Columns: study_id, corr, kind, finding, before_*/after_* (status, laterality, severity), note,
         ``matched`` (its before is in the draft) and ``draft_state`` (what the draft has, for messages).
         """
-        c = self.decoded.select("study_id", pl.col("reflection").struct.field("corrections").alias("c"))
-        c = _one_row_each(c, "c", "corr")
-        c = c.with_columns(
-            *[pl.col("before").struct.field(f).alias(f"before_{f}") for f in STATE_FIELDS],
-            *[pl.col("after").struct.field(f).alias(f"after_{f}") for f in STATE_FIELDS],
-        ).drop("before", "after")
-        return self._match(c)
-
-    def _match(self, c: pl.DataFrame) -> pl.DataFrame:
-        draft = self.draft.filter(pl.col("finding") != "normal")
-        abnormal = (
-            draft.filter(pl.col("status").is_in(ABNORMAL)).group_by("study_id", "finding").len("n_abnormal")
-        )
-        exact = (
-            c.join(
-                draft.select("study_id", "finding", "status", "laterality", "severity").unique(),
-                left_on=["study_id", "finding", "before_status", "before_laterality", "before_severity"],
-                right_on=["study_id", "finding", "status", "laterality", "severity"],
-                how="semi",
-                nulls_equal=True,
-            )
-            .select("study_id", "corr")
-            .with_columns(pl.lit(True).alias("exact"))
-        )
-        described = (
-            draft.with_columns(state_expr().alias("s"))
-            .group_by("study_id", "finding")
-            .agg(pl.col("s").unique(maintain_order=True).str.join("; ").alias("draft_state"))
-        )
-        nf = self.draft_conclusions.filter(pl.col("finding") == "no_finding").select(
-            "study_id", pl.col("status").alias("nf_status")
-        )
-        out = (
-            c.join(exact, on=["study_id", "corr"], how="left")
-            .join(abnormal, on=["study_id", "finding"], how="left")
-            .join(described, on=["study_id", "finding"], how="left")
-            .join(nf, on="study_id", how="left")
-            .with_columns(pl.col("nf_status").fill_null("absent"))
-        )
-        is_nf = pl.col("finding") == "no_finding"
-        matched = (
-            pl.when(is_nf)
-            .then(pl.col("before_status") == pl.col("nf_status"))
-            .when(adds_a_finding())
-            .then(pl.col("n_abnormal").is_null())
-            .otherwise(pl.col("exact").fill_null(False))
-        )
-        draft_state = (
-            pl.when(is_nf)
-            .then(pl.lit("normal-study conclusion ") + pl.col("nf_status"))
-            .otherwise(pl.col("draft_state").fill_null("not in the draft"))
-        )
-        return (
-            out.with_columns(matched.alias("matched"), draft_state.alias("draft_state"))
-            .drop("exact", "n_abnormal", "nf_status")
-            .sort("study_id", "corr")
-        )
+        return sem.corrections(self.decoded, self.draft, self.draft_conclusions)
 
     @cached_property
     def final(self) -> pl.DataFrame:
@@ -343,112 +212,23 @@ class Context:
 
         Columns as :attr:`draft` plus ``source``: draft, corrected or added.
         """
-        draft = self.draft.filter(pl.col("finding") != "normal")
-        corr = self.corrections.filter(pl.col("matched") & (pl.col("finding") != "no_finding"))
-        adds = corr.filter(adds_a_finding())
-        edits = corr.join(adds.select("study_id", "corr"), on=["study_id", "corr"], how="anti")
-        # an edit applies to the draft items in its before state; the last correction of an item wins
-        hit = (
-            draft.select("study_id", "item", "finding", "status", "laterality", "severity")
-            .join(
-                edits,
-                left_on=["study_id", "finding", "status", "laterality", "severity"],
-                right_on=["study_id", "finding", "before_status", "before_laterality", "before_severity"],
-                nulls_equal=True,
-            )
-            .sort("corr")
-            .group_by("study_id", "item")
-            .agg(pl.col("after_status", "after_laterality", "after_severity").last())
-        )
-        # added findings replace the draft's absent items of the same finding
-        kept = (
-            draft.join(
-                adds.select("study_id", "finding").unique().with_columns(pl.lit(True).alias("_added")),
-                on=["study_id", "finding"],
-                how="left",
-            )
-            .filter(~(pl.col("_added").fill_null(False) & (pl.col("status") == "absent")))
-            .drop("_added")
-        )
-        kept = (
-            kept.join(hit, on=["study_id", "item"], how="left")
-            .with_columns(
-                pl.when(pl.col("after_status").is_not_null())
-                .then(pl.lit("corrected"))
-                .otherwise(pl.lit("draft"))
-                .alias("source"),
-                pl.coalesce("after_status", "status").alias("status"),
-                pl.when(pl.col("after_status").is_not_null())
-                .then(pl.col("after_laterality"))
-                .otherwise(pl.col("laterality"))
-                .alias("laterality"),
-                pl.when(pl.col("after_status").is_not_null())
-                .then(pl.col("after_severity"))
-                .otherwise(pl.col("severity"))
-                .alias("severity"),
-            )
-            .drop("after_status", "after_laterality", "after_severity")
-        )
-        added = adds.join(
-            self.entries.select("entry_id", "region"), left_on="finding", right_on="entry_id", how="left"
-        ).select(
-            "study_id",
-            pl.lit(None, dtype=pl.Int32).alias("item"),
-            "region",
-            "finding",
-            pl.col("after_status").alias("status"),
-            pl.col("after_laterality").alias("laterality"),
-            pl.col("after_severity").alias("severity"),
-            pl.col("note").alias("evidence"),
-            pl.lit("added").alias("source"),
-        )
-        return pl.concat([kept.select(added.columns), added], how="vertical_relaxed")
+        return sem.final_perception(self.draft, self.corrections, self.entries)
 
     @cached_property
     def draft_conclusions(self) -> pl.DataFrame:
         """study_id, finding, status: the reasoning's conclusions (``normal`` read as ``no_finding``)."""
-        s = self.steps.select(
-            "study_id",
-            pl.when(pl.col("conclusion") == "normal")
-            .then(pl.lit("no_finding"))
-            .otherwise(pl.col("conclusion"))
-            .alias("finding"),
-            "status",
-        )
-        rank = pl.col("status").replace_strict(STATUS_RANK, default=-1, return_dtype=pl.Int8)
-        return (
-            s.with_columns(rank.alias("_r"))
-            .sort("_r", descending=True, maintain_order=True)
-            .group_by("study_id", "finding", maintain_order=True)
-            .first()
-            .drop("_r")
-        )
+        return sem.draft_conclusions(self.steps)
 
     @cached_property
     def conclusions(self) -> pl.DataFrame:
         """study_id, finding, status, source (draft or corrected): the final conclusions."""
-        after = (
-            self.corrections.sort("corr").group_by("study_id", "finding").agg(pl.col("after_status").last())
-        )
-        out = self.draft_conclusions.join(after, on=["study_id", "finding"], how="full", coalesce=True)
-        return out.select(
-            "study_id",
-            "finding",
-            pl.coalesce("after_status", "status").alias("status"),
-            pl.when(pl.col("after_status").is_not_null())
-            .then(pl.lit("corrected"))
-            .otherwise(pl.lit("draft"))
-            .alias("source"),
-        )
+        return sem.final_conclusions(self.draft_conclusions, self.corrections)
 
     # --- knowledge and labels ---
     @cached_property
     def entries(self) -> pl.DataFrame:
         """The knowledge base as a table: entry_id, region, chexpert (the label column it counts towards)."""
-        rows = [(e.id, e.region, e.chexpert) for e in self.kb.entries.values()]
-        return pl.DataFrame(
-            rows, schema={"entry_id": pl.Utf8, "region": pl.Utf8, "chexpert": pl.Utf8}, orient="row"
-        )
+        return sem.entries_table(self.kb)
 
     @cached_property
     def labels(self) -> pl.DataFrame:
@@ -469,10 +249,10 @@ class Context:
     def reader(self) -> Any:
         """The finding reader over the knowledge base: text → entries with status, side and grade.
 
-        The same engine the offline teacher reads reports with (``datakit.annotate.reader``), so the checks
+        The same engine the offline teacher reads reports with (``datakit.reading.findings``), so the checks
         that read evidence and report text judge them the way the teacher was built to write them.
         """
-        from datakit.annotate.reader import FindingReader
+        from datakit.reading.findings import FindingReader
 
         return FindingReader(self.kb)
 

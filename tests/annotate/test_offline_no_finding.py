@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from datakit.annotate.offline import TraceWriter
-from datakit.annotate.reader import FindingReader
 from datakit.annotate.teacher import ImageRef, StudyInput
 from datakit.config import TeacherConfig
-from datakit.retrieve.kb import load_kb
+from datakit.knowledge.kb import load_kb
+from datakit.reading.findings import FindingReader
 from datakit.tables import LABEL_COLUMNS
 
 

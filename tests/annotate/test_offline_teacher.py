@@ -54,7 +54,7 @@ def test_parallel_writers_give_the_same_traces(demo_run, monkeypatch):
 def test_final_state_agrees_with_the_labels(demo_run):
     result = annotate(demo_run, **{"teacher.error_rate": 1.0})
     studies = {r["study_id"]: r for r in pl.read_parquet(demo_run / "studies.parquet").iter_rows(named=True)}
-    from datakit.retrieve.kb import load_kb
+    from datakit.knowledge.kb import load_kb
 
     kb = load_kb()
     for sid, trace in traces_of(result).items():
@@ -135,7 +135,7 @@ def test_no_wording_reveals_the_report_or_labels(demo_run):
 
 
 def test_cited_knowledge_exists(demo_run):
-    from datakit.retrieve.kb import load_kb
+    from datakit.knowledge.kb import load_kb
 
     kb = load_kb()
     result = annotate(demo_run)

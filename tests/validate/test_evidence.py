@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from datakit.config import ValidateConfig
-from datakit.retrieve.kb import load_configured
+from datakit.knowledge.kb import load_configured
 from datakit.validate.checks import mentions
 from datakit.validate.context import Context
 

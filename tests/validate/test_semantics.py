@@ -6,8 +6,9 @@ from __future__ import annotations
 import polars as pl
 
 from datakit.config import ValidateConfig
-from datakit.retrieve.kb import load_kb
-from datakit.validate.context import Context, trace_dtype
+from datakit.knowledge.kb import load_kb
+from datakit.semantics import trace_dtype
+from datakit.validate.context import Context
 from tests.validate.builders import (
     EFFUSION_LABELS,
     NORMAL_LABELS,

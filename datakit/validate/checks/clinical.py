@@ -24,8 +24,9 @@ from __future__ import annotations
 import polars as pl
 
 from datakit import tables
+from datakit.semantics import ABNORMAL
 from datakit.validate.checks import mentions
-from datakit.validate.context import ABNORMAL, Context, positive_names
+from datakit.validate.context import Context, positive_names
 from datakit.validate.registry import check, concat_problems, problems
 
 WORD = {1: "positive", 0: "negative", -1: "uncertain"}

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from datakit.annotate.offline_words import SEVERITY_WORDS
+from datakit.reading.words import SEVERITY_WORDS
+from datakit.semantics import ABNORMAL
 from datakit.validate.checks.mentions import (
     SIDES,
     grade_level,
@@ -35,7 +36,7 @@ from datakit.validate.checks.mentions import (
     supported,
     with_kin,
 )
-from datakit.validate.context import ABNORMAL, Context, ascii_boundaries
+from datakit.validate.context import Context, ascii_boundaries
 from datakit.validate.registry import check, concat_problems, problems
 
 # A consolidation, an oedema, an atelectasis, a pneumonia or a lung lesion is an opacity of the lung, and an

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from datakit.validate.context import ABNORMAL, Context
+from datakit.semantics import ABNORMAL
+from datakit.validate.context import Context
 from datakit.validate.registry import check, concat_problems, problems
 
 INLINE = r"\[K: *([^\]]*?) *\]"

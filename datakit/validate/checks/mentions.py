@@ -1,7 +1,7 @@
 """Findings named in trace text, as tables: what the knowledge base's finding reader reads in it.
 
 Each distinct text is read once per run (``Context.readings``; in worker processes when there are many) by
-``ctx.reader``, the engine the offline teacher reads reports with (``datakit.annotate.reader``): entry,
+``ctx.reader``, the engine the offline teacher reads reports with (``datakit.reading.findings``): entry,
 status, side and grade of every mention, with its anatomic sides ("right atrium", "left hemidiaphragm")
 already set apart from the finding's side.
 
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from datakit.annotate.offline_words import SEVERITY_WORDS, laterality_of, severity_of
 from datakit.parallel import cores, worker_context
+from datakit.reading.words import SEVERITY_WORDS, laterality_of, severity_of
 
 if TYPE_CHECKING:
     from datakit.validate.context import Context
@@ -59,7 +59,7 @@ def _levels(clause: str) -> list[int]:
 
 
 def _read_one(reader, text: str) -> list[tuple]:
-    from datakit.annotate.reader import ANATOMIC_SIDE  # the reader's own list of anatomic sides
+    from datakit.reading.findings import ANATOMIC_SIDE  # the reader's own list of anatomic sides
 
     found = reader.read(text)
     if not found:

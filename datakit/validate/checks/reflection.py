@@ -19,7 +19,8 @@ from functools import lru_cache
 
 import polars as pl
 
-from datakit.validate.context import ABNORMAL, Context, positive_names, state_expr
+from datakit.semantics import ABNORMAL, state_expr
+from datakit.validate.context import Context, positive_names
 from datakit.validate.registry import check, concat_problems, problems
 
 # Word starts that make a re-checked item specific: anatomy, devices, sides and sizes (knowledge terms are

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from datakit.retrieve.labeler import Labeler
+from datakit.reading.labeler import Labeler
 from datakit.tables import LABEL_COLUMNS
 
 SHORT = {

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 
-from datakit.retrieve.labeler_lexicon import (
+from datakit.reading.lexicon import (
     BOTH,
     INTERP,
     NEG,

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from datakit.cli.app import app
 from datakit.errors import KnowledgeError
-from datakit.retrieve.fm_import import LICENSE_COPY, import_finding_models
-from datakit.retrieve.kb import load_configured, load_kb, user_home_dir
+from datakit.knowledge.fm_import import LICENSE_COPY, import_finding_models
+from datakit.knowledge.kb import load_configured, load_kb, user_home_dir
 
 
 @pytest.fixture

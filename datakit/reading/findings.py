@@ -1,6 +1,6 @@
 """Read a report for knowledge-base findings: which entry, present / absent / uncertain, which side, what grade.
 
-This is the labeler's engine (:mod:`datakit.retrieve.labeler_rules`: the same cues, scopes, anchors and
+This is the labeler's engine (:mod:`datakit.reading.rules`: the same cues, scopes, anchors and
 unmentions from ``knowledge/labeler/lexicon.yaml``) with every knowledge entry's terms as mentions of that entry,
 instead of the 13 CheXpert label columns: "small left apical pneumothorax, no effusion" gives pneumothorax
 present (left, small) and pleural_effusion absent. The offline teacher places these on the perception tree.
@@ -9,13 +9,26 @@ present (left, small) and pleural_effusion absent. The offline teacher places th
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datakit.annotate.offline import Perceived
-from datakit.annotate.offline_words import SEVERITY_WORDS, laterality_of, severity_of
-from datakit.retrieve import labeler_rules as rules
-from datakit.retrieve.labeler_lexicon import build_tables, default_lexicon_path, read_lexicon
+from datakit.reading import rules
+from datakit.reading.lexicon import build_tables, default_lexicon_path, read_lexicon
+from datakit.reading.words import SEVERITY_WORDS, laterality_of, severity_of
+
+
+@dataclass(frozen=True)
+class Perceived:
+    """One finding as perceived: which entry, where, its status, side and grade, and the sentence it came from."""
+
+    entry_id: str
+    region: str
+    status: str
+    laterality: str = "none"
+    severity: str | None = None
+    sentence: str = ""
+
 
 _STATUS = {1: "present", -1: "uncertain", 0: "absent"}
 _CLAUSE_END = re.compile(r"\.(?:\s|$)|[;:!?]|,\s|\b(?:and|but|with|while|whereas)\b")

@@ -10,10 +10,10 @@ import yaml
 
 from datakit.errors import ConfigError, KnowledgeError
 from datakit.ingest.sections import extract
-from datakit.retrieve import labeler as labeler_module
-from datakit.retrieve.kb import load_kb
-from datakit.retrieve.labeler import SECTIONS, Labeler, label_studies
-from datakit.retrieve.labeler_lexicon import default_lexicon_path, expand
+from datakit.knowledge.kb import load_kb
+from datakit.reading import labeler as labeler_module
+from datakit.reading.labeler import SECTIONS, Labeler, label_studies
+from datakit.reading.lexicon import default_lexicon_path, expand
 from datakit.tables import LABEL_COLUMNS
 
 

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from datakit.errors import DatakitError, KnowledgeError
+from datakit.knowledge.kb import UnknownKnowledgeId, load_configured, load_kb, user_home_dir
 from datakit.resources import data_path, schema_path
-from datakit.retrieve.kb import UnknownKnowledgeId, load_configured, load_kb, user_home_dir
 from datakit.tables import LABEL_COLUMNS
 
 REGIONS = [
@@ -306,11 +306,11 @@ def test_the_wheel_carries_the_knowledge_and_loads_it(tmp_path, repo):
     assert "datakit/_data/knowledge/tree.yaml" in names
     assert "datakit/_data/knowledge/findings/pleural_effusion.yaml" in names
     assert "datakit/_data/schemas/knowledge_entry.v1.json" in names
-    assert "datakit/retrieve/kb.py" in names
+    assert "datakit/knowledge/kb.py" in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = (
-        "import datakit, datakit.retrieve.kb as k; kb = k.load_kb(); "
+        "import datakit, datakit.knowledge.kb as k; kb = k.load_kb(); "
         "print(datakit.__file__); print(k.data_path('knowledge')); print(len(kb))"
     )
     env = {**os.environ, "PYTHONPATH": str(site)}

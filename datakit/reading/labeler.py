@@ -2,7 +2,7 @@
 
 Values: 1 positive, 0 negative, -1 uncertain, None not mentioned. Mention phrases are the knowledge base's
 synonyms of each label's entries plus ``knowledge/labeler/lexicon.yaml`` (supplements, unmentions, anchors,
-cues); the engine is in :mod:`datakit.retrieve.labeler_rules`. Validation uses it to check a trace against a
+cues); the engine is in :mod:`datakit.reading.rules`. Validation uses it to check a trace against a
 study's labels, eval for clinical-efficacy metrics.
 
 Aggregation per label (FACTS.md §4.1): positive beats uncertain beats negative; a label with no mention is
@@ -34,8 +34,8 @@ import polars as pl
 
 from datakit.errors import ConfigError
 from datakit.parallel import cores, worker_context
-from datakit.retrieve import labeler_rules as rules
-from datakit.retrieve.labeler_lexicon import Tables, build_tables, default_lexicon_path, read_lexicon
+from datakit.reading import rules
+from datakit.reading.lexicon import Tables, build_tables, default_lexicon_path, read_lexicon
 from datakit.tables import LABEL_COLUMNS
 
 SECTIONS = ("extracted", "impression", "findings", "findings+impression", "report")
@@ -71,7 +71,7 @@ class Labeler:
 
     def __init__(self, kb: Any = None, lexicon_path: str | Path | None = None) -> None:
         if kb is None:
-            from datakit.retrieve.kb import load_kb
+            from datakit.knowledge.kb import load_kb
 
             kb = load_kb()
         path = Path(lexicon_path) if lexicon_path is not None else default_lexicon_path()
@@ -201,7 +201,7 @@ def _default_labeler(kb_fingerprint: str, lexicon: str) -> Labeler:
 
 def default_labeler() -> Labeler:
     """The labeler over the shipped knowledge and lexicon, built once per process."""
-    from datakit.retrieve.kb import load_kb
+    from datakit.knowledge.kb import load_kb
 
     return _default_labeler(load_kb().fingerprint, str(default_lexicon_path()))
 

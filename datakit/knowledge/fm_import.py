@@ -29,8 +29,8 @@ from typing import Any
 import yaml
 
 from datakit.errors import KnowledgeError
-from datakit.retrieve.bm25 import tokenize_terms
-from datakit.retrieve.kb import ENTRY_SCHEMA, KnowledgeBase, _schema_problems, load_kb, user_home_dir
+from datakit.knowledge.bm25 import tokenize_terms
+from datakit.knowledge.kb import ENTRY_SCHEMA, KnowledgeBase, _schema_problems, load_kb, user_home_dir
 from datakit.rundir import write_atomic
 
 FORMAT = "open-imaging-finding-model"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from datakit.retrieve.bm25 import tokenize_terms
-from datakit.retrieve.kb import KnowledgeBase
+from datakit.knowledge.bm25 import tokenize_terms
+from datakit.knowledge.kb import KnowledgeBase
 
 MAX_TERM_TOKENS = 8
 
