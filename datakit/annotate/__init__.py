@@ -143,8 +143,8 @@ def _prepare(run_dir: str | RunDir, config: DatakitConfig | None, limit: int | N
 
 def estimate(run_dir: str | RunDir, config: DatakitConfig | None = None, *, limit: int | None = None):
     """What an LLM run would send and cost (``--dry-run``): nothing is sent."""
-    from datakit.annotate.accounting import estimate as estimate_requests
     from datakit.annotate.cache import Cache
+    from datakit.annotate.dryrun import estimate as estimate_requests
     from datakit.errors import ConfigError
 
     config, run, _, kb, inputs = _prepare(run_dir, config, limit)

@@ -1,32 +1,14 @@
-"""What a teacher run would send and cost (``--dry-run``), and what one did (the totals of its results)."""
+"""What a teacher run would send and cost (``datakit annotate --dry-run``): counted from the cache, nothing sent."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from datakit.annotate.cache import Cache
-from datakit.annotate.request import TeacherRequest, TeacherResult, cost_usd
+from datakit.annotate.request import TeacherRequest, cost_usd
 from datakit.config import TeacherConfig
-
-
-def summarize(results: Sequence[TeacherResult]) -> dict[str, Any]:
-    """Totals of a run for the manifest and the command's summary: counts, failures per code, tokens, cost."""
-    failures: dict[str, int] = {}
-    for r in results:
-        if not r.ok:
-            failures[r.error_code or "unknown"] = failures.get(r.error_code or "unknown", 0) + 1
-    return {
-        "requests": len(results),
-        "ok": sum(1 for r in results if r.ok),
-        "cached": sum(1 for r in results if r.cached),
-        "failed": dict(sorted(failures.items())),
-        "input_tokens": sum(r.usage.get("input_tokens", 0) for r in results),
-        "output_tokens": sum(r.usage.get("output_tokens", 0) for r in results),
-        "cost_usd": round(sum(r.cost_usd for r in results), 6),
-        "cost_usd_this_run": round(sum(r.cost_usd for r in results if not r.cached), 6),
-    }
 
 
 @dataclass(frozen=True)
