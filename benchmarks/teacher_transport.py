@@ -1,13 +1,15 @@
 """How close the teacher transport comes to a slow endpoint's ideal throughput, and what a cached pass costs.
 
     python benchmarks/teacher_transport.py [--requests 2000] [--concurrency 64] [--latency 0.5] [--profile]
+                                           [--http-client datakit|openai]
 
 A minimal asyncio OpenAI-compatible server runs in its own process (so it does not share the client's GIL) and
 answers every ``/v1/chat/completions`` after ``--latency`` seconds. The requests go through ``run_requests``
 twice: first all sent (ideal wall time = requests × latency / concurrency), then all cached from freshly built
 requests (the server must receive nothing; the time includes hashing every request for its key). Each request
 carries a small PNG as a data URL (~2 KB), so keys hash an image as they do for real; a full-size image adds
-about 1 ms per 300 KB to that hashing (base64 decoding and blake2b).
+about 1 ms per 300 KB to that hashing (base64 decoding and blake2b). ``--http-client openai`` sends through the
+openai SDK instead of datakit's lean HTTP/1.1 client: the figure that decides whether the lean client stays.
 """
 
 from __future__ import annotations

@@ -109,8 +109,7 @@ async def run_online(
 
     view = ProgressView(tally, label="teacher", limiter=client.limiter, enabled=progress)
     n_workers = config.max_concurrency if source_open else min(config.max_concurrency, len(chains))
-    log.info("asking %s for %s answers with %d workers", client.endpoint, "more" if source_open else len(chains),
-             n_workers)  # fmt: skip
+    log.info("asking %s, %d requests at a time", client.endpoint, n_workers)
     tasks = [asyncio.create_task(worker()) for _ in range(n_workers)]
     drawer = asyncio.create_task(view.run())
     try:
