@@ -103,5 +103,5 @@ class PromptSet:
         """The user message of a re-ask: ``annotate/reask.j2`` told why the reply could not be used."""
         if len(error) > _MAX_ERROR_CHARS:
             error = error[:_MAX_ERROR_CHARS] + " …"
-        # without the newline every render ends in, as the re-asks were sent (and cached) before the template
+        # sent without the newline render() ends every text with: re-asks cached before the template keep their keys
         return self.render(REASK, error=error, schema_name=schema_name).text.rstrip("\n")

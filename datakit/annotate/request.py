@@ -31,7 +31,6 @@ _DATA_URL = re.compile(r"^data:([^;,]*)((?:;[^;,]*)*);base64,", re.IGNORECASE)
 CHARS_PER_TOKEN = 4
 
 
-
 def image_digest_url(url: str) -> tuple[str, bool]:
     """Replace a base64 data URL by ``data:<mime>;digest=b2:…`` (the digest of the decoded bytes)."""
     match = _DATA_URL.match(url)
