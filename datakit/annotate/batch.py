@@ -33,7 +33,7 @@ from datakit.annotate.chain import Chain
 from datakit.annotate.client import TeacherClient, endpoint_label
 from datakit.annotate.progress import ProgressView, Tally
 from datakit.annotate.request import TeacherRequest
-from datakit.config import TeacherConfig, load_config
+from datakit.config import TeacherConfig, resolve_config
 from datakit.rundir import RunDir, utc_now, write_atomic
 
 BATCHES_FILE = "batches.json"
@@ -63,7 +63,7 @@ def cancel_batches(run: RunDir, *, config: TeacherConfig | None = None) -> list[
     """
     logs.setup(run.root)
     if config is None:
-        config = load_config(run.config_path if run.config_path.is_file() else None).teacher
+        config = resolve_config(run.config_path).teacher
     endpoint = endpoint_label(config.base_url)
     saved = load_batches(run)
     open_ = [b for b in saved if not b.get("merged") and b.get("status") not in TERMINAL]

@@ -55,12 +55,13 @@ def _root(
 
 
 def _register() -> None:
-    from datakit.cli import annotate, ingest, knowledge, validate
+    from datakit.cli import annotate, evaluate, ingest, knowledge, validate
 
     ingest.register(app)
     knowledge.register(app)
     annotate.register(app)
     validate.register(app)
+    evaluate.register(app)
 
 
 _register()
