@@ -6,8 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/demo
 # The fine-tune tests need torch; it goes in first, pinned, so the [finetune] extra's range takes it as it is and
-# pip never pulls a CUDA build. TORCH_INDEX=https://download.pytorch.org/whl/cpu where the default index has only
-# the CUDA wheels.
+# pip never pulls a CUDA build. TORCH_INDEX=<an index with CPU wheels> where the default index has only CUDA ones.
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 
