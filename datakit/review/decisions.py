@@ -96,6 +96,12 @@ def latest_decisions(run: RunDir | str | Path) -> dict[str, dict[str, Any]]:
     return read_decisions(run).latest()
 
 
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"
+
+
 class DecisionLog:
     """Appends decisions to a run's decisions file, each one on disk before :meth:`record` returns."""
 
@@ -121,8 +127,11 @@ class DecisionLog:
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(rec, ensure_ascii=False) + "\n"
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line)
+        with open(self.path, "ab") as fh:
+            # a line torn by a crash must not swallow this one: start on a fresh line
+            if fh.tell() and not _ends_with_newline(self.path):
+                line = "\n" + line
+            fh.write(line.encode("utf-8"))
             fh.flush()
             os.fsync(fh.fileno())
         self.latest[study_id] = rec
