@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine (README.md):
 #   make demo   install, then ingest → retrieve → annotate → validate the bundled demo data (no API key, no GPU)
-#   make test   install with the test extras, then run the test suite
+#   make test   install with the test and review extras, then run the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -16,7 +16,7 @@ install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 
 install-test: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,review]'
 
 demo: install
 	$(BIN)/datakit ingest examples/demo/mimic-cxr --run $(RUN)

@@ -52,6 +52,10 @@ Other
 """
 
 
+# how long the cursor must rest on a study before its detail is read and drawn
+SETTLE_S = 0.06
+
+
 class ReviewApp(App[None]):
     """The review app over one run."""
 
@@ -95,6 +99,8 @@ class ReviewApp(App[None]):
         self.flt: Filter = parse_query(query)
         self.detail: StudyDetail | None = None
         self.ready_seconds: float | None = None  # open → first detail on screen (the benchmark reads it)
+        self._pending: Any = None
+        self._image_shape: list[bool] = []  # the timer that shows the detail once the cursor rests
         self.sub_title = str(self.run_root)
 
     # layout ----------------------------------------------------------------------------------------------
@@ -186,12 +192,26 @@ class ReviewApp(App[None]):
             event.stop()
 
     def on_study_list_highlighted(self, message: StudyList.Highlighted) -> None:  # noqa: D102
+        # the list moves at once; the detail follows when the cursor rests, so holding a key never queues reads
         self._update_count()
-        self._show(message.study_id)
+        if self._pending is not None:
+            self._pending.stop()
+        if self.detail is None:
+            self._show(message.study_id)
+        else:
+            self._pending = self.set_timer(SETTLE_S, lambda: self._show(message.study_id))
+
+    @property
+    def settled(self) -> bool:
+        """Whether the detail shows the study under the cursor (tests and the benchmark wait for it)."""
+        current = self.query_one(StudyList).current
+        return (self.detail.study_id if self.detail else None) == current and (current is None or self.kb is not None)
 
     # the detail ------------------------------------------------------------------------------------------
     def _show(self, study_id: str | None) -> None:
+        self._pending = None
         if study_id is None:
+            self._image_shape = []
             self.detail = None
             self.query_one("#header", Static).update(Text("No study matches the filter.", style="yellow"))
             for n in range(1, len(SECTIONS)):
@@ -223,19 +243,25 @@ class ReviewApp(App[None]):
 
     def _show_images(self, d: StudyDetail) -> None:
         box = self.query_one("#images", Horizontal)
-        box.remove_children()
-        shown = []
+        images = []
         for img in d.record.get("images") or []:
             path = self.run_root / img["converted_path"] if img.get("converted_path") else None
-            caption = Static(Text(f"{img.get('view') or '?'}  {img.get('image_id', '')[:17]}", style="dim"),
-                             classes="caption")
-            if path is not None and path.is_file():
-                shown.append(Vertical(TerminalImage(str(path), classes="xray"), caption))
-            else:
-                shown.append(Vertical(Static(Text("(no converted image)", style="dim")), caption))
-        if not shown:
-            shown.append(Static(Text("no images", style="dim")))
-        box.mount_all(shown)
+            caption = Text(f"{img.get('view') or '?'}  {img.get('image_id', '')[:17]}", style="dim")
+            images.append((str(path) if path is not None and path.is_file() else None, caption))
+        shape = [p is not None for p, _ in images]
+        if shape and shape == self._image_shape:  # same layout as the last study: swap the pictures only
+            for (path, caption), cell in zip(images, box.children, strict=True):
+                if path is not None:
+                    cell.query_one(TerminalImage).image = path
+                cell.query_one(".caption", Static).update(caption)
+            return
+        self._image_shape = shape
+        box.remove_children()
+        cells = []
+        for path, caption in images:
+            first = TerminalImage(path, classes="xray") if path else Static(Text("(no converted image)", style="dim"))
+            cells.append(Vertical(first, Static(caption, classes="caption")))
+        box.mount_all(cells or [Static(Text("no images", style="dim"))])
 
     @on(OptionList.OptionSelected, "#citations")
     def _citation(self, event: OptionList.OptionSelected) -> None:

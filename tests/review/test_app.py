@@ -19,18 +19,19 @@ pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata:DeprecationW
 
 
 async def _ready(app, pilot) -> None:
-    """Wait until the first study's detail is on screen (the knowledge base loads in a thread)."""
+    """Wait until the detail shows the study under the cursor (the knowledge base loads in a thread, and the
+    detail follows the cursor once it rests)."""
     for _ in range(200):
         await pilot.pause(0.05)
-        if app.detail is not None:
+        if app.settled:
             return
-    raise AssertionError("the app never showed a study")
+    raise AssertionError("the app never showed the study under the cursor")
 
 
 async def _filter(app, pilot, query: str) -> None:
     await pilot.press("slash", "ctrl+u", *query, "enter")
     await app.workers.wait_for_complete()
-    await pilot.pause()
+    await _ready(app, pilot)
 
 
 def _section(app, n: int) -> str:
@@ -49,6 +50,7 @@ async def _move_filter_decide_quit_and_reopen(review_run):
         order = app.data.index["study_id"].to_list()
         assert studies.frame.height == 26 and app.detail.study_id == order[0]
         await pilot.press("down", "down", "up")
+        await _ready(app, pilot)
         assert studies.current == order[1] and app.detail.study_id == order[1]
 
         await _filter(app, pilot, "status:rejected")
