@@ -92,7 +92,7 @@ class ReviewApp(App[None]):
                  query: str = "", reviewer: str | None = None) -> None:
         super().__init__()
         self.started = time.perf_counter()
-        self.data = data or ReviewData(run)
+        self.data = data or ReviewData(run, defer=True)
         self.run_root = self.data.run.root
         self.log_file = DecisionLog(self.data.run, reviewer)
         self.kb = kb
@@ -126,9 +126,18 @@ class ReviewApp(App[None]):
 
     def on_mount(self) -> None:  # noqa: D102
         self.query_one(StudyList).focus()
-        self._apply(self.flt)
+        if self.data.loaded:
+            self._apply(self.flt)
+        else:
+            self.query_one("#count", Static).update(Text("reading the run …", style="yellow"))
+            self._load_index()
         if self.kb is None:
             self._load_kb()
+
+    @work(thread=True, exclusive=True, group="index")
+    def _load_index(self) -> None:
+        self.data.load()
+        self.call_from_thread(self._apply, self.flt)
 
     @work(thread=True, exclusive=True, group="kb")
     def _load_kb(self) -> None:
@@ -139,10 +148,14 @@ class ReviewApp(App[None]):
 
     def _kb_ready(self, kb: Any) -> None:
         self.kb = kb
-        self._show(self.query_one(StudyList).current)
+        if self.data.loaded:
+            self._show(self.query_one(StudyList).current)
 
     # the list --------------------------------------------------------------------------------------------
     def _apply(self, flt: Filter) -> None:
+        if not self.data.loaded:
+            self.flt = flt  # applied when the index is read
+            return
         needs_scan = flt.text is not None or flt.corrections is not None
         if needs_scan:
             self.query_one("#count", Static).update(Text("searching the traces …", style="yellow"))
@@ -164,6 +177,8 @@ class ReviewApp(App[None]):
             self._show(None)
 
     def _update_count(self) -> None:
+        if not self.data.loaded:
+            return
         c = self.data.counts()
         studies = self.query_one(StudyList)
         decided = len(self.log_file.latest)
@@ -205,6 +220,8 @@ class ReviewApp(App[None]):
     def settled(self) -> bool:
         """Whether the detail shows the study under the cursor (tests and the benchmark wait for it)."""
         current = self.query_one(StudyList).current
+        if not self.data.loaded:
+            return False
         return (self.detail.study_id if self.detail else None) == current and (current is None or self.kb is not None)
 
     # the detail ------------------------------------------------------------------------------------------
@@ -329,5 +346,5 @@ class ReviewApp(App[None]):
 
 def run_app(run: str | Path, query: str = "") -> None:
     """Open the review app on ``run`` (blocks until the reviewer quits)."""
-    data = ReviewData(run)
-    ReviewApp(run, data=data, query=query).run()
+    # a missing table or a bad --filter is an error before the terminal is taken over
+    ReviewApp(run, data=ReviewData(run, defer=True), query=query).run()

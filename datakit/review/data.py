@@ -9,7 +9,7 @@ corrections" scan the trace column once and keep the matching ids.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -125,15 +125,33 @@ def _scan(path: Path) -> pl.LazyFrame:
 class ReviewData:
     """The run's index (one small row per trace) and one-study reads on demand."""
 
-    def __init__(self, run: RunDir | str | Path) -> None:
+    def __init__(self, run: RunDir | str | Path, *, defer: bool = False) -> None:
         self.run = run if isinstance(run, RunDir) else RunDir.open(run)
         if not self.run.has_table("traces"):
             raise DatakitError(f"{self.run.root} has no traces.parquet",
                                hint="run `datakit annotate` (and `datakit validate`) for this run first")
         self.validated = self.run.has_table("validation")
-        self.index = self._build_index()
+        self._index: pl.DataFrame | None = None
         self._id_cache: dict[str, set[str]] = {}
         self._row_of: dict[str, int] | None = None
+        if not defer:  # the app builds it in a thread while the terminal starts
+            self.load()
+
+    def load(self) -> pl.DataFrame:
+        """Build the index (once)."""
+        if self._index is None:
+            self._index = self._build_index()
+        return self._index
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the index has been built."""
+        return self._index is not None
+
+    @property
+    def index(self) -> pl.DataFrame:
+        """One row per trace: trace_row, study_id, teacher, study_row, split, the labels, status, codes, checks."""
+        return self.load()
 
     # the index -------------------------------------------------------------------------------------------
     def _build_index(self) -> pl.DataFrame:
@@ -143,7 +161,8 @@ class ReviewData:
             studies = studies.with_row_index("study_row")
             frame = traces.join(studies, on="study_id", how="left", maintain_order="left")
         else:
-            frame = traces.with_columns(pl.lit(None, pl.Utf8).alias("split"), pl.lit(None, pl.UInt32).alias("study_row"),
+            frame = traces.with_columns(pl.lit(None, pl.Utf8).alias("split"),
+                                        pl.lit(None, pl.UInt32).alias("study_row"),
                                         *[pl.lit(None, pl.Int8).alias(c) for c in LABEL_COLUMNS])
         if self.validated:
             failed = (
@@ -288,7 +307,3 @@ class ReviewData:
             "knowledge": self._rows("knowledge", study_id),
         }
 
-
-def narrowed(flt: Filter, **changes: Any) -> Filter:
-    """``flt`` with some fields replaced."""
-    return replace(flt, **changes)

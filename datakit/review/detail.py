@@ -72,7 +72,7 @@ def build_detail(data: Any, study_id: str, kb: Any, decisions: dict[str, dict[st
             sem = study_semantics(study_id, trace_json, _entries(kb))
     except Exception as err:  # a malformed trace is shown as such, never a crash of the viewer
         error = f"{err.__class__.__name__}: {str(err).splitlines()[0][:300]}"
-    ids = set((h["entry_id"] for h in record.get("knowledge") or []))
+    ids = set(h["entry_id"] for h in record.get("knowledge") or [])
     for step in (trace or {}).get("reasoning", []) if isinstance(trace, dict) else []:
         ids.update(step.get("knowledge", []) or [])
     entries = {i: kb.entries[i] for i in ids if i in kb.entries}
