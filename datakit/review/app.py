@@ -56,6 +56,9 @@ Other
 SETTLE_S = 0.06
 
 
+REVIEW_ACTIONS = {"decide", "note", "citations", "focus_filter", "help"}
+
+
 class ReviewApp(App[None]):
     """The review app over one run."""
 
@@ -77,7 +80,8 @@ class ReviewApp(App[None]):
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help"),
-        Binding("slash", "focus_filter", "Filter"),
+        # priority: handled as the key arrives, so keys queued behind it (a paste, tmux) already go to the filter
+        Binding("slash", "focus_filter", "Filter", priority=True),
         Binding("a", "decide('accept')", "Accept"),
         Binding("r", "decide('reject')", "Reject"),
         Binding("f", "decide('flag')", "Flag"),
@@ -125,7 +129,7 @@ class ReviewApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:  # noqa: D102
-        self.query_one(StudyList).focus()
+        self.set_focus(self.query_one(StudyList))
         if self.data.loaded:
             self._apply(self.flt)
         else:
@@ -199,11 +203,11 @@ class ReviewApp(App[None]):
             self.notify(f"{err}" + (f"\n{err.hint}" if err.hint else ""), severity="error", markup=False)
             return
         self._apply(flt)
-        self.query_one(StudyList).focus()
+        self.set_focus(self.query_one(StudyList))
 
     def on_key(self, event: Any) -> None:  # noqa: D102
         if event.key == "escape" and isinstance(self.focused, Input):
-            self.query_one(StudyList).focus()
+            self.set_focus(self.query_one(StudyList))
             event.stop()
 
     def on_study_list_highlighted(self, message: StudyList.Highlighted) -> None:  # noqa: D102
@@ -327,21 +331,31 @@ class ReviewApp(App[None]):
                 self._show(study_id)
 
     # other keys ------------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:  # noqa: D102
+        # over a note, an entry or the help, the app's keys are off: letters typed there never decide anything
+        if action in REVIEW_ACTIONS and len(self.screen_stack) > 1:
+            return False
+        return True
+
     def action_help(self) -> None:
         """Show the keys and the filter syntax."""
         self.push_screen(TextScreen(Text(HELP), name="help"))
 
     def action_focus_filter(self) -> None:
         """Type a filter query."""
-        self.query_one("#filter", Input).focus()
+        box = self.query_one("#filter", Input)
+        if self.focused is box:  # a / typed in the query itself
+            box.insert_text_at_cursor("/")
+            return
+        # at once, not after the keys already queued: a query typed fast must not reach the list as commands
+        self.set_focus(box)
 
     def action_citations(self) -> None:
         """Go to the reasoning's citations."""
         cites = self.query_one("#citations", OptionList)
         if cites.option_count and cites.highlighted is None:
             cites.highlighted = 0
-        cites.focus()
-        cites.scroll_visible()
+        self.set_focus(cites)
 
 
 def run_app(run: str | Path, query: str = "") -> None:

@@ -147,6 +147,7 @@ class NoteScreen(ModalScreen[str | None]):
     """Ask for a note; Enter keeps it, Escape cancels."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "#note"
     DEFAULT_CSS = """
     NoteScreen { align: center middle; }
     NoteScreen > Vertical { width: 80; height: auto; border: thick $accent; padding: 1 2; background: $surface; }

@@ -120,3 +120,41 @@ async def _help_citations_and_a_bad_filter(review_run):
         await pilot.press("a")  # nothing to decide on
         await pilot.press("q")
     assert latest_decisions(review_run) == {}
+
+
+def test_a_query_typed_faster_than_the_app_redraws_never_decides(review_run):
+    asyncio.run(_typed_fast(review_run))
+
+
+async def _typed_fast(review_run):
+    from textual import events
+
+    def queue(key: str, char: str) -> None:  # as the terminal driver hands keys over, without waiting
+        event = events.Key(key, char)
+        event.set_sender(app)
+        app._driver.send_message(event)
+
+    app = ReviewApp(review_run, reviewer="tester")
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(app, pilot)
+        # a paste, or keys sent by tmux: every key is queued before the first is handled
+        for ch in "/status:flagged":
+            queue("slash" if ch == "/" else "colon" if ch == ":" else ch, ch)
+        queue("enter", "\r")
+        for _ in range(100):  # until the query is applied
+            await pilot.pause(0.05)
+            if app.flt.status == "flagged" and app.settled:
+                break
+        assert app.query_one("#filter").value == "status:flagged"
+        assert app.query_one(StudyList).frame["study_id"].to_list() == [FLAGGED]
+        await pilot.press("R")  # a note's letters are not commands either
+        for ch in "a flagged note":
+            queue("space" if ch == " " else ch, ch)
+        queue("enter", "\r")
+        for _ in range(100):  # every queued key handled before quitting
+            await pilot.pause(0.05)
+            if FLAGGED in app.log_file.latest and len(app.screen_stack) == 1:
+                break
+        await pilot.pause(0.5)  # leaving the block closes the app (quitting by key: the test above)
+    assert {s: (r["decision"], r["note"]) for s, r in latest_decisions(review_run).items()} == {
+        FLAGGED: ("reject", "a flagged note")}
