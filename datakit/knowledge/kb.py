@@ -32,7 +32,7 @@ import yaml
 from datakit.errors import DatakitError, KnowledgeError
 from datakit.hashing import content_hash
 from datakit.resources import data_path, schema_path
-from datakit.tables import LABELS
+from datakit.vocabulary import LABELS
 
 ENTRY_SCHEMA = "knowledge_entry.v1.json"
 TREE_SCHEMA = "perception_tree.v1.json"

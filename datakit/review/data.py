@@ -17,7 +17,7 @@ import polars as pl
 
 from datakit.errors import DatakitError
 from datakit.rundir import RunDir
-from datakit.tables import LABEL_BY_NAME, LABEL_COLUMNS
+from datakit.vocabulary import LABEL_BY_NAME, LABEL_COLUMNS
 
 STATUSES = ("passed", "rejected", "flagged", "unvalidated")
 # words a reviewer may type for a validation status

@@ -140,7 +140,7 @@ def images_text(d: StudyDetail) -> Text:
 
 def report_and_labels(d: StudyDetail) -> Text:
     """The final report of the trace, the study's source report sections where they differ, and its labels."""
-    from datakit.tables import LABELS
+    from datakit.vocabulary import LABELS
 
     t = Text()
     report = (d.trace or {}).get("report") or {}
