@@ -53,12 +53,13 @@ def _root(
 
 
 def _register() -> None:
-    from datakit.cli import annotate, ingest, knowledge, review, validate
+    from datakit.cli import annotate, evaluate, ingest, knowledge, review, validate
 
     ingest.register(app)
     knowledge.register(app)
     annotate.register(app)
     validate.register(app)
+    evaluate.register(app)
     review.register(app)
 
 
