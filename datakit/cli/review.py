@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         from datakit.rundir import RunDir
 
         rd = RunDir.open(run)
-        detail = show_lib.load(rd, study_id, rd.load_config(config) if config else None)
+        detail = show_lib.load(rd, study_id, config)
         if as_json:
             typer.echo(show_lib.to_json(detail))
         else:

@@ -145,9 +145,10 @@ class ReviewApp(App[None]):
 
     @work(thread=True, exclusive=True, group="kb")
     def _load_kb(self) -> None:
+        from datakit.config import resolve_config
         from datakit.knowledge import load_configured
 
-        kb = load_configured(self.data.run.load_config())
+        kb = load_configured(resolve_config(self.data.run.config_path))
         self.call_from_thread(self._kb_ready, kb)
 
     def _kb_ready(self, kb: Any) -> None:

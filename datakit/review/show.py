@@ -15,11 +15,12 @@ from datakit.rundir import RunDir
 
 
 def load(run: RunDir | str | Path, study_id: str, config: Any = None) -> StudyDetail:
-    """The detail of one study of a run, with the run's knowledge base and the latest decision."""
+    """One study's detail, its knowledge base from ``config`` (a config or a file; default the run's own)."""
+    from datakit.config import resolve_config
     from datakit.knowledge import load_configured
 
     rd = run if isinstance(run, RunDir) else RunDir.open(run)
-    cfg = config if config is not None else rd.load_config()
+    cfg = resolve_config(rd.config_path, config)
     return build_detail(ReviewData(rd), study_id, load_configured(cfg), latest_decisions(rd))
 
 

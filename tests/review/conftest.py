@@ -9,6 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from datakit.rundir import RunDir
+
 # the study whose trace is made to fail: the offline teacher corrects a hallucinated finding in it
 REJECTED = "50015438"
 # ... and the one made to warn
@@ -36,19 +38,19 @@ def _tamper(run: Path) -> None:
     traces = traces.with_columns(
         pl.col("study_id").replace_strict(new, default=pl.col("trace_json"), return_dtype=pl.Utf8).alias("trace_json")
     )
-    traces.write_parquet(path, compression="zstd", statistics=True)
+    RunDir(run).write_table("traces", traces)
 
 
 @pytest.fixture(scope="session")
 def _review_run_base(_demo_run_base, tmp_path_factory) -> Path:
     import datakit.annotate
     import datakit.validate
-    from datakit.rundir import RunDir
+    from datakit.config import resolve_config
 
     dest = tmp_path_factory.mktemp("review") / "run"
     shutil.copytree(_demo_run_base, dest)
     rd = RunDir.open(dest)
-    cfg = rd.load_config()
+    cfg = resolve_config(rd.config_path)
     datakit.annotate.run(rd, cfg, progress=False)
     _tamper(dest)
     datakit.validate.run(rd, cfg)
