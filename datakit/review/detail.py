@@ -7,6 +7,7 @@ that holds ``[a-z]`` shows as written.
 from __future__ import annotations
 
 import json
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,14 +81,14 @@ def build_detail(data: Any, study_id: str, kb: Any, decisions: dict[str, dict[st
                        (decisions or {}).get(study_id), entries, error)
 
 
-_ENTRY_TABLES: dict[int, Any] = {}
+# the knowledge base as a table, made once per knowledge base (the app shows many studies with one)
+_ENTRY_TABLES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _entries(kb: Any) -> Any:
-    key = id(kb)
-    if key not in _ENTRY_TABLES:
-        _ENTRY_TABLES[key] = entries_table(kb)
-    return _ENTRY_TABLES[key]
+    if kb not in _ENTRY_TABLES:
+        _ENTRY_TABLES[kb] = entries_table(kb)
+    return _ENTRY_TABLES[kb]
 
 
 # sections ------------------------------------------------------------------------------------------------
