@@ -88,3 +88,11 @@ def test_one_study_reads_only_its_rows(data):
     assert rec["trace"]["study_id"] == REJECTED and rec["study"]["study_id"] == REJECTED
     assert rec["images"] and {r["study_id"] for r in rec["validation"]} == {REJECTED}
     assert {h["study_id"] for h in rec["knowledge"]} == {REJECTED}
+
+
+def test_a_run_not_yet_validated_lists_every_trace_as_unvalidated(review_run):
+    (review_run / "validation.parquet").unlink()
+    data = ReviewData(review_run)
+    assert data.counts()["unvalidated"] == 26 and not data.validated
+    assert ids(data, "status:unvalidated") == set(data.index["study_id"]) and not ids(data, "code:leakage")
+    assert data.study(REJECTED)["validation"] == []

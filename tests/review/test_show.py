@@ -67,3 +67,17 @@ def test_an_unknown_study_is_an_error_with_a_hint(review_run):
     result = CliRunner().invoke(app, ["show", "--run", str(review_run), "s_nope"])
     assert result.exit_code == 1
     assert "has no trace for study 's_nope'" in result.output and "Hint:" in result.output
+
+
+def test_a_trace_that_is_not_json_is_shown_as_such(review_run, monkeypatch):
+    import polars as pl
+
+    from datakit.rundir import RunDir
+
+    rd = RunDir(review_run)
+    traces = rd.read_table("traces").with_columns(
+        pl.when(pl.col("study_id") == FLAGGED).then(pl.lit('{"perception": [')).otherwise(pl.col("trace_json"))
+        .alias("trace_json"))
+    rd.write_table("traces", traces)
+    out = _show(monkeypatch, "--run", str(review_run), FLAGGED)
+    assert "trace cannot be read: JSONDecodeError" in out and "Report and labels" in out
