@@ -1,8 +1,8 @@
 """The canonical tables, as pandera (polars) schemas, in one place.
 
-Stages validate their input and their output against these schemas, never in between (STYLE.md H8).
-Label columns hold the CheXpert convention (FACTS.md §2.2, §4.1): 1 positive, 0 negative (mentioned as absent),
--1 uncertain, null = not mentioned. Null is never folded into 0.
+Stages validate their input and their output against these schemas, never in between.
+Label columns hold the CheXpert convention (stanfordmlgroup/chexpert-labeler): 1 positive, 0 negative
+(mentioned as absent), -1 uncertain, null = not mentioned. Null is never folded into 0.
 """
 
 from __future__ import annotations

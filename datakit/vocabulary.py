@@ -28,7 +28,7 @@ LABELS: dict[str, str] = {
 }
 LABEL_COLUMNS: list[str] = list(LABELS)
 LABEL_BY_NAME: dict[str, str] = {name: col for col, name in LABELS.items()}
-# The five labels of the "chexbert-5" convention.
+# The five labels of the "chexbert-5" convention (f1chexbert, the "chexbert-5" subset).
 LABELS_5: list[str] = ["cardiomegaly", "edema", "consolidation", "atelectasis", "pleural_effusion"]
 
 POSITIVE, NEGATIVE, UNCERTAIN = 1, 0, -1
