@@ -22,9 +22,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from datakit.decisions import DecisionLog
 from datakit.errors import DatakitError
 from datakit.review.data import Filter, ReviewData, parse_query
-from datakit.review.decisions import DecisionLog
 from datakit.review.detail import SECTIONS, StudyDetail, build_detail, entry_view, header
 from datakit.review.widgets import NoteScreen, StudyList, TextScreen
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from rich.console import Console
 
+from datakit.decisions import latest_decisions
 from datakit.review.data import ReviewData
-from datakit.review.decisions import latest_decisions
 from datakit.review.detail import StudyDetail, build_detail, render_detail
 from datakit.rundir import RunDir
 

@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("textual")
 
+from datakit.decisions import latest_decisions, read_decisions  # noqa: E402
 from datakit.review.app import ReviewApp  # noqa: E402
-from datakit.review.decisions import latest_decisions, read_decisions  # noqa: E402
 from datakit.review.widgets import StudyList, TextScreen  # noqa: E402
 from tests.review.conftest import FLAGGED, REJECTED  # noqa: E402
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from datakit.decisions import DecisionLog
 from datakit.review.data import Filter, FilterError, ReviewData, parse_query
-from datakit.review.decisions import DecisionLog
 from tests.review.conftest import FLAGGED, REJECTED
 
 

@@ -10,8 +10,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from datakit.cli.app import app
+from datakit.decisions import DecisionLog
 from datakit.review import show
-from datakit.review.decisions import DecisionLog
 from tests.review.conftest import FLAGGED, REJECTED
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "show_rejected.txt"

@@ -1,5 +1,7 @@
 """A reviewer's decisions on traces: appended to ``RUN/review/decisions.jsonl``, the last one per study wins.
 
+Core, beside the run directory: review writes them and export reads them.
+
 Each line is ``{"study_id", "decision", "note", "time", "reviewer"}``; ``decision`` is accept, reject or flag,
 ``time`` UTC ISO-8601, ``reviewer`` ``$USER``. A line is written, flushed and fsynced the moment it is made, so a
 terminal that dies loses nothing. No Textual here: export reads decisions without the review extra.

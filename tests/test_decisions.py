@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from datakit.review.decisions import DecisionError, DecisionLog, decisions_path, latest_decisions, read_decisions
+from datakit.decisions import DecisionError, DecisionLog, decisions_path, latest_decisions, read_decisions
 
 
 def test_each_decision_is_on_disk_when_record_returns(tmp_path, monkeypatch):
