@@ -89,9 +89,15 @@ class Renderer:
                 out.set_aside.append((rec.study_id, *problem))
                 out.stats.excluded[problem[0]] += 1
                 continue
+            placed: dict[Any, list[str]] = {}
             for exp, placer in zip(self.exporters, self.placers):
-                refs = rec.images[: exp.max_images] if exp.max_images else rec.images
-                data = exp.row(rec, [placer.place(im) for im in refs])
+                # in place, every format folder is a sibling: the same strings serve all with the same paths
+                key = placer.paths if placer.mode == "reference" else id(placer)
+                if key not in placed:
+                    placed[key] = [placer.place(im) for im in rec.images]
+                n = exp.max_images or len(rec.images)
+                refs = rec.images[:n]
+                data = exp.row(rec, placed[key][:n])
                 bad = row_problem(exp, data)
                 line = None if bad else orjson.dumps(data)
                 out.rows.setdefault((exp.name, rec.split), []).append((rec.study_id, line, bad))
