@@ -90,7 +90,7 @@ class Renderer:
                 out.stats.excluded[problem[0]] += 1
                 continue
             placed: dict[Any, list[str]] = {}
-            for exp, placer in zip(self.exporters, self.placers):
+            for exp, placer in zip(self.exporters, self.placers, strict=True):
                 # in place, every format folder is a sibling: the same strings serve all with the same paths
                 key = placer.paths if placer.mode == "reference" else id(placer)
                 if key not in placed:

@@ -61,7 +61,7 @@ def verdicts(validation: Path) -> pl.LazyFrame:
 
 
 def select(frame: pl.DataFrame, review: dict[str, str], include_flagged: bool) -> pl.DataFrame:
-    """Add ``exclude`` (the reason a study is left out, or null) and ``flagged`` to a batch with validation's verdict."""
+    """Add ``exclude`` (why a study is left out, or null) and ``flagged`` to a batch with validation's verdict."""
     decision = pl.col("study_id").replace_strict(review, default=None, return_dtype=pl.Utf8) if review else \
         pl.lit(None, dtype=pl.Utf8)
     rejected = pl.col("rejected").fill_null(False)
