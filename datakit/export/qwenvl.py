@@ -72,5 +72,6 @@ class QwenVLExporter(Exporter):
             "  --model_name_or_path Qwen/Qwen2.5-VL-7B-Instruct \\\n"
             f"  --dataset_use {DATASET}_train --output_dir out ...\n"
             "```\n"
-            "Relative image paths resolve against `data_path` (this folder). The model's default system prompt is used; the model name must contain \"qwen2.5\"."
+            "Relative image paths resolve against `data_path` (this folder). The model's default system prompt is "
+            "used; train_qwen.py picks the model class from a name containing \"qwen2.5\"."
         )
