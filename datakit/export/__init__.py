@@ -145,6 +145,7 @@ def run(
     unit, _ = length_measure(ec.tokenizer)  # fails here, before any worker starts, if it cannot load
     try:
         stats, quarantine, n_traces, fallback = _write(run, plan, ec, review, build)
+        shutil.rmtree(build / ".chunks", ignore_errors=True)
         exporters = {n: EXPORTERS.get(n)(Layout(final / n, ec.image_paths, ec.tag_style)) for n in names}
         for name, exp in exporters.items():
             per_split = {s: stats.rows[(name, s)] for s in SPLITS}
@@ -199,20 +200,18 @@ def _write(run: RunDir, plan: Plan, ec: Any, review: dict[str, str], build: Path
                 stats.merge(out.stats)
                 for sid, code, message in out.set_aside:
                     quarantine.add("study", sid, code, message)
-                for (name, split), rows in out.rows.items():
-                    w = writers[(name, split)]
-                    for sid, line, bad in rows:
-                        if line is not None:
-                            w.write(line)
-                            stats.rows[(name, split)] += 1
-                            continue
-                        where = f"{name}/{w.path.name} row {w.rows + 1}"
+                for key in sorted(out.chunks):  # (format, split): the same order whatever the workers
+                    chunk, w = out.chunks[key], writers[key]
+                    for before, sid, (code, message) in chunk.failed:
+                        where = f"{key[0]}/{w.path.name} row {w.rows + before + 1}"
                         if ec.strict:
-                            raise ExportCheckError(f"study {sid}, {where}: {bad[0]}: {bad[1]}",
+                            raise ExportCheckError(f"study {sid}, {where}: {code}: {message}",
                                                    hint="fix the trace or the template, or set export.strict "
                                                         "= false to leave such rows out")
-                        stats.left_out[(name, bad[0])] += 1
-                        quarantine.add("row", sid, bad[0], f"{where} left out: {bad[1]}")
+                        stats.left_out[(key[0], code)] += 1
+                        quarantine.add("row", sid, code, f"{where} left out: {message}")
+                    w.append(Path(chunk.path), chunk.rows)
+                    stats.rows[key] += chunk.rows
     finally:
         for w in writers.values():
             w.close()
