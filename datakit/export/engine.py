@@ -173,9 +173,11 @@ def slices(run_root: Path, size: int, review: dict[str, str], include_flagged: b
     images = pl.scan_parquet(run_root / "images.parquet").select("study_id", *IMAGE_COLUMNS)
     verdict = verdicts(run_root / "validation.parquet")
     validated = pl.scan_parquet(run_root / "validation.parquet").select("study_id")
-    n = traces.select(pl.len()).collect().item()
-    for offset in range(0, n, size):
-        tr = traces.slice(offset, size).collect()
+    # the streaming engine hands the traces over in chunks, never the whole table (one parquet row group can
+    # hold every trace of a run)
+    for tr in traces.collect_batches(chunk_size=size, maintain_order=True):
+        if tr.height == 0:
+            continue
         ids = tr["study_id"].implode()
         keep = pl.col("study_id").is_in(ids)
         st = studies.filter(keep).collect()
