@@ -171,8 +171,6 @@ def slices(run_root: Path, size: int, review: dict[str, str], include_flagged: b
         "study_id", "trace_json", "teacher", "model", "template_sha", "schema_id")
     studies = pl.scan_parquet(run_root / "studies.parquet").select("study_id", "split", "dataset", *LABEL_COLUMNS)
     images = pl.scan_parquet(run_root / "images.parquet").select("study_id", *IMAGE_COLUMNS)
-    verdict = verdicts(run_root / "validation.parquet")
-    validated = pl.scan_parquet(run_root / "validation.parquet").select("study_id")
     # the streaming engine hands the traces over in chunks, never the whole table (one parquet row group can
     # hold every trace of a run)
     for tr in traces.collect_batches(chunk_size=size, maintain_order=True):
@@ -183,10 +181,9 @@ def slices(run_root: Path, size: int, review: dict[str, str], include_flagged: b
         st = studies.filter(keep).collect()
         im = (images.filter(keep).group_by("study_id", maintain_order=True)
               .agg(images=pl.struct(*IMAGE_COLUMNS)).collect())
-        seen = validated.filter(keep).unique().with_columns(validated=pl.lit(True)).collect()
-        ver = verdict.filter(keep).collect()
+        ver = verdicts(run_root / "validation.parquet", keep).collect()
         frame = (tr.join(st, on="study_id", how="left").join(im, on="study_id", how="left")
-                 .join(seen, on="study_id", how="left").join(ver, on="study_id", how="left"))
+                 .join(ver, on="study_id", how="left"))
         frame = select(frame, review, include_flagged).with_columns(
             exclude=pl.when(pl.col("split").is_null()).then(pl.lit("unknown_study"))
             .when(pl.col("validated").is_null()).then(pl.lit("not_validated"))

@@ -46,16 +46,19 @@ def read_decisions(path: Path) -> dict[str, str]:
     return last
 
 
-def verdicts(validation: Path) -> pl.LazyFrame:
-    """Per study with a failed row: ``rejected`` (an error failed), ``flagged`` and the first failing code."""
+def verdicts(validation: Path, keep: pl.Expr) -> pl.LazyFrame:
+    """Per validated study among ``keep``: ``rejected`` (an error failed), ``flagged`` and the first failing code."""
+    failed = ~pl.col("passed")
+    error = failed & (pl.col("severity") == "error")
     return (
         pl.scan_parquet(validation)
-        .filter(~pl.col("passed"))
+        .filter(keep)
         .group_by("study_id")
         .agg(
-            rejected=(pl.col("severity") == "error").any(),
-            flagged=(pl.col("severity") == "warning").any(),
-            code=pl.col("code").filter(pl.col("severity") == "error").first().fill_null(pl.col("code").first()),
+            validated=pl.lit(True),
+            rejected=error.any(),
+            flagged=(failed & (pl.col("severity") == "warning")).any(),
+            code=pl.col("code").filter(error).first().fill_null(pl.col("code").filter(failed).first()),
         )
     )
 
