@@ -189,3 +189,19 @@ def test_prior_sentences_removed_when_asked(validated_run):
     assert "Unchanged from the prior study." in impression()
     removed = impression(prior_sentences="remove")
     assert "prior" not in removed.split("IMPRESSION:")[1] and "Small left effusion." in removed
+
+
+def test_card_counts_think_length_in_a_named_tokenizer(validated_run, tmp_path):
+    tokenizers = pytest.importorskip("tokenizers")
+    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()  # words and punctuation: more tokens than words
+    tok.save(str(tmp_path / "tok.json"))
+    words = datakit.export.run(validated_run, export_config(formats=["trl"]))
+    tokens = datakit.export.run(validated_run, export_config(formats=["trl"], tokenizer=str(tmp_path / "tok.json")))
+    assert words.unit == "words" and tokens.unit == "tokens (tok.json)"
+    assert tokens.stats.think_quantiles()[0.5] > words.stats.think_quantiles()[0.5]
+    card = (validated_run / "export" / "README.md").read_text()
+    assert "## Think block length (tokens (tok.json))" in card
+    for needed in ("| offline |", "knowledge base fingerprint: `b2:", "export templates", "datakit ",
+                   "## Reflection corrections", "## Labels of the exported studies", "PhysioNet"):
+        assert needed in card
