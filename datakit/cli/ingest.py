@@ -61,8 +61,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def formats() -> None:
         """List the source formats datakit reads and what it looks for to detect each."""
-        from datakit.ingest.base import FORMATS, _load_builtin
+        from datakit.ingest.base import FORMATS
 
-        _load_builtin()
         for name, fmt in sorted(FORMATS.items()):
             console.print(f"[bold]{name}[/bold] ({fmt.dataset}): {fmt.looks_for}")

@@ -22,7 +22,6 @@ from datakit.ingest.base import (
     FORMATS,
     ReadContext,
     SourceFormat,
-    _load_builtin,
     get_format,
     normalize_view_expr,
 )
@@ -47,7 +46,6 @@ class IngestResult:
 
 def detect_format(root: Path) -> SourceFormat:
     """The one format whose layout ``root`` matches; an error listing what was looked for otherwise."""
-    _load_builtin()
     if not root.exists():
         raise SourceLayoutError(f"{root} does not exist", hint="check the path")
     matches = [fmt for fmt in FORMATS.values() if fmt.detect(root)]
