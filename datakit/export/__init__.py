@@ -24,12 +24,13 @@ from pydantic import ValidationError
 from datakit.config import DatakitConfig, ExportConfig
 from datakit.errors import ConfigError, ExportCheckError, RunDirError
 from datakit.export.base import EXPORTERS, Exporter, Layout, Turn
-from datakit.export.engine import Plan, default_workers, render_all, slices
+from datakit.export.engine import Plan, Renderer, jobs, render_chunk, slices
 from datakit.export.record import Prompts
 from datakit.export.selection import decisions_path, read_decisions
 from datakit.export.stats import Stats, length_measure
 from datakit.export.writer import SplitWriter
 from datakit.hashing import file_digest
+from datakit.parallel import cores, map_chunks
 from datakit.rundir import Quarantine, RunDir
 from datakit.stage import STAGES, Stage, open_run
 from datakit.tables import SPLITS
@@ -182,40 +183,43 @@ def _write(run: RunDir, plan: Plan, ec: Any, review: dict[str, str], build: Path
             writers[(name, split)] = SplitWriter(build / name / f"{split}{exp_cls.suffix}",
                                                  json_list=exp_cls.suffix == ".json")
     stats.review.update(review.values())
-    n_traces, fallback = 0, 0
-    workers = default_workers(ec.workers)
+    counted = {"traces": 0, "fallback": 0}
+
+    def on_frame(frame: Any) -> None:
+        counted["traces"] += frame.height
+        for sid, reason, dataset in frame.filter(pl_not_null("exclude")).select(
+                "study_id", "exclude", "dataset").iter_rows():
+            stats.excluded[reason] += 1
+            if reason not in COUNTED_ONLY:
+                quarantine.add("study", sid, reason, _reason_message(reason), dataset=dataset)
+        for key in frame.select("teacher", "model", "template_sha", "schema_id").iter_rows():
+            stats.provenance[key] += 1
+
+    workers = ec.workers or cores()
     frames = slices(run.root, workers * ec.batch_size, review, ec.include_flagged)
     try:
-        for frame, outs in render_all(plan, frames, workers, ec.batch_size):
-            n_traces += frame.height
-            for sid, reason, dataset in frame.filter(pl_not_null("exclude")).select(
-                    "study_id", "exclude", "dataset").iter_rows():
-                stats.excluded[reason] += 1
-                if reason not in COUNTED_ONLY:
-                    quarantine.add("study", sid, reason, _reason_message(reason), dataset=dataset)
-            for key in frame.select("teacher", "model", "template_sha", "schema_id").iter_rows():
-                stats.provenance[key] += 1
-            for out in outs:
-                fallback += out.fallback_copies
-                stats.merge(out.stats)
-                for sid, code, message in out.set_aside:
-                    quarantine.add("study", sid, code, message)
-                for key in sorted(out.chunks):  # (format, split): the same order whatever the workers
-                    chunk, w = out.chunks[key], writers[key]
-                    for before, sid, (code, message) in chunk.failed:
-                        where = f"{key[0]}/{w.path.name} row {w.rows + before + 1}"
-                        if ec.strict:
-                            raise ExportCheckError(f"study {sid}, {where}: {code}: {message}",
-                                                   hint="fix the trace or the template, or set export.strict "
-                                                        "= false to leave such rows out")
-                        stats.left_out[(key[0], code)] += 1
-                        quarantine.add("row", sid, code, f"{where} left out: {message}")
-                    w.append(Path(chunk.path), chunk.rows)
-                    stats.rows[key] += chunk.rows
+        for out in map_chunks(render_chunk, jobs(frames, ec.batch_size, on_frame), workers=workers,
+                              setup=Renderer, setup_args=(plan,)):
+            counted["fallback"] += out.fallback_copies
+            stats.merge(out.stats)
+            for sid, code, message in out.set_aside:
+                quarantine.add("study", sid, code, message)
+            for key in sorted(out.chunks):  # (format, split): the same order whatever the workers
+                chunk, w = out.chunks[key], writers[key]
+                for before, sid, (code, message) in chunk.failed:
+                    where = f"{key[0]}/{w.path.name} row {w.rows + before + 1}"
+                    if ec.strict:
+                        raise ExportCheckError(f"study {sid}, {where}: {code}: {message}",
+                                               hint="fix the trace or the template, or set export.strict "
+                                                    "= false to leave such rows out")
+                    stats.left_out[(key[0], code)] += 1
+                    quarantine.add("row", sid, code, f"{where} left out: {message}")
+                w.append(Path(chunk.path), chunk.rows)
+                stats.rows[key] += chunk.rows
     finally:
         for w in writers.values():
             w.close()
-    return stats, quarantine, n_traces, fallback
+    return stats, quarantine, counted["traces"], counted["fallback"]
 
 
 def pl_not_null(column: str):

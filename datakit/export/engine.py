@@ -7,8 +7,6 @@ each row already serialised, in order, so the files are the same whatever the nu
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,17 +150,9 @@ class Renderer:
             p.fallback_copies = 0
 
 
-_RENDERER: Renderer | None = None
-
-
-def _init(plan: Plan) -> None:
-    global _RENDERER
-    _RENDERER = Renderer(plan)
-
-
-def _render(job: tuple[int, pl.DataFrame]) -> BatchOut:
-    assert _RENDERER is not None
-    return _RENDERER.batch(job[1], job[0])
+def render_chunk(renderer: Renderer, job: tuple[int, pl.DataFrame]) -> BatchOut:
+    """Render one numbered batch (run in a worker by :func:`datakit.parallel.map_chunks`)."""
+    return renderer.batch(job[1], job[0])
 
 
 def slices(run_root: Path, size: int, review: dict[str, str], include_flagged: bool):
@@ -191,35 +181,16 @@ def slices(run_root: Path, size: int, review: dict[str, str], include_flagged: b
         yield frame
 
 
-def render_all(plan: Plan, frames, workers: int, batch_size: int):
-    """Yield (joined frame, [BatchOut per sub-batch]) per slice, rendering in ``workers`` processes."""
+def jobs(frames, batch_size: int, on_frame):
+    """Numbered batches of the rows to render; ``on_frame`` sees every joined slice first (its exclusions)."""
     seq = 0
-
-    def jobs(frame: pl.DataFrame) -> list[tuple[int, pl.DataFrame]]:
-        nonlocal seq
+    for frame in frames:
+        on_frame(frame)
         todo = frame.filter(pl.col("exclude").is_null())
-        out = [(seq + k, todo.slice(i, batch_size)) for k, i in enumerate(range(0, todo.height, batch_size))]
-        seq += len(out)
-        return out
-
-    if workers <= 1:
-        renderer = Renderer(plan)
-        for frame in frames:
-            yield frame, [renderer.batch(part, n) for n, part in jobs(frame)]
-        return
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers, initializer=_init, initargs=(plan,)) as pool:
-        for frame in frames:
-            yield frame, list(pool.imap(_render, jobs(frame)))
+        for i in range(0, todo.height, batch_size):
+            yield seq, todo.slice(i, batch_size)
+            seq += 1
 
 
-def default_workers(configured: int | None) -> int:
-    """Worker processes: the configured number, else the cores this process may use."""
-    if configured:
-        return configured
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
