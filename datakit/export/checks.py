@@ -9,7 +9,6 @@ format renders it (:func:`image_problem`).
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ CODES = {
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+HEAD = 16384
 
 
 def _jpeg_size(fh: Any, head: bytes) -> tuple[int, int] | None:
@@ -66,11 +66,10 @@ def _jpeg_size(fh: Any, head: bytes) -> tuple[int, int] | None:
 def _quick(path: str | Path) -> tuple[bool, str] | None:
     """PNG and JPEG checked from their headers and last bytes (a truncated file fails); None: another format."""
     with open(path, "rb", buffering=0) as fh:
-        head = fh.read(16384)  # one read: a small file whole, a large one its header
-        size = os.fstat(fh.fileno()).st_size
+        head = fh.read(HEAD)  # one read: a small file whole, a large one its header
 
         def tail(n: int) -> bytes:
-            if size <= len(head):
+            if len(head) < HEAD:  # the whole file
                 return head[-n:]
             fh.seek(-n, 2)
             return fh.read(n)

@@ -24,6 +24,8 @@ from datakit.export.stats import Stats, length_measure
 from datakit.tables import LABEL_COLUMNS
 
 IMAGE_COLUMNS = ("image_id", "view", "converted_path", "source_path")
+# what a worker gets per study, then the label columns
+ROW = ("study_id", "trace_json", "split", "dataset", "images", "flagged")
 
 
 @dataclass
@@ -99,22 +101,28 @@ class Renderer:
         self.strip = prior_remover(plan.prior_phrases) if plan.prior_phrases is not None else None
         self.unit, self.measure = length_measure(plan.tokenizer)
 
-    def batch(self, frame: pl.DataFrame, seq: int = 0) -> BatchOut:
-        """Render one batch of joined rows into chunk files (``seq`` orders the batches)."""
+    def batch(self, rows: list[tuple], seq: int = 0) -> BatchOut:
+        """Render one batch of joined rows (tuples of :data:`ROW`) into chunk files; ``seq`` orders the batches.
+
+        Plain Python in, files out: a forked worker must never touch polars, whose thread pool does not survive
+        a fork.
+        """
         out = BatchOut()
         chunks: dict[tuple[str, str], _ChunkWriter] = {}
         folder = self.plan.build_root / ".chunks"
         folder.mkdir(exist_ok=True)
         try:
-            self._rows(frame, seq, folder, chunks, out)
+            self._rows(rows, seq, folder, chunks, out)
         finally:
             for key, w in chunks.items():
                 w.fh.close()
                 out.chunks[key] = w.chunk
         return out
 
-    def _rows(self, frame: pl.DataFrame, seq: int, folder: Path, chunks: dict, out: BatchOut) -> None:
-        for row in frame.iter_rows(named=True):
+    def _rows(self, rows: list[tuple], seq: int, folder: Path, chunks: dict, out: BatchOut) -> None:
+        n_fixed = len(ROW)
+        for values in rows:
+            row = dict(zip(ROW, values[:n_fixed], strict=True))
             rec = build_record(row, self.prompts, run_root=self.plan.run_root, max_images=self.plan.max_images,
                                strip_priors=self.strip)
             problem = ("no_images", "the study has no image file to show") if not rec.images else None
@@ -143,14 +151,14 @@ class Renderer:
                 else:
                     w.add(orjson.dumps(data))
                     out.stats.images_per_row[(exp.name, len(refs))] += 1
-            labels = {c: row.get(c) for c in LABEL_COLUMNS}
-            out.stats.add_record(rec, labels, self.measure(rec.think) if rec.think else 0, bool(row["flagged"]))
+            out.stats.add_record(rec, self.measure(rec.think) if rec.think else 0, bool(row["flagged"]),
+                                 values[n_fixed:])
         out.fallback_copies = sum(p.fallback_copies for p in self.placers)
         for p in self.placers:
             p.fallback_copies = 0
 
 
-def render_chunk(renderer: Renderer, job: tuple[int, pl.DataFrame]) -> BatchOut:
+def render_chunk(renderer: Renderer, job: tuple[int, list[tuple]]) -> BatchOut:
     """Render one numbered batch (run in a worker by :func:`datakit.parallel.map_chunks`)."""
     return renderer.batch(job[1], job[0])
 
@@ -186,9 +194,9 @@ def jobs(frames, batch_size: int, on_frame):
     seq = 0
     for frame in frames:
         on_frame(frame)
-        todo = frame.filter(pl.col("exclude").is_null())
+        todo = frame.filter(pl.col("exclude").is_null()).select(*ROW, *LABEL_COLUMNS)
         for i in range(0, todo.height, batch_size):
-            yield seq, todo.slice(i, batch_size)
+            yield seq, todo.slice(i, batch_size).rows()
             seq += 1
 
 

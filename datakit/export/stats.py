@@ -8,6 +8,8 @@ from typing import Any
 
 from datakit.tables import LABEL_COLUMNS
 
+LABEL_NAMES = {1: "positive", 0: "negative", -1: "uncertain", None: "not mentioned"}
+
 
 @dataclass
 class Stats:
@@ -26,15 +28,13 @@ class Stats:
     provenance: Counter = field(default_factory=Counter)  # (teacher, model, template_sha, schema_id) → studies
     review: Counter = field(default_factory=Counter)  # decision → studies with one
 
-    def add_record(self, record: Any, labels: dict[str, Any], think_length: int, flagged: bool) -> None:
-        """Count one exported study."""
+    def add_record(self, record: Any, think_length: int, flagged: bool, labels: tuple) -> None:
+        """Count one exported study; ``labels`` holds its label values in the order of ``LABEL_COLUMNS``."""
         self.studies[record.split] += 1
         self.datasets[record.dataset] += 1
         self.flagged += int(flagged)
-        for col in LABEL_COLUMNS:
-            value = labels.get(col)
-            self.labels[col]["not mentioned" if value is None else {1: "positive", 0: "negative",
-                                                                    -1: "uncertain"}[value]] += 1
+        for col, value in zip(LABEL_COLUMNS, labels, strict=True):
+            self.labels[col][LABEL_NAMES[value]] += 1
         if record.think is not None:
             self.think_lengths[think_length] += 1
         self.corrections.update(record.corrections or ["none"])
