@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import statistics
 import sys
@@ -68,7 +69,8 @@ def main() -> None:
     ap.add_argument("--subjects", type=int, default=64_588)
     ap.add_argument("--repeat", type=int, default=1, help="all-format runs; the table shows min / median / max")
     ap.add_argument("--workers", type=int, default=None)
-    ap.add_argument("--per-format", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--per-format", action=argparse.BooleanOptionalAction, default=False,
+                    help="also time each format alone (five more runs)")
     args = ap.parse_args()
 
     suffix = "full" if args.studies == 227_835 else str(args.studies)
@@ -97,6 +99,10 @@ def main() -> None:
         ("  CPU s, process tree", " / ".join(f"{r['cpu_s']:.1f}" for r in runs)),
         ("  peak memory MB (PSS), process tree", " / ".join(f"{r['peak_rss_mb']:.0f}" for r in runs)),
     ]
+    manifest = json.loads((run / "manifest.json").read_text())["stages"]["export"]
+    rows.append(("  worker seconds, summed over workers (last run)", ""))
+    for part, sec in manifest["stats"]["worker_seconds"].items():
+        rows.append((f"    {part}", f"{sec:.1f}"))
     if args.per_format:
         for name in FORMATS:
             m = export([name])

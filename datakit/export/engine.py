@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 import orjson
@@ -121,8 +122,10 @@ class Renderer:
 
     def _rows(self, rows: list[tuple], seq: int, folder: Path, chunks: dict, out: BatchOut) -> None:
         n_fixed = len(ROW)
+        seconds = out.stats.seconds  # CPU-side time per part: the benchmark's figure per format
         for values in rows:
             row = dict(zip(ROW, values[:n_fixed], strict=True))
+            t0 = perf_counter()
             rec = build_record(row, self.prompts, run_root=self.plan.run_root, max_images=self.plan.max_images,
                                strip_priors=self.strip)
             problem = ("no_images", "the study has no image file to show") if not rec.images else None
@@ -133,6 +136,8 @@ class Renderer:
                 out.stats.excluded[problem[0]] += 1
                 continue
             placed: dict[Any, list[str]] = {}
+            t1 = perf_counter()
+            seconds["record and images"] += t1 - t0
             for exp, placer in zip(self.exporters, self.placers, strict=True):
                 # in place, every format folder is a sibling: the same strings serve all with the same paths
                 key = placer.paths if placer.mode == "reference" else id(placer)
@@ -151,6 +156,9 @@ class Renderer:
                 else:
                     w.add(orjson.dumps(data))
                     out.stats.images_per_row[(exp.name, len(refs))] += 1
+                t2 = perf_counter()
+                seconds[exp.name] += t2 - t1
+                t1 = t2
             out.stats.add_record(rec, self.measure(rec.think) if rec.think else 0, bool(row["flagged"]),
                                  values[n_fixed:])
         out.fallback_copies = sum(p.fallback_copies for p in self.placers)

@@ -27,6 +27,7 @@ class Stats:
     images_per_row: Counter = field(default_factory=Counter)  # (format, n) → rows
     provenance: Counter = field(default_factory=Counter)  # (teacher, model, template_sha, schema_id) → studies
     review: Counter = field(default_factory=Counter)  # decision → studies with one
+    seconds: Counter = field(default_factory=Counter)  # worker seconds: "record and images", then per format
 
     def add_record(self, record: Any, think_length: int, flagged: bool, labels: tuple) -> None:
         """Count one exported study; ``labels`` holds its label values in the order of ``LABEL_COLUMNS``."""
@@ -42,7 +43,7 @@ class Stats:
     def merge(self, other: Stats) -> None:
         """Add another batch's counts."""
         for name in ("rows", "left_out", "excluded", "studies", "datasets", "think_lengths", "corrections",
-                     "images_per_row", "provenance", "review"):
+                     "images_per_row", "provenance", "review", "seconds"):
             getattr(self, name).update(getattr(other, name))
         self.flagged += other.flagged
         for col in LABEL_COLUMNS:
@@ -74,6 +75,7 @@ class Stats:
             "flagged_kept": self.flagged,
             "corrections": dict(self.corrections),
             "review": dict(self.review),
+            "worker_seconds": {k: round(v, 2) for k, v in self.seconds.items()},
         }
 
 
