@@ -1,6 +1,6 @@
 """The run directory: every stage reads and writes its tables here, never through globals.
 
-Layout (DESIGN.md, "Run directory")::
+Layout::
 
     runs/<name>/datakit.toml  manifest.json  studies.parquet  images.parquet  images/
                 knowledge.parquet  traces.parquet  validation.parquet  quarantine.jsonl  cache.sqlite

@@ -184,7 +184,7 @@ def _prepare(run_dir: str | RunDir, config: DatakitConfig | str | Path | None, l
 def estimate(run_dir: str | RunDir, config: DatakitConfig | str | Path | None = None, *, limit: int | None = None):
     """What an LLM run would send and cost (``--dry-run``): nothing is sent."""
     from datakit.annotate.cache import Cache
-    from datakit.annotate.engine import estimate as estimate_requests
+    from datakit.annotate.dryrun import estimate as estimate_requests
 
     config, run, _, kb, inputs = _prepare(run_dir, config, limit)
     if config.teacher.kind != "llm":

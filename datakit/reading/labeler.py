@@ -5,8 +5,8 @@ synonyms of each label's entries plus ``knowledge/labeler/lexicon.yaml`` (supple
 cues); the engine is in :mod:`datakit.reading.rules`. Validation uses it to check a trace against a
 study's labels, eval for clinical-efficacy metrics.
 
-Aggregation per label (FACTS.md §4.1): positive beats uncertain beats negative; a label with no mention is
-None, never 0. Two rules on top:
+Aggregation per label (chexpert-labeler stages/aggregate.py): positive beats uncertain beats negative; a
+label with no mention is None, never 0. Two rules on top:
 
 - **No Finding** is 1 when no finding other than Support Devices is 1 or -1 and no other abnormality the
   lexicon lists (emphysema, hernia, granuloma …) is mentioned as present or possible; else None. It is set by

@@ -1,6 +1,6 @@
 """Retrieve: studies → ``knowledge.parquet``, the knowledge entries each study's reasoning should draw on.
 
-Three lookups are merged per study (DESIGN.md, "Knowledge"):
+Three lookups are merged per study:
 - **label** — each positive (1) or uncertain (-1) CheXpert label brings its own entry (``label:<column>``);
 - **tree** — every entry whose name or synonym the report mentions, negated or not (``tree:<region>``);
 - **bm25** — the top ``knowledge.top_k`` entries for the report text as a query (``bm25``), leaving out those
