@@ -43,8 +43,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def export(
         run: Path = typer.Option(..., "--run", help="Run directory (after validate)."),
-        formats: str | None = typer.Option(None, "--formats", help="Comma-separated: trl,llamafactory,swift,"
-                                           "qwen-vl,llava (default: export.formats)."),
+        formats: str | None = typer.Option(
+            None, "--formats", "--format",
+            help="Comma-separated: trl,llamafactory,swift,qwen-vl,llava (default: export.formats)."),
         tag_style: str | None = typer.Option(None, "--tag-style", help="think | thought | reasoning_content | none."),
         image_mode: str | None = typer.Option(None, "--image-mode", help="reference | hardlink | copy."),
         force: bool = typer.Option(False, "--force", help="Export even when nothing changed."),
