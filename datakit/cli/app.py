@@ -55,12 +55,13 @@ def _root(
 
 
 def _register() -> None:
-    from datakit.cli import annotate, evaluate, finetune, ingest, knowledge, review, validate
+    from datakit.cli import annotate, evaluate, export, finetune, ingest, knowledge, review, validate
 
     ingest.register(app)
     knowledge.register(app)
     annotate.register(app)
     validate.register(app)
+    export.register(app)
     finetune.register(app)
     evaluate.register(app)
     review.register(app)
