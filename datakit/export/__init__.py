@@ -22,11 +22,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from datakit.config import DatakitConfig, ExportConfig
+from datakit.decisions import decisions_path, latest_decisions
 from datakit.errors import ConfigError, ExportCheckError, RunDirError
 from datakit.export.base import EXPORTERS, Exporter, Layout, Turn
 from datakit.export.engine import Plan, Renderer, jobs, render_chunk, slices
 from datakit.export.record import Prompts
-from datakit.export.selection import decisions_path, read_decisions
 from datakit.export.stats import Stats, length_measure
 from datakit.export.writer import SplitWriter
 from datakit.hashing import file_digest
@@ -69,7 +69,7 @@ def depends(run: RunDir, config: DatakitConfig) -> dict[str, Any]:
     """What the export depends on beyond its tables and ``[export]``: templates, review decisions, prior phrases."""
     ec = config.export
     prompts = Prompts(ec.prompts_dir, ec.system_template, ec.user_template, ec.tag_style, ec.system_prompt)
-    review = decisions_path(run.root)
+    review = decisions_path(run)
     return {
         "templates": prompts.sha,
         "review": file_digest(review) if review.is_file() else None,
@@ -136,7 +136,7 @@ def run(
     build = run.path(".export.partial")
     shutil.rmtree(build, ignore_errors=True)
     build.mkdir(parents=True)
-    review = read_decisions(decisions_path(run.root))
+    review = {sid: rec["decision"] for sid, rec in latest_decisions(run).items()}
     plan = Plan(run_root=run.root.resolve(), final_root=final.resolve(), build_root=build.resolve(),
                 formats=names, tag_style=ec.tag_style, image_mode=ec.image_mode, image_paths=ec.image_paths,
                 max_images=ec.max_images, system_prompt=ec.system_prompt, prompts_dir=ec.prompts_dir,

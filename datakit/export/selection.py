@@ -2,48 +2,17 @@
 
 A trace with a failed ``error`` row in validation.parquet is rejected; one with only failed ``warning`` rows is
 flagged (kept unless ``export.include_flagged = false``). ``RUN/review/decisions.jsonl`` is append-only JSON lines
-``{"study_id", "decision": accept | reject | flag, "note", "time", "reviewer"}``; the last decision per study wins.
+``{"study_id", "decision": accept | reject | flag, "note", "time", "reviewer"}`` (``datakit.decisions``); the last
+decision per study wins.
 Rejected in review: left out. Flagged in review: treated as flagged. Accepted in review: kept even where
 validation only warned, but a validation error still rejects (the trace is unfit to render).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import polars as pl
-
-from datakit.errors import RunDirError
-
-DECISIONS = ("accept", "reject", "flag")
-
-
-def decisions_path(root: Path) -> Path:
-    """Where the review writes its decisions."""
-    return root / "review" / "decisions.jsonl"
-
-
-def read_decisions(path: Path) -> dict[str, str]:
-    """The last decision per study; a line that does not parse is an error naming the file and the line."""
-    last: dict[str, str] = {}
-    if not path.is_file():
-        return last
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                sid, decision = str(row["study_id"]), row["decision"]
-            except (json.JSONDecodeError, KeyError, TypeError) as err:
-                raise RunDirError(f"{path} line {n} is not a review decision ({err.__class__.__name__})",
-                                  hint="fix or remove the line; each is {\"study_id\", \"decision\", ...}") from err
-            if decision not in DECISIONS:
-                raise RunDirError(f"{path} line {n}: unknown decision {decision!r}",
-                                  hint=f"a decision is one of: {', '.join(DECISIONS)}")
-            last[sid] = decision
-    return last
 
 
 def verdicts(validation: Path, keep: pl.Expr) -> pl.LazyFrame:
