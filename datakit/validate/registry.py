@@ -79,12 +79,15 @@ BUILTIN = (
     "schema",
     "clinical",
     "evidence",
+    "faithfulness",
     "knowledge",
     "reflection",
     "leakage",
     "privacy",
     "form",
     "diversity",
+    "priors",
+    "judge",
 )
 
 
