@@ -276,7 +276,7 @@ class SecondReader:
                     seen.add(term)
                     best = _window([where[x] for x in term.order])
                     # in the term's own order a few words may come between; out of order, fewer
-                    slack = 3 if list(best[2]) == sorted(best[2]) else 2 if best else 0
+                    slack = 3 if best and (term.n > 2 or list(best[2]) == sorted(best[2])) else 2
                     if best is not None and best[1] - best[0] + 1 <= term.n + slack:
                         cands.append((-term.n, best[1] - best[0], best[0], term.entry, best[2], term.structure))
         cands.sort()
