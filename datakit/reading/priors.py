@@ -78,9 +78,18 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text or "") if s.strip()]
 
 
+# Every comparison pattern holds one of these (lower case): a sentence with none is skipped without the regex,
+# which is slow on its many alternatives.
+_KEYS = ("compar", "since", "before", "again", "demonstrat", "stabl", "unchang", "unalter", "persist", "new",
+         "longer", "interval", "resol", "improv", "worse", "progress", "regress", "increas", "decreas", "grown",
+         "develop", "cleared", "change", "remain", "still", "continu", "similar", "previous", "recurren",
+         "residual", "prior", "earlier", "recent", "last", "preceding", "outside", "old ", "enlarged")
+_KEYS_RX = re.compile("|".join(_KEYS))
+
+
 def refers_to_prior(sentence: str) -> bool:
     """Whether the sentence compares with an earlier study."""
-    return bool(_PRIOR.search(sentence))
+    return _KEYS_RX.search(sentence.lower()) is not None and _PRIOR.search(sentence) is not None
 
 
 def prior_sentences(text: str) -> list[str]:

@@ -6,8 +6,9 @@ found), sets rejected traces aside in quarantine.jsonl with all their reasons, a
 manifest. A trace is rejected when a row of severity ``error`` fails; ``warning`` rows only flag it. A row
 that passed carries the most severe level its check can give (what a failure of it would have meant).
 
-Checks are plain functions over tables, registered with :func:`check`: the eight built-in ones (schema,
-clinical, knowledge, reflection, leakage, privacy, form, diversity) live in ``datakit/validate/checks/`` and
+Checks are plain functions over tables, registered with :func:`check`: the built-in ones (schema,
+clinical, evidence, faithfulness, knowledge, reflection, leakage, privacy, form, diversity, priors and the
+optional judge) live in ``datakit/validate/checks/`` and
 use the same decorator a user's check does::
 
     import polars as pl
