@@ -106,15 +106,21 @@ class SecondReader:
                     continue
                 structure = all(s in W.STRUCTURE for s in stems)
                 terms.append(_Term(entry.id, frozenset(stems), tuple(stems), len(stems), structure))
-        self._by_stem: dict[str, list[_Term]] = {}
-        for term in terms:
+        self._terms = terms
+        self._by_stem: dict[str, list[int]] = {}  # stem → indexes into _terms
+        for k, term in enumerate(terms):
             for s in term.stems:
-                self._by_stem.setdefault(s, []).append(term)
+                self._by_stem.setdefault(s, []).append(k)
         both = set(W.PRE_NEGATION) & set(W.POST_NEGATION)  # "resolved" looks both ways
         triggers = (
-            _phrases(sorted(both), "both_neg") + _phrases(W.PSEUDO, "pseudo") + _phrases(W.POST_HEDGE, "post_hedge") + _phrases(W.PRE_HEDGE, "pre_hedge")
-            + _phrases(W.POST_NEGATION, "post_neg") + _phrases(W.PRE_NEGATION, "pre_neg")
-            + _phrases(W.TERMINATION, "term") + _phrases(W.HISTORY, "history")
+            _phrases(sorted(both), "both_neg")
+            + _phrases(W.PSEUDO, "pseudo")
+            + _phrases(W.POST_HEDGE, "post_hedge")
+            + _phrases(W.PRE_HEDGE, "pre_hedge")
+            + _phrases(W.POST_NEGATION, "post_neg")
+            + _phrases(W.PRE_NEGATION, "pre_neg")
+            + _phrases(W.TERMINATION, "term")
+            + _phrases(W.HISTORY, "history")
             + _phrases(W.ATTRIBUTION, "attrib")
         )
         self._triggers: dict[str, list[tuple[tuple[str, ...], str]]] = {}
@@ -178,6 +184,8 @@ class SecondReader:
                     continue
                 if state == "normal":
                     negated = True
+                elif state == "unassessed":
+                    hedged = True  # "heart size is difficult to assess": neither normal nor enlarged
                 qualifiers = [i for i in range(len(toks)) if seg[i] == seg[start] and stems[i] in W.ABNORMAL]
                 negated = negated or any(i in neg for i in qualifiers)
                 hedged = hedged or any(i in hedge for i in qualifiers)
@@ -188,8 +196,11 @@ class SecondReader:
                 negated = True  # "pulmonary vascular engorgement appears within normal limits"
             status = "absent" if negated else "uncertain" if hedged else "present"
             kept.append((start, end, entry, pos, status == "absent"))
-            mentions.append(self._mention(sentence, toks, stems, seg, clause, matches, start, end, entry, pos,
-                                          status, attrib, history))
+            mentions.append(
+                self._mention(
+                    sentence, toks, stems, seg, clause, matches, start, end, entry, pos, status, attrib, history
+                )
+            )
         mentions = self._alternatives(toks, clause, kept, mentions)
         regions = self._normal_regions(toks, stems, seg, neg, hedge, kept)
         return tuple(mentions), frozenset(regions), glob
@@ -268,12 +279,16 @@ class SecondReader:
             where: dict[str, list[int]] = {}
             for i in positions:
                 where.setdefault(stems[i], []).append(i)
-            seen: set[_Term] = set()
+            seen: set[int] = set()
+            have = where.keys()
             for st in where:
-                for term in self._by_stem.get(st, ()):
-                    if term in seen or not term.stems <= where.keys():
+                for k in self._by_stem.get(st, ()):
+                    if k in seen:
                         continue
-                    seen.add(term)
+                    seen.add(k)
+                    term = self._terms[k]
+                    if not term.stems <= have:
+                        continue
                     best = _window([where[x] for x in term.order])
                     # in the term's own order a few words may come between; out of order, fewer
                     slack = 3 if best and (term.n > 2 or list(best[2]) == sorted(best[2])) else 2
@@ -282,13 +297,15 @@ class SecondReader:
         cands.sort()
         used: set[int] = set()
         taken: set[tuple[int, ...]] = set()
+        named: set[tuple[str, tuple[int, ...]]] = set()
         out = []
-        for _, _, start, entry, pos, structure in cands:
+        for _, _, _, entry, pos, structure in cands:
             key = tuple(sorted(pos))
-            if used.intersection(pos) and key not in taken:
+            if (entry, key) in named or (used.intersection(pos) and key not in taken):
                 continue  # overlaps a longer match; the same words as one already taken name both entries
             used.update(pos)
             taken.add(key)
+            named.add((entry, key))
             out.append((min(pos), max(pos) + 1, entry, set(pos), structure))
         out.sort()
         return out
@@ -304,6 +321,8 @@ class SecondReader:
         c = clause[min(pos)]
         in_seg = [stems[i] for i in range(len(stems)) if seg[i] == s and i not in pos]
         in_clause = [stems[i] for i in range(len(stems)) if clause[i] == c and i not in pos]
+        if any(w in W.UNASSESSED for w in in_clause):
+            return "unassessed"
         if any(w in W.ABNORMAL for w in in_seg):
             return "abnormal"
         if any(w in W.NORMAL for w in in_seg):
@@ -314,8 +333,9 @@ class SecondReader:
             return "normal"
         return None
 
-    def _mention(self, sentence, toks, stems, seg, clause, matches, start, end, entry, pos, status, attrib,
-                 history) -> Mention:
+    def _mention(
+        self, sentence, toks, stems, seg, clause, matches, start, end, entry, pos, status, attrib, history
+    ) -> Mention:
         c = clause[start]
         taken = {seg[m[0]] for m in matches if clause[m[0]] == c}
         near = {seg[start]} | {seg[i] for i in range(len(toks)) if clause[i] == c and seg[i] not in taken}
@@ -344,8 +364,19 @@ class SecondReader:
         clause_toks = [toks[i] for i in range(len(toks)) if clause[i] == c]
         clause_stems = {stems[i] for i in range(len(toks)) if clause[i] == c and i not in pos}
         if entry == "surgical_clips":
-            if clause_stems & {"clavicle", "clavicular", "rib", "humeral", "shoulder", "spine", "spinal", "bone",
-                               "osseous", "cervical", "thoracic"}:
+            if clause_stems & {
+                "clavicle",
+                "clavicular",
+                "rib",
+                "humeral",
+                "shoulder",
+                "spine",
+                "spinal",
+                "bone",
+                "osseous",
+                "cervical",
+                "thoracic",
+            }:
                 context = "attributed"
         elif entry in W.LUNG_LIKE:
             # the density is explained by what follows an attribution word: "… represents a healing fracture"
@@ -373,8 +404,7 @@ class SecondReader:
                 for k in (a, b):
                     if out[k].status == "present":
                         m = out[k]
-                        out[k] = Mention(m.entry, "uncertain", m.sides, m.levels, m.context, m.qualified,
-                                         m.sentence)
+                        out[k] = Mention(m.entry, "uncertain", m.sides, m.levels, m.context, m.qualified, m.sentence)
         return out
 
     def _normal_regions(self, toks, stems, seg, neg, hedge, kept) -> set[str]:

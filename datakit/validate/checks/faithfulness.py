@@ -59,11 +59,20 @@ NARROWER = {
     "enlarged_cardiomediastinum": ("cardiomegaly", "mediastinal_widening"),
     "cardiomegaly": ("enlarged_cardiomediastinum",),
     "pleural_effusion": ("hydropneumothorax", "empyema"),
-    "pulmonary_nodule": ("multiple_pulmonary_nodules",),
+    # a calcified granuloma is a (benign) nodule: "calcified pulmonary nodules" names a pulmonary nodule
+    "pulmonary_nodule": ("multiple_pulmonary_nodules", "granuloma"),
 }
 # Findings of a region that a report routinely states beside calling that region normal: they do not
 # contradict a normal region ("lungs clear; calcified granuloma").
-SOFT = {"ecg_leads", "low_lung_volumes", "granuloma", "calcified_lymph_nodes", "lung_scarring", "no_finding"}
+SOFT = {
+    "ecg_leads",
+    "low_lung_volumes",
+    "granuloma",
+    "calcified_lymph_nodes",
+    "lung_scarring",
+    "no_finding",
+    "surgical_clips",
+}
 ABNORMAL = ("present", "uncertain")
 
 
@@ -112,8 +121,10 @@ class Relations:
         return self.names.get(finding, {finding})
 
     def contradicted_by(self, finding: str) -> set[str]:
-        """Entries whose presence contradicts an absent ``finding`` (a chest tube does not contradict "no
-        PICC"; any device contradicts "no support devices")."""
+        """Entries whose presence contradicts an absent ``finding``.
+
+        A chest tube does not contradict "no PICC"; any device contradicts "no support devices".
+        """
         return self.contra.get(finding, {finding})
 
     def negated_by(self, finding: str) -> set[str]:
@@ -159,6 +170,11 @@ class _Judge:
     def abnormal_item(self, item: dict, out: list) -> None:
         f = item["finding"]
         support = self.stated(self.rel.named_by(f))
+        if not support and item["status"] == "uncertain":
+            # "a possible nodule … may be a nipple shadow": a hedged explanation leaves a hedged finding
+            support = [
+                m for m in self.mentions(self.rel.named_by(f)) if m.context == "attributed" and m.status == "uncertain"
+            ]
         if not support:
             said = self.mentions(self.rel.named_by(f))
             if not said:
@@ -167,8 +183,11 @@ class _Judge:
                 why = "the report says there is none: " + _quote(next(m for m in said if m.status == "absent"))
             else:
                 m = said[0]
-                what = "attributes it to something else" if m.context == "attributed" else (
-                    "names it only on another study or in a history")
+                what = (
+                    "attributes it to something else"
+                    if m.context == "attributed"
+                    else ("names it only on another study or in a history")
+                )
                 why = f"the report {what}: {_quote(m)}"
             out.append(("finding_not_in_report", f"{item['status']} {_name(f)}: {why}"))
             return
@@ -187,8 +206,12 @@ class _Judge:
         if level is not None:
             graded = [m for m in support if m.levels]
             if graded and level not in {lv for m in graded for lv in m.levels}:
-                out.append(("grade_contradicted", f"{item['severity']} {_name(f)}, the report grades it otherwise: "
-                            f"{_quote(graded[0])}"))
+                out.append(
+                    (
+                        "grade_contradicted",
+                        f"{item['severity']} {_name(f)}, the report grades it otherwise: {_quote(graded[0])}",
+                    )
+                )
 
     def negative_supported(self, finding: str) -> tuple[bool, Mention | None]:
         """Whether the report makes this negative; the limited negation it makes instead, if that is all."""
@@ -211,14 +234,19 @@ class _Judge:
         if side in ("left", "right", "bilateral"):
             stated = [m for m in stated if not m.sides or _allows(m.sides, side)]
         if stated:
-            out.append(("negative_contradicts_report", f"absent {_name(f)}, but the report states it: "
-                        f"{_quote(stated[0])}"))
+            out.append(
+                ("negative_contradicts_report", f"absent {_name(f)}, but the report states it: {_quote(stated[0])}")
+            )
             return
         col = self.rel.chexpert.get(f)
         if col and col != "no_finding" and self.labels.get(col) == 1:
             if not any(self.rel.chexpert.get(a) == col for a in abnormal):
-                out.append(("absent_but_labelled_positive", f"absent {_name(f)}, but the study is labelled "
-                            f"{tables.LABELS.get(col, col)} positive"))
+                out.append(
+                    (
+                        "absent_but_labelled_positive",
+                        f"absent {_name(f)}, but the study is labelled {tables.LABELS.get(col, col)} positive",
+                    )
+                )
                 return
         if item["source"] == "draft":
             ok, limited = self.negative_supported(f)
@@ -239,10 +267,20 @@ class _Judge:
             if r in self.report.normal_regions:
                 continue
             for m in self.report.mentions:
-                if (m.context == "current" and m.status in ABNORMAL and m.entry not in SOFT
-                        and self.rel.region.get(m.entry) == r and not (self.rel.kin.get(m.entry, {m.entry}) & abnormal)):
-                    out.append(("normal_region_contradicted", f"{_name(r)} called normal (\"{evidence[:80]}\"), "
-                                f"but the report states {_name(m.entry)}: {_quote(m)}"))
+                if (
+                    m.context == "current"
+                    and m.status in ABNORMAL
+                    and m.entry not in SOFT
+                    and self.rel.region.get(m.entry) == r
+                    and not (self.rel.kin.get(m.entry, {m.entry}) & abnormal)
+                ):
+                    out.append(
+                        (
+                            "normal_region_contradicted",
+                            f'{_name(r)} called normal ("{evidence[:80]}"), '
+                            f"but the report states {_name(m.entry)}: {_quote(m)}",
+                        )
+                    )
                     blamed.add(m.entry)
                     break
         if said is None:
@@ -255,26 +293,29 @@ class _Judge:
             if blamed and any(s.entry in blamed or self.rel.region.get(s.entry) in regions for s in stated):
                 continue  # already said for this item
             if stated:
-                out.append(("normal_region_contradicted", f"\"{evidence[:80]}\", but the report states "
-                            f"{_name(stated[0].entry)}: {_quote(stated[0])}"))
+                out.append(
+                    (
+                        "normal_region_contradicted",
+                        f'"{evidence[:80]}", but the report states {_name(stated[0].entry)}: {_quote(stated[0])}',
+                    )
+                )
             elif not self.negative_supported(m.entry)[0]:
-                out.append(("unsupported_negative", f"\"{evidence[:80]}\": the report never says "
-                            f"no {_name(m.entry)}"))
+                out.append(("unsupported_negative", f'"{evidence[:80]}": the report never says no {_name(m.entry)}'))
         for r in sorted(set(said.normal_regions) - self.report.normal_regions):
             if r in GLOBAL_REGIONS and self.report.global_normal:
                 continue
             if any(self.rel.region.get(m.entry) == r and m.status == "absent" for m in self.report.mentions):
                 continue
-            out.append(("unsupported_negative", f"\"{evidence[:80]}\": the report never calls the "
-                        f"{_name(r)} normal"))
+            out.append(("unsupported_negative", f'"{evidence[:80]}": the report never calls the {_name(r)} normal'))
 
 
 def _report_texts(ctx: Context) -> pl.DataFrame:
     rep = pl.col("report")
     return ctx.decoded.select(
         "study_id",
-        pl.concat_str([rep.struct.field("findings").fill_null(""), rep.struct.field("impression").fill_null("")],
-                      separator="\n").alias("text"),
+        pl.concat_str(
+            [rep.struct.field("findings").fill_null(""), rep.struct.field("impression").fill_null("")], separator="\n"
+        ).alias("text"),
     )
 
 
@@ -295,7 +336,9 @@ def faithfulness(ctx: Context) -> pl.DataFrame:
     for sid, region, evidence in normals.iter_rows():
         normal_items[sid].append((region, evidence or ""))
     label_cols = [c for c in tables.LABEL_COLUMNS]
-    labels = {r[0]: dict(zip(label_cols, r[1:], strict=True)) for r in ctx.labels.select("study_id", *label_cols).iter_rows()}
+    labels = {
+        r[0]: dict(zip(label_cols, r[1:], strict=True)) for r in ctx.labels.select("study_id", *label_cols).iter_rows()
+    }
     rows: list[tuple[str, str, str]] = []
     for sid, text in reports.iter_rows():
         judge = _Judge(rel, readings[text], labels.get(sid, {}), readings)

@@ -22,8 +22,9 @@ def priors(ctx: Context) -> pl.DataFrame:
     rep = pl.col("report")
     reports = ctx.decoded.select(
         "study_id",
-        pl.concat_str([rep.struct.field("findings").fill_null(""), rep.struct.field("impression").fill_null("")],
-                      separator="\n\n").alias("text"),
+        pl.concat_str(
+            [rep.struct.field("findings").fill_null(""), rep.struct.field("impression").fill_null("")], separator="\n\n"
+        ).alias("text"),
     )
     memo: dict[str, list[str]] = {}
     rows = []
@@ -35,6 +36,8 @@ def priors(ctx: Context) -> pl.DataFrame:
         if found:
             n_sentences += len(found)
             quoted = "; ".join(f'"{s[:100]}"' for s in found[:2])
-            rows.append((sid, "report_refers_to_prior", f"{len(found)} sentence(s) compare with a prior study: {quoted}"))
+            rows.append(
+                (sid, "report_refers_to_prior", f"{len(found)} sentence(s) compare with a prior study: {quoted}")
+            )
     ctx.summary_extra["prior_references"] = {"traces": len(rows), "sentences": n_sentences}
     return pl.DataFrame(rows, schema=PROBLEM_SCHEMA, orient="row") if rows else no_problems()
