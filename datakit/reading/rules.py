@@ -135,7 +135,51 @@ def find(t: Tables, norm: str) -> list[Found]:
             _apply_cues(t, norm, found[i:j], here)
         i = j
     _decide(found, cues, sentence_cuts)
-    return found
+    _hedge_alternatives(norm, found)
+    return _not_this_image(t, norm, found, sentence_cuts)
+
+
+# "atelectasis or scarring", "atelectasis or early pneumonia": alternatives offered, neither asserted
+_ALTERNATIVE = re.compile(r"^\s*,?\s*or\s+(?:\w+\s+)?$")
+
+
+def _hedge_alternatives(norm: str, found: list[Found]) -> None:
+    """Two unnegated mentions joined by "or" are both uncertain."""
+    for a, b in zip(found, found[1:], strict=False):
+        if a.clause != b.clause or not _ALTERNATIVE.match(norm[a.end : b.start]):
+            continue
+        if a.status in (None, 1) and b.status in (None, 1):
+            m = re.search(r"\bor\b", norm[a.end : b.start])
+            span = (a.end + m.start(), a.end + m.end()) if m else None
+            for f in (a, b):
+                f.status, f.cue = -1, span
+
+
+def _not_this_image(t: Tables, norm: str, found: list[Found], sentence_cuts: list[int]) -> list[Found]:
+    """Drop mentions of another study ("consolidation on the prior CT") and shadows the report explains by bone
+    or a device ("opacity related to a healing rib fracture")."""
+    other = {bisect_right(sentence_cuts, m.start()) for m in t.other_study_re.finditer(norm)}
+    kept = []
+    for f in found:
+        if f.sentence in other:
+            continue
+        if f.phrase.attributable and _attributed(t, norm, f, sentence_cuts):
+            continue
+        kept.append(f)
+    return kept
+
+
+def _attributed(t: Tables, norm: str, f: Found, sentence_cuts: list[int]) -> bool:
+    i = bisect_right(sentence_cuts, f.start)
+    end = sentence_cuts[i] if i < len(sentence_cuts) else len(norm)
+    window = t.attribution_window
+    for m in t.attribution_re.finditer(norm, f.end, end):
+        if _words(norm, f.end, m.start()) > window:
+            break
+        target = t.attribution_target_re.search(norm, m.end(), end)
+        if target is not None and _words(norm, m.end(), target.start()) <= window:
+            return True
+    return False
 
 
 def _words(norm: str, a: int, b: int) -> int:
@@ -144,7 +188,7 @@ def _words(norm: str, a: int, b: int) -> int:
 
 # Which qualifier wins when several describe one anchor: "normal and stable contours" is normal, "stable,
 # mildly enlarged heart" is enlarged.
-_QUALIFIER_RANK = {1: 3, 0: 2, -1: 1}
+_QUALIFIER_RANK = {1: 3, 0: 2, -1: 1, None: 0}
 # Anchors joined like this share the qualifier after them: "heart size and mediastinal contours are normal".
 _COORDINATED = re.compile(r"[\s,]*(?:and|or|/|,)[\s,]*(?:the\s+)?$")
 
@@ -192,7 +236,7 @@ def _resolve_anchors(t: Tables, norm: str, found: list[Found], cuts: list[int]) 
                     best = (s, e, groups[aid])
             if best is not None:
                 f.interior_breaker = t.breaker_re.search(norm, f.end, best[0]) is not None
-        if best is not None:
+        if best is not None and best[2] is not None:  # an "unstated" qualifier ("stable") says nothing
             f.qual = best
             kept.append(f)
     return kept
