@@ -75,6 +75,7 @@ _REGION_WORDS = {
     "upper_abdomen": r"diaphragm|abdom|free air|bowel|gastric|stomach|subdiaphragm",
     "lines_devices": r"tube|line|catheter|pacemaker|pacer|device|wire|lead|port|clip|stent|hardware",
 }
+DEBUG = False
 _ASSERTS = re.compile(r"\b(?:normal|clear|no|not|midline|sharp|unremarkable|intact|patent|within)\b", re.I)
 
 
@@ -194,6 +195,10 @@ def measure(run: Path) -> dict:
         if len(grades) == 1:
             grade_given += 1
             grade_kept += item["severity"] == next(iter(grades))
+            if DEBUG and item["severity"] != next(iter(grades)):
+                print("GRADE", eid, item["severity"], grades, [s for s, _, _ in pos])
+        if DEBUG and len(sides) == 1 and kb.get(eid).laterality and item["laterality"] != next(iter(sides)):
+            print("SIDE", eid, item["laterality"], sides, [s for s, _, _ in pos])
     for item in normal_items.to_dicts():
         sid = item["study_id"]
         whole = " ".join(sents[sid])
@@ -214,7 +219,8 @@ def measure(run: Path) -> dict:
     total_lines = sum(len(x) for x in all_lines)
     common = sum(1 for lines in all_lines for ln in lines if len(line_traces[ln]) >= 100)
     silent = sum(1 for it in normal_items.to_dicts()
-                 if not re.search(_REGION_WORDS.get(it["region"], r"(?!x)x"), " ".join(sents[it["study_id"]])))
+                 if not re.search(_REGION_WORDS.get(it["region"], r"(?!x)x"), " ".join(sents[it["study_id"]]))
+                 and _ASSERTS.search(it["evidence"]))
     return {
         "traces": traces.height, "accepted": n, "rejected": len(rejected), "reject_codes": dict(codes.most_common()),
         "abnormal_items": abnormal,
@@ -242,7 +248,7 @@ def render(m: dict) -> str:
         ("items keeping the side the report gives", f"{m['side_kept']:.3f} of {m['side_given']}"),
         ("items keeping the grade the report gives", f"{m['grade_kept']:.3f} of {m['grade_given']}"),
         ("distinct evidence strings per item", f"{m['distinct_evidence_per_item']:.3f} ({m['items']} items)"),
-        ("normal items for regions the report never names", f"{m['normal_items_for_silent_regions']:.3f}"),
+        ("normal items asserting normality of a region the report never names", f"{m['normal_items_for_silent_regions']:.3f}"),
         ("think lines recurring in ≥ 100 traces", f"{m['think_lines_in_100_traces']:.3f}"),
     ]
     width = max(len(a) for a, _ in rows)

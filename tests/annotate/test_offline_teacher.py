@@ -27,12 +27,20 @@ def traces_of(result):
 def test_every_study_gets_a_valid_trace_and_counts_add_up(demo_run):
     result = annotate(demo_run)
     studies = pl.read_parquet(demo_run / "studies.parquet")
-    assert result.counts == {"study_in": studies.height, "study_out": studies.height, "study_quarantined": 0}
+    # One demo study is labelled Enlarged Cardiomediastinum -1 from "stable cardiomediastinal contours" (the
+    # labeler's old reading of "stable"); its text states no such finding, so the teacher quarantines it rather
+    # than invent the finding.
+    quarantined = [json.loads(line) for line in (demo_run / "quarantine.jsonl").read_text().splitlines()
+                   if json.loads(line)["stage"] == "annotate"]
+    assert {q["code"] for q in quarantined} <= {"label_not_in_report"}
+    assert len(quarantined) <= 1
+    assert result.counts == {"study_in": studies.height, "study_out": studies.height - len(quarantined),
+                             "study_quarantined": len(quarantined)}
     for sid, trace in traces_of(result).items():
         assert schema_errors(trace) == [], sid
         assert render_assistant(trace).count("<think>") == 1
     manifest = json.loads((demo_run / "manifest.json").read_text())
-    assert manifest["stages"]["annotate"]["counts"]["study_out"] == studies.height
+    assert manifest["stages"]["annotate"]["counts"]["study_out"] == studies.height - len(quarantined)
     assert set(result.traces["teacher"]) == {"offline"}
 
 
@@ -65,7 +73,9 @@ def test_final_state_agrees_with_the_labels(demo_run):
                 continue
             of_label = [st["status"] for fid, st in final.items() if fid in kb and kb.get(fid).chexpert == label]
             if value in (1, -1):
-                assert STATUS[value] in of_label, (sid, label, of_label)
+                # the text's certainty is kept: a label of -1 beside a plainly stated finding stays present,
+                # and a hedged finding labelled 1 stays uncertain (labels never upgrade or create items)
+                assert {"present", "uncertain"} & set(of_label), (sid, label, of_label)
             else:
                 assert "present" not in of_label and "uncertain" not in of_label, (sid, label, of_label)
 
