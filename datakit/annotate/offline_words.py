@@ -51,7 +51,7 @@ _PLURAL = {"base": "bases", "apex": "apices", "lower lobe": "lower lobes", "uppe
            "lung base": "lung bases", "lung apex": "lung apices", "costophrenic angle": "costophrenic angles"}
 # location words that are adjectives: they go before the name ("left basilar atelectasis")
 _ADJECTIVES = {"apical", "basilar", "basal", "retrocardiac", "perihilar", "infrahilar", "suprahilar", "hilar",
-               "lateral", "posterior", "anterior", "subpleural", "peripheral", "paratracheal", "upper thoracic",
+               "subpleural", "peripheral", "paratracheal", "upper thoracic",
                "mid thoracic", "lower thoracic", "thoracolumbar"}
 
 

@@ -48,7 +48,7 @@ LIMITS = re.compile(r"\b(left|right|bilateral|large|significant|focal|acute|defi
                     r"active|suspicious|discrete|dominant|evident|measurable|typical|convincing)\b")
 LOCATIONS = re.compile(r"\b((?:upper|lower|middle) lobes?|lingula|apex|apices|apical|bases|base|basilar|basal|"
                        r"retrocardiac|perihilar|infrahilar|suprahilar|hilar|mid ?lung|midlung|upper zone|"
-                       r"lower zone|mid zone|costophrenic (?:angle|sulcus)|lateral|posterior|anterior|subpleural|"
+                       r"lower zone|mid zone|costophrenic (?:angle|sulcus)|subpleural|"
                        r"peripheral|paratracheal|(?:upper|mid|lower) thoracic|thoracic spine|lumbar spine|"
                        r"thoracolumbar|upper quadrant|axilla|chest wall|lung apex|lung base|fissure)\b")
 DESCRIPTORS = re.compile(r"\b(patchy|streaky|linear|hazy|reticular|reticulonodular|calcified|subsegmental|"
