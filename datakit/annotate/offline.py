@@ -109,7 +109,7 @@ class TraceWriter:
             out.append(p)
         abnormal_labels = {self.kb.get(p.entry_id).chexpert for p in out if p.status in ABNORMAL}
         missing = sorted(label for label, value in labels.items()
-                         if value in (1, -1) and label not in ("no_finding", "support_devices")
+                         if value in (1, -1) and label != "no_finding"
                          and label not in abnormal_labels)
         if missing:
             raise LabelNotInReport(missing)

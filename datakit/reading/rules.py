@@ -140,7 +140,7 @@ def find(t: Tables, norm: str) -> list[Found]:
 
 
 # "atelectasis or scarring", "atelectasis or early pneumonia": alternatives offered, neither asserted
-_ALTERNATIVE = re.compile(r"^\s*,?\s*or\s+(?:\w+\s+)?$")
+_ALTERNATIVE = re.compile(rf"^[\s{PLACEHOLDER_CHAR}]*,?\s*or\s+(?:[\w{PLACEHOLDER_CHAR}]+\s+)?$")
 
 
 def _hedge_alternatives(norm: str, found: list[Found]) -> None:
@@ -148,7 +148,8 @@ def _hedge_alternatives(norm: str, found: list[Found]) -> None:
     for a, b in zip(found, found[1:], strict=False):
         if a.clause != b.clause or not _ALTERNATIVE.match(norm[a.end : b.start]):
             continue
-        if a.status in (None, 1) and b.status in (None, 1):
+        # "atelectasis or possibly pneumonia": the second is hedged by its own cue, the first by the "or"
+        if a.status in (None, 1, -1) and b.status in (None, 1, -1) and (a.status, b.status) != (-1, -1):
             m = re.search(r"\bor\b", norm[a.end : b.start])
             span = (a.end + m.start(), a.end + m.end()) if m else None
             for f in (a, b):
@@ -214,7 +215,9 @@ def _resolve_anchors(t: Tables, norm: str, found: list[Found], cuts: list[int]) 
         for s, e, groups in quals:
             if e > f.start or aid not in groups or bisect_right(cuts, s) != f.clause:
                 continue
-            if _words(norm, e, f.start) <= before_w and bisect_left(starts, e) == idx:
+            # ", " between them: the qualifier belongs to what came before ("heart borderline enlarged,
+            # mediastinal contours similar")
+            if _words(norm, e, f.start) <= before_w and bisect_left(starts, e) == idx and "," not in norm[e : f.start]:
                 if best is None or _QUALIFIER_RANK[groups[aid]] >= _QUALIFIER_RANK[best[2]]:
                     best = (s, e, groups[aid])
         if best is None:
