@@ -348,10 +348,14 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
 
     unmentions = keys_of("unmentions")
     for label, ks in unmentions.items():
+        # keyed by entries, an unmention of a label stands for every entry of that label ("monitor leads" is no
+        # pacemaker, although "leads" is one of its terms)
+        of_label = {e.id for e in kb.by_label(label)} if keyed_by == "entries" else {label}
         for k in ks:
             p = get(k)
-            p.labels.pop(label, None)
-            p.blocked.add(label)
+            for name in of_label:
+                p.labels.pop(name, None)
+            p.blocked |= of_label
             if p.anchor in _anchors_of(anchors, label):
                 p.anchor = None
     for k, _ in _expand_all(doc.get("heart_failure", []), "heart_failure", path):
