@@ -315,7 +315,7 @@ class TraceWriter:
             said = ("possible " if p.status == "uncertain" else "") + W.phrase(e.name, p.laterality, p.severity)
             return f"{said} [K:{e.id}]" if cite else said
 
-        main = [p for p in abnormal if self.kb.get(p.entry_id).chexpert not in (None, "support_devices")]
+        main = [p for p in abnormal if p.entry_id not in W.INCIDENTAL and p.region not in W.INCIDENTAL_REGIONS]
         minor = [p for p in abnormal if p not in main]
         if not main:
             main, minor = minor[:1], minor[1:]

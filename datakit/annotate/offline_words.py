@@ -60,7 +60,8 @@ def phrase(name: str, laterality: str, severity: str | None, location: str = "",
     """'small left pleural effusion', 'patchy lung opacity in the left lower lobe' from the fields alone."""
     grade = f"{severity} " if severity else ""
     n = lower_name(name)
-    desc = "".join(f"{d} " for d in descriptors if d not in n.split() and d != location)
+    # a descriptor the name already says ("calcified" for "aortic calcification") is not repeated
+    desc = "".join(f"{d} " for d in descriptors if d[:6] not in n and d != location)
     side = side_adj(laterality)
     if location and set(location.split()) & set(n.split()):
         location = ""  # "degenerative changes of the spine", not "… of the spine in the thoracic spine"
@@ -198,6 +199,12 @@ def impression(main: Sequence[str], minor: Sequence[str], rng: random.Random) ->
                            f", with {join(minor)} as incidental or chronic change"])
     return out + "."
 
+
+# Findings an impression names as incidental or chronic beside the acute ones (beside devices and bones).
+INCIDENTAL = frozenset({"tortuous_aorta", "aortic_calcification", "granuloma", "calcified_lymph_nodes",
+                        "lung_scarring", "hiatal_hernia", "elevated_hemidiaphragm", "hyperinflation",
+                        "low_lung_volumes", "pleural_plaque", "surgical_clips", "ecg_leads"})
+INCIDENTAL_REGIONS = frozenset({"bones_soft_tissue", "lines_devices"})
 
 # What a second look re-inspects, per region (the tubes entry only where the study has a tube or line).
 REGION_CHECKS: dict[str, tuple[str, ...]] = {

@@ -307,9 +307,12 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
                         get(k).labels[label] = 1
     else:
         for entry in kb.entries.values():
+            # a dropped synonym is too vague for the label's own entry ("density" is no lung opacity), but a
+            # specific entry keeps it ("sternotomy" is sternotomy wires, though no Support Devices label)
+            dropped = drop.get(entry.id, ()) if entry.id == entry.chexpert else ()
             for term in entry.terms:
                 k = key(term)
-                if k and k[0].isalnum() and k not in drop.get(entry.chexpert or "", ()):
+                if k and k[0].isalnum() and k not in dropped:
                     get(k).labels[entry.id] = 1
     for label, ks in keys_of("mentions").items():
         for k in ks:
