@@ -6,8 +6,9 @@ found), sets rejected traces aside in quarantine.jsonl with all their reasons, a
 manifest. A trace is rejected when a row of severity ``error`` fails; ``warning`` rows only flag it. A row
 that passed carries the most severe level its check can give (what a failure of it would have meant).
 
-Checks are plain functions over tables, registered with :func:`check`: the eight built-in ones (schema,
-clinical, knowledge, reflection, leakage, privacy, form, diversity) live in ``datakit/validate/checks/`` and
+Checks are plain functions over tables, registered with :func:`check`: the built-in ones (schema,
+clinical, evidence, faithfulness, knowledge, reflection, leakage, privacy, form, diversity, priors and the
+optional judge) live in ``datakit/validate/checks/`` and
 use the same decorator a user's check does::
 
     import polars as pl
@@ -99,7 +100,7 @@ def validate(
     return _outcome(traces, studies, images, hits, kb=kb, labeler=labeler, config=config).table
 
 
-def _outcome(traces, studies, images, hits, *, kb, labeler, config) -> Outcome:
+def _outcome(traces, studies, images, hits, *, kb, labeler, config, run=None) -> Outcome:
     from datakit.knowledge.kb import load_configured
 
     config = config or ValidateConfig()
@@ -108,7 +109,7 @@ def _outcome(traces, studies, images, hits, *, kb, labeler, config) -> Outcome:
         labeler = default_labeler(kb)
     if hits is None:
         hits = tables.empty(tables.KnowledgeHits)
-    return run_checks(traces, studies, images, hits, kb=kb, labeler=labeler, config=config)
+    return run_checks(traces, studies, images, hits, kb=kb, labeler=labeler, config=config, run=run)
 
 
 def _read_traces(run: RunDir) -> pl.DataFrame:
@@ -154,7 +155,7 @@ def run(
     images = run.read_table("images")
     hits = run.read_table("knowledge") if run.has_table("knowledge") else tables.empty(tables.KnowledgeHits)
     kb = load_configured(config)
-    outcome = _outcome(traces, studies, images, hits, kb=kb, labeler=labeler, config=vcfg)
+    outcome = _outcome(traces, studies, images, hits, kb=kb, labeler=labeler, config=vcfg, run=run)
     if not run.has_table("knowledge"):
         outcome.context.notes.append(
             "no knowledge.parquet: citations were grounded in perceived findings only"
