@@ -94,7 +94,11 @@ class FindingReader:
                 left, right = _clause(norm, f.start, f.end)
                 context = self._own_anatomy.get(entry_id, ANATOMIC_SIDE).sub(" ", norm[left:right])
                 side = laterality_of(context) if entry.laterality and status != 0 else "none"
-                if side == "none" and entry.laterality and status != 0:
+                if entry.region == "lines_devices" and status != 0:
+                    # a device's side is the word before it ("left PICC"); sides after it place its tip
+                    # ("tip in the right hemithorax")
+                    side = laterality_of(" ".join(norm[left : f.start].split()[-3:]))
+                if side == "none" and entry.laterality and status != 0 and entry.region != "lines_devices":
                     # "calcified granuloma, right base", "left lower lobe opacity, concerning for pneumonia": a
                     # sentence with one side only gives it to a mention whose own clause has none
                     a, b = _sentence(norm, f.start, f.end)

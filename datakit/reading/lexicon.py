@@ -152,6 +152,7 @@ class Tables:
     attribution_target_re: re.Pattern
     attribution_window: int
     other_study_re: re.Pattern  # a sentence about another study or modality ("on the prior CT")
+    history_re: re.Pattern  # the rest of the sentence is a history ("with a history of lymphoma")
     fingerprint: str
 
 
@@ -365,6 +366,8 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
         get(k).heart_failure = True
 
     _containment(phrases, unmentions)
+    if keyed_by == "entries":
+        _own_device_terms(kb, phrases)
     attribution = doc.get("attribution", {})
     owned = set(attribution.get("labels", [])) | set(attribution.get("entries", []))
     for p in phrases.values():
@@ -393,8 +396,26 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
         ),
         attribution_window=int(attribution.get("window", 8)),
         other_study_re=trie_regex([k for k, _ in _expand_all(doc.get("other_study", []), "other_study", path)]),
+        history_re=trie_regex([k for k, _ in _expand_all(doc.get("history", []), "history", path)]),
         fingerprint=fingerprint,
     )
+
+
+def _own_device_terms(kb: Any, phrases: dict[str, Phrase]) -> None:
+    """A device's own term names that device only: "pacemaker electrodes" are no external electrodes."""
+    own: dict[str, set[str]] = {}
+    for entry in kb.entries.values():
+        for term in entry.terms:
+            own.setdefault(key(term), set()).add(entry.id)
+
+    def device(entry_id: str) -> bool:
+        return entry_id in kb and kb.get(entry_id).region == "lines_devices"
+
+    for k, p in phrases.items():
+        mine = own.get(k, set())
+        if any(device(e) for e in mine):
+            for e in [e for e in p.labels if e not in mine and device(e)]:
+                del p.labels[e]
 
 
 def _words_re(words: list[str]) -> re.Pattern:

@@ -160,14 +160,41 @@ def _not_this_image(t: Tables, norm: str, found: list[Found], sentence_cuts: lis
     """Drop mentions of another study ("consolidation on the prior CT") and shadows the report explains by bone
     or a device ("opacity related to a healing rib fracture")."""
     other = {bisect_right(sentence_cuts, m.start()) for m in t.other_study_re.finditer(norm)}
+    history = {}  # sentence → where its history starts
+    for m in t.history_re.finditer(norm):
+        history.setdefault(bisect_right(sentence_cuts, m.start()), m.start())
+    explained = _explained_sentences(t, norm, sentence_cuts)
     kept = []
     for f in found:
-        if f.sentence in other:
+        if f.sentence in other or f.start >= history.get(f.sentence, len(norm)):
+            continue
+        if f.phrase.attributable and f.sentence in explained:
             continue
         if f.phrase.attributable and _attributed(t, norm, f, sentence_cuts):
             continue
         kept.append(f)
     return kept
+
+
+# "Vague nodular opacity near the first rib. This may be artifact from calcification": the next sentence explains
+_THIS = re.compile(r"\s*(?:this|these|it|which)\b")
+
+
+def _explained_sentences(t: Tables, norm: str, sentence_cuts: list[int]) -> set[int]:
+    """Sentences whose shadow the next sentence explains away ("This may be artifact …")."""
+    out = set()
+    for i, cut in enumerate(sentence_cuts):
+        m = _THIS.match(norm, cut)
+        if m is None:
+            continue
+        end = sentence_cuts[i + 1] if i + 1 < len(sentence_cuts) else len(norm)
+        cue = t.attribution_re.search(norm, m.end(), end)
+        if cue is None or _words(norm, m.end(), cue.start()) > 4:
+            continue
+        target = t.attribution_target_re.search(norm, cue.end(), end)
+        if target is not None and _words(norm, cue.end(), target.start()) <= t.attribution_window:
+            out.add(i)  # the sentence before this cut
+    return out
 
 
 def _attributed(t: Tables, norm: str, f: Found, sentence_cuts: list[int]) -> bool:

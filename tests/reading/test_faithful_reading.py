@@ -128,3 +128,29 @@ LABELER_CASES = [
 def test_labeler_shares_the_fixes(text, want):
     got = {k: v for k, v in Labeler().label(text).items() if v is not None and k != "no_finding"}
     assert got == want, (text, got)
+
+
+MORE = [
+    # an explanation in the next sentence
+    ("Vague nodular opacity near the right first rib. This may be artifact from calcification of the rib.", [],
+     ["pulmonary_nodule", "lung_opacity"]),
+    ("Stable right paratracheal opacity. This represents vascular shadows.", [], ["lung_opacity"]),
+    # a history is no finding of this film; what comes before it still is
+    ("Stable chest in a patient with a history of lymphoma.", [], ["lymphadenopathy"]),
+    ("Wide mediastinum, consistent with history of aortic dissection.", [("mediastinal_widening", "P", None)], []),
+    # contours that cannot be judged say nothing about the width
+    ("Left-sided cardiomediastinal contours are obscured by collapse of the left lung.",
+     [("atelectasis", "P", "left")], ["enlarged_cardiomediastinum"]),
+    # a device's side is the word before it, not where its tip lies
+    ("Left PICC with its tip in the right hemithorax.", [("picc", "P", "left")], []),
+    ("Two pacemaker electrodes in stable position.", [("pacemaker", "P", None)], ["ecg_leads"]),
+    # operations are not clips
+    ("Postoperative changes of sternotomy and CABG.", [("sternotomy_wires", "P", None)], ["surgical_clips"]),
+    ("Lungs are hyperexpanded.", [("hyperinflation", "P", None)], []),
+    ("Degenerative changes in the spine.", [("degenerative_spine", "P", None)], []),
+]
+
+
+@pytest.mark.parametrize("text, must, must_not", MORE, ids=[c[0][:60] for c in MORE])
+def test_reading_across_sentences_and_devices(reader, text, must, must_not):
+    test_reading(reader, text, must, must_not)

