@@ -63,6 +63,7 @@ class Entry:
     index_codes: list[dict] = field(default_factory=list)
     provenance: dict | None = None
     overrides: str | None = None  # the file of the entry this one replaced, if any
+    differential_ids: list[str] = field(default_factory=list)  # curated: entries that look like this one
 
     @cached_property
     def terms(self) -> list[str]:
@@ -315,6 +316,7 @@ def _entry_from_doc(doc: dict, path: Path, origin: str) -> Entry:
         path=str(path),
         index_codes=[dict(c) for c in doc.get("index_codes") or []],
         provenance=doc.get("provenance"),
+        differential_ids=list(doc.get("differential_ids") or []),
     )
 
 
