@@ -28,7 +28,7 @@ only the knowledge base's entry names and synonyms (what the findings are called
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from datakit.reading.second import words as W
@@ -65,7 +65,7 @@ class Mention:
     status: str  # present | absent | uncertain
     sides: tuple[str, ...]  # left, right, bilateral given beside it
     levels: tuple[int, ...]  # grade steps given beside it (0 trace … 3 large/severe)
-    context: str  # current | attributed | historical
+    context: str  # current | attributed | historical | unassessed (a structure that could not be judged)
     qualified: bool  # a negation limited by a size word: "no large effusion"
     sentence: str
 
@@ -158,11 +158,11 @@ class SecondReader:
         stems = [stem(t) for t in toks]
         seg, clause = [], []
         s = c = 0
-        for t in toks:
+        for k, t in enumerate(toks):
             if t in W.CLAUSE_BREAK:
                 c += 1
                 s += 1
-            elif t in W.SEGMENT_BREAK:
+            elif t in W.SEGMENT_BREAK and not (t == "," and k and toks[k - 1] in W.LIST_ADJECTIVES):
                 s += 1
             seg.append(s)
             clause.append(c)
@@ -176,6 +176,7 @@ class SecondReader:
         glob = False
         kept: list[tuple[int, int, str, set[int], bool]] = []
         for start, end, entry, pos, structure in matches:
+            state = None
             negated = any(i in neg for i in pos)
             hedged = any(i in hedge for i in pos)
             if structure:
@@ -196,11 +197,12 @@ class SecondReader:
                 negated = True  # "pulmonary vascular engorgement appears within normal limits"
             status = "absent" if negated else "uncertain" if hedged else "present"
             kept.append((start, end, entry, pos, status == "absent"))
-            mentions.append(
-                self._mention(
-                    sentence, toks, stems, seg, clause, matches, start, end, entry, pos, status, attrib, history
-                )
+            m = self._mention(
+                sentence, toks, stems, seg, clause, matches, start, end, entry, pos, status, attrib, history
             )
+            if state == "unassessed":
+                m = replace(m, context="unassessed")  # supports a hedged finding, states none
+            mentions.append(m)
         mentions = self._alternatives(toks, clause, kept, mentions)
         regions = self._normal_regions(toks, stems, seg, neg, hedge, kept)
         return tuple(mentions), frozenset(regions), glob
@@ -256,7 +258,7 @@ class SecondReader:
                 j = start - 1
                 while j >= 0 and toks[j] in W.VERBS:  # its own verb: "effusion *is* not seen"
                     j -= 1
-                stop = max(-1, j - 12)
+                stop = max(-1, j - 16)
                 span = []
                 while j > stop:
                     t = toks[j]
@@ -356,6 +358,12 @@ class SecondReader:
                 sides.add(W.SIDE_PHRASES[(t, toks[i + 1])])
             if t in W.GRADE_WORDS and i not in pos:
                 levels.update(W.GRADE_WORDS[t])
+        if not sides:  # "densities in the left base may be … atelectasis": the side of what it explains
+            for i in range(len(toks)):
+                side = W.SIDE_WORDS.get(toks[i])
+                nxt = stems[i + 1] if i + 1 < len(toks) else ""
+                if clause[i] == c and side and (nxt not in W.ANATOMY or nxt in own):
+                    sides.add(side)
         qualified = status == "absent" and any(
             toks[i] in W.GRADE_WORDS or toks[i] in ("significant", "substantial", "sizable", "appreciable")
             for i in range(max(0, start - 3), start)

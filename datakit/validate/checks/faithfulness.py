@@ -182,9 +182,12 @@ class _Judge:
         f = item["finding"]
         support = self.stated(self.rel.named_by(f))
         if not support and item["status"] == "uncertain":
-            # "a possible nodule … may be a nipple shadow": a hedged explanation leaves a hedged finding
+            # "a possible nodule … may be a nipple shadow": a hedged explanation leaves a hedged finding; "heart
+            # size is difficult to assess" leaves an uncertain cardiomegaly
             support = [
-                m for m in self.mentions(self.rel.named_by(f)) if m.context == "attributed" and m.status == "uncertain"
+                m
+                for m in self.mentions(self.rel.named_by(f))
+                if m.context in ("attributed", "unassessed") and m.status == "uncertain"
             ]
         if not support:
             said = self.mentions(self.rel.named_by(f))
