@@ -151,7 +151,8 @@ _KEYS = (
     "old ",
     "enlarged",
 )
-_KEYS_RX = re.compile("|".join(_KEYS))
+KEYS_PATTERN = "|".join(_KEYS)  # plain words: the same pattern for re and for polars
+_KEYS_RX = re.compile(KEYS_PATTERN)
 
 
 def refers_to_prior(sentence: str) -> bool:
