@@ -167,11 +167,20 @@ class _Judge:
             if m.status == "absent":
                 self.region_negated.add(region)
         self._negatives: dict[str, tuple[bool, Mention | None]] = {}
+        self.present = frozenset(self.by_entry)
+        self._contradicting: dict[str, list[Mention]] = {}
+
+    def contradicting(self, finding: str) -> list[Mention]:
+        """Current present or hedged mentions that contradict "no <finding>" (cached per finding)."""
+        got = self._contradicting.get(finding)
+        if got is None:
+            got = self._contradicting[finding] = self.stated(self.rel.contradicted_by(finding))
+        return got
 
     def mentions(self, entries: set[str]) -> list[Mention]:
         """The report's mentions of the entries (the report's own entries are few: intersect with them)."""
         by = self.by_entry
-        return [m for e in sorted(by.keys() & entries) for m in by[e]]  # sorted: the same message every run
+        return [m for e in sorted(self.present & entries) for m in by[e]]  # sorted: the same message every run
 
     def stated(self, entries: set[str]) -> list[Mention]:
         """Current present or hedged mentions of the entries."""
@@ -247,7 +256,7 @@ class _Judge:
         f = item["finding"]
         if self.rel.named_by(f) & abnormal:
             return []  # the trace states it elsewhere (another side, another item)
-        stated = self.stated(self.rel.contradicted_by(f))
+        stated = self.contradicting(f)
         side = item["laterality"]
         if side in ("left", "right", "bilateral"):
             stated = [m for m in stated if not m.sides or _allows(m.sides, side)]
@@ -294,8 +303,7 @@ class _Judge:
         for m in said.mentions:
             if m.status != "absent":
                 continue
-            stated = self.stated(self.rel.contradicted_by(m.entry))
-            stated = [s for s in stated if not (self.rel.kin.get(s.entry, {s.entry}) & abnormal)]
+            stated = [s for s in self.contradicting(m.entry) if not (self.rel.kin.get(s.entry, {s.entry}) & abnormal)]
             if blamed and any(self.rel.region.get(s.entry) in regions for s in stated):
                 continue  # already said for this item
             if stated:
