@@ -1,8 +1,8 @@
 """The canonical tables, as pandera (polars) schemas, in one place.
 
-Stages validate their input and their output against these schemas, never in between (STYLE.md H8).
-Label columns hold the CheXpert convention (FACTS.md §2.2, §4.1): 1 positive, 0 negative (mentioned as absent),
--1 uncertain, null = not mentioned. Null is never folded into 0.
+Stages validate their input and their output against these schemas, never in between.
+Label columns hold the CheXpert convention (stanfordmlgroup/chexpert-labeler): 1 positive, 0 negative
+(mentioned as absent), -1 uncertain, null = not mentioned. Null is never folded into 0.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ LABELS: dict[str, str] = {
 }
 LABEL_COLUMNS: list[str] = list(LABELS)
 LABEL_BY_NAME: dict[str, str] = {name: col for col, name in LABELS.items()}
-# The five labels of the "chexbert-5" convention (FACTS.md §4.2).
+# The five labels of the "chexbert-5" convention (f1chexbert, the "chexbert-5" subset).
 LABELS_5: list[str] = ["cardiomegaly", "edema", "consolidation", "atelectasis", "pleural_effusion"]
 
 POSITIVE, NEGATIVE, UNCERTAIN = 1, 0, -1
