@@ -132,9 +132,9 @@ def _depends(run: RunDir, config: DatakitConfig) -> dict:
            "plugins": plugins}
     judge = config.validate.llm_judge
     if judge.enabled:  # the judge's verdicts follow its prompt template
-        from datakit.annotate.prompts import PromptSet
+        from datakit.chat import SERVICES
 
-        out["judge_prompt"] = PromptSet(judge.prompts_dir).sha(judge.prompt)
+        out["judge_prompt"] = SERVICES.get("openai").prompts(judge.prompts_dir).sha(judge.prompt)
     return out
 
 
