@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine (README.md):
 #   make demo   install, then ingest → retrieve → annotate → validate the bundled demo data (no API key, no GPU)
-#   make test   install with the test and fine-tune extras (CPU torch first), then run the test suite
+#   make test   install with the test, fine-tune (CPU torch first) and review extras, then run the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -22,7 +22,7 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	@$(BIN)/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$(TORCH)'.split('==')[1])" \
 		2>/dev/null || $(BIN)/python -m pip install --quiet '$(TORCH)' $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install --quiet -e '.[test,finetune]'
+	$(BIN)/python -m pip install --quiet -e '.[test,finetune,review]'
 
 demo: install
 	$(BIN)/datakit ingest examples/demo/mimic-cxr --run $(RUN)

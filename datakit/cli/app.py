@@ -55,7 +55,7 @@ def _root(
 
 
 def _register() -> None:
-    from datakit.cli import annotate, evaluate, finetune, ingest, knowledge, validate
+    from datakit.cli import annotate, evaluate, finetune, ingest, knowledge, review, validate
 
     ingest.register(app)
     knowledge.register(app)
@@ -63,6 +63,7 @@ def _register() -> None:
     validate.register(app)
     finetune.register(app)
     evaluate.register(app)
+    review.register(app)
 
 
 _register()

@@ -28,7 +28,7 @@ from datakit.errors import KnowledgeError
 from datakit.knowledge.entries import ENTRY_SCHEMA, TREE_SCHEMA, Entry, KnowledgeBase, Region, _close, _close_hint
 from datakit.memo import Memo
 from datakit.resources import data_path
-from datakit.tables import LABELS
+from datakit.vocabulary import LABELS
 from datakit.yamldoc import Problem, problems_error, read_yaml, schema_problems
 
 
