@@ -165,6 +165,31 @@ DEFAULT_PRIOR_PHRASES = [
 ]
 
 
+class LlmJudgeConfig(_Strict):
+    """The optional LLM-judge check (issue 15): an OpenAI-compatible model reads trace and report; off by default.
+
+    Requests go through the LLM teacher's client and cache (``datakit/annotate/``), keyed the same way, so a
+    re-run sends nothing.
+    """
+
+    enabled: bool = False
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    prompt: str = Field("validate/judge.j2", description="template under prompts_dir (default: datakit's prompts)")
+    prompts_dir: str | None = None
+    temperature: float | None = Field(0.0, ge=0, le=2)
+    max_output_tokens: int = Field(1024, ge=1)
+    max_concurrency: int = Field(8, ge=1)
+    max_requests_per_minute: int | None = Field(None, ge=1)
+    max_retries: int = Field(4, ge=0)
+    max_reasks: int = Field(1, ge=0, description="re-asks after an answer that is not the judge's JSON")
+    request_timeout_s: float = Field(120.0, gt=0)
+    structured_output: Literal["json_schema", "json_object"] = "json_schema"
+    cache_path: str | None = Field(None, description="default: the run's cache.sqlite")
+    max_findings: int = Field(20, ge=1, description="problems kept per trace")
+
+
 class ValidateConfig(_Strict):
     """What ``datakit validate`` checks and how strictly (issue #5)."""
 
@@ -199,6 +224,8 @@ class ValidateConfig(_Strict):
     diversity_min_cluster_share: float = Field(0.01, ge=0, le=1, description="... and this share of all")
     diversity_bands: int = Field(6, ge=1)
     diversity_rows: int = Field(8, ge=1, description="band width; threshold ~ (1/bands)^(1/rows)")
+    # the optional LLM judge (checks/judge.py)
+    llm_judge: LlmJudgeConfig = Field(default_factory=LlmJudgeConfig)
 
     @model_validator(mode="after")
     def _bounds(self) -> ValidateConfig:

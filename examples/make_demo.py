@@ -650,7 +650,7 @@ STUDIES: list[DemoStudy] = [
             stable.  No focal consolidation.  No pleural effusion.
 
         IMPRESSION:  No acute cardiopulmonary process.  Stable cardiomediastinal contours.
-        """, {"Enlarged Cardiomediastinum": -1.0}),
+        """, {"No Finding": 1.0}),  # "stable contours" compares with a prior: no mention of a wide one
     DemoStudy(5, 0, _pair(nodule=[("right", "upper")]), """
         =FINAL
         EXAMINATION:  CHEST (PA AND LAT)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from datakit.annotate import offline_words as W
+from datakit.annotate.coverage import Coverage, load_coverage
 from datakit.annotate.teacher import StudyInput, TraceOutcome, teacher
 from datakit.config import DatakitConfig, TeacherConfig
 from datakit.reading.findings import Perceived
@@ -54,33 +55,31 @@ def study_rng(seed: int, study_id: str) -> random.Random:
 class TraceWriter:
     """Writes one trace per study; built once per process."""
 
-    def __init__(self, kb: Any, reader: Any, cfg: TeacherConfig) -> None:
+    def __init__(self, kb: Any, reader: Any, cfg: TeacherConfig, coverage: Coverage | None = None) -> None:
         self.kb = kb
         self.reader = reader
         self.cfg = cfg
+        self.coverage = coverage or load_coverage()
         self.region_of = {e.id: e.region for e in kb.entries.values()}
-        self._differential_names: dict[tuple[str, str], bool] = {}
-        # a label's own entry (id == column name) stands for it when the text names nothing more specific
-        self.label_entry = {}
-        for entry in kb.entries.values():
-            if entry.chexpert and (entry.chexpert not in self.label_entry or entry.id == entry.chexpert):
-                self.label_entry[entry.chexpert] = entry.id
 
     # 1. perception ----------------------------------------------------------------------------------------------
     def perceive(self, study: StudyInput) -> tuple[list[Perceived], frozenset[str]]:
-        """The final (true) findings of the study, read from the report and reconciled with the labels.
+        """The final (true) findings of the study, as the report's text states them.
 
-        Also the *disputed* labels: labels of 0 whose finding the report's words name; the trace is silent on them.
+        The text decides every item and its certainty; labels only take findings away: a finding whose label is 0
+        while the text calls it abnormal is left out, and those labels come back as *disputed* (the trace is
+        silent on them). A label the text does not state at all raises :class:`LabelNotInReport`.
         """
-        text = " ".join(t for t in (study.findings, study.impression) if t)
+        text = self._text(study)
         found: dict[tuple[str, str], Perceived] = {}
         for p in self.reader.read(text):
             if p.entry_id == "no_finding" or self.region_of.get(p.entry_id) is None:
                 continue
             key = (p.entry_id, p.laterality)
             prev = found.get(key)
-            # present beats uncertain beats absent, as the CheXpert aggregation does
-            if prev is None or _rank(p.status) > _rank(prev.status):
+            # present beats uncertain beats absent, as the CheXpert aggregation does; the richer mention wins a tie
+            if prev is None or _rank(p.status) > _rank(prev.status) or (
+                    p.status == prev.status and _detail(p) > _detail(prev)):
                 found[key] = p
         # a mention without a side ("the leads") adds nothing to a sided one of the same entry ("left pacemaker"),
         # and a label's generic entry ("tubes") nothing to a specific one of the same label ("nasogastric tube")
@@ -92,44 +91,45 @@ class TraceWriter:
                     and (p.entry_id, p.status) not in specific]
         return self._reconcile(findings, study.labels)
 
+    @staticmethod
+    def _text(study: StudyInput) -> str:
+        return " ".join(t for t in (study.findings, study.impression) if t)
+
     def _reconcile(self, findings: list[Perceived],
                    labels: dict[str, int | None]) -> tuple[list[Perceived], frozenset[str]]:
         out = []
         disputed: set[str] = set()
         for p in findings:
             label = self.kb.get(p.entry_id).chexpert
-            value = labels.get(label) if label else None
-            if value == 0 and p.status in ABNORMAL:
+            if label and labels.get(label) == 0 and p.status in ABNORMAL:
                 # The text names it, the label says absent (labels often come from the impression alone): the
                 # trace states neither, rather than contradict its own report or its label.
                 disputed.add(label)
                 continue
-            if value == -1 and p.status == "present":
-                p = replace(p, status="uncertain", sentence="")  # the clause says more than the label allows
-            elif value == 1 and p.status == "uncertain":
-                p = replace(p, status="present", sentence="")
             out.append(p)
-        for label, value in labels.items():
-            if value is None or label == "no_finding" or label in disputed:
-                continue
-            want = _LABEL_STATUS[value]
-            entries_of_label = [p for p in out if self.kb.get(p.entry_id).chexpert == label]
-            if any(p.status == want for p in entries_of_label):
-                continue
-            entry_id = self.label_entry.get(label)
-            if entry_id is None or self.region_of.get(entry_id) is None:
-                continue
-            out.append(Perceived(entry_id, self.region_of[entry_id], want))
-        # one item per (entry, side): an absent item is dropped when the same entry is also abnormal
+        abnormal_labels = {self.kb.get(p.entry_id).chexpert for p in out if p.status in ABNORMAL}
+        missing = sorted(label for label, value in labels.items()
+                         if value in (1, -1) and label != "no_finding"
+                         and label not in abnormal_labels)
+        if missing:
+            raise LabelNotInReport(missing)
+        # one item per (entry, side); a negative gives way to an abnormal item of its entry or of its label
+        # ("no support devices" beside sternotomy wires)
         abnormal = {p.entry_id for p in out if p.status in ABNORMAL}
-        out = [p for p in out if p.status in ABNORMAL or p.entry_id not in abnormal]
+        out = [p for p in out if p.status in ABNORMAL
+               or (p.entry_id not in abnormal and self.kb.get(p.entry_id).chexpert not in abnormal_labels)]
         uniq: dict[tuple[str, str, str], Perceived] = {}
         for p in out:
             uniq.setdefault((p.entry_id, p.laterality, p.status), p)
         return list(uniq.values()), frozenset(disputed)
 
-    def items(self, findings: list[Perceived], rng: random.Random) -> list[dict[str, Any]]:
-        """Perception items in tree order; a region with nothing abnormal gets a pertinent negative."""
+    def items(self, findings: list[Perceived], rng: random.Random, covered: dict[str, tuple[str, ...]],
+              ) -> list[dict[str, Any]]:
+        """Perception items in tree order.
+
+        A region with nothing of its own gets a normal item only where a report statement covers it (worded as
+        that statement allows); a region the report is silent on is said to be examined, asserting nothing.
+        """
         by_region: dict[str, list[Perceived]] = {r: [] for r in REGION_ORDER}
         for p in findings:
             by_region.setdefault(p.region, []).append(p)
@@ -137,29 +137,35 @@ class TraceWriter:
         for region in REGION_ORDER:
             group = sorted(by_region.get(region, []), key=lambda p: (-_rank(p.status), p.entry_id))
             if not group and region in self.kb.regions:
-                phrase = rng.choice(self.kb.regions[region].normal_phrases)
+                words = covered.get(region)
+                phrase = rng.choice(words) if words else self.coverage.silent(region, rng)
                 items.append(_item(region, "normal", "present", "none", None, phrase))
             for p in group:
                 items.append(self._item_of(p, rng))
         return items
 
+    def _body(self, p: Perceived) -> str:
+        return W.phrase(self.kb.get(p.entry_id).name, p.laterality, p.severity, p.location, p.descriptors)
+
     def _item_of(self, p: Perceived, rng: random.Random) -> dict[str, Any]:
         e = self.kb.get(p.entry_id)
         if p.status == "present":
-            ev = W.evidence_present(e.name, p.sentence, p.laterality, p.severity, rng)
+            ev = W.evidence_present(self._body(p), rng)
         elif p.status == "uncertain":
-            ev = W.evidence_uncertain(e.name, p.sentence, p.laterality, p.severity, rng)
+            ev = W.evidence_uncertain(self._body(p), rng)
         else:
-            ev = W.evidence_absent(e.name, rng)
+            ev = W.evidence_absent(e.name, p.limit, rng)
         return _item(p.region, p.entry_id, p.status, p.laterality, p.severity, ev)
 
     # 2. reflection: inject an error into a draft ----------------------------------------------------------------
     def inject(self, findings: list[Perceived], labels: dict[str, int | None], rng: random.Random,
                has_lateral: bool = False, disputed: frozenset[str] = frozenset(),
+               covered: dict[str, tuple[str, ...]] | None = None, sentences: str = "",
                ) -> tuple[list[Perceived], str | None, list[dict[str, Any]]]:
         """A draft of the findings with at most one controlled error, the kind, and the corrections that undo it.
 
-        ``disputed``: labels of 0 that the report's words contradict (see :meth:`perceive`).
+        ``disputed``: labels of 0 that the report's words contradict (see :meth:`perceive`); ``covered``: the
+        regions the report's normal statements cover; ``sentences``: the report text (for the signs it names).
         """
         if not self.cfg.error_kinds or rng.random() >= self.cfg.error_rate:
             return findings, None, []
@@ -167,7 +173,7 @@ class TraceWriter:
         rng.shuffle(kinds)
         # never "correct" to absent what the labels or the report's own words call abnormal
         keep_off = {label for label, value in labels.items() if value in (1, -1)} | disputed
-        facts = _DraftFacts(has_lateral, frozenset(keep_off))
+        facts = _DraftFacts(has_lateral, frozenset(keep_off), frozenset((covered or {}).keys()), sentences)
         for kind in kinds:
             made = getattr(self, f"_inject_{kind}")(findings, facts, rng)
             if made is not None:
@@ -184,18 +190,25 @@ class TraceWriter:
             return None
         p = rng.choice(candidates)
         draft = [q for q in findings if q.entry_id != p.entry_id]
-        return draft, [_correction("missed", p.entry_id, ("absent", "none", None), p,
-                                   note=self._missed_note(p, rng))]
+        e = self.kb.get(p.entry_id)
+        signs = self.signs_seen(e, facts.text, p)
+        note = W.missed_note(self.kb.regions[p.region].name.lower(), self._body(p), signs[0] if signs else None, rng)
+        return draft, [_correction("missed", p.entry_id, ("absent", "none", None), p, note=note)]
 
     def _inject_hallucinated(self, findings, facts, rng):
+        # only a finding the report rules out, itself or through a statement covering its region: the
+        # correction's "not there" is then the report's, not the teacher's
         taken = {p.entry_id for p in findings if p.status in ABNORMAL}
+        negated = {p.entry_id: p for p in findings if p.status == "absent"}
         options = []
         for entry_id in HALLUCINATION_CANDIDATES:
             if entry_id not in self.kb or entry_id in taken:
                 continue
-            if self.kb.get(entry_id).chexpert in facts.keep_off:
+            e = self.kb.get(entry_id)
+            if e.chexpert in facts.keep_off:
                 continue
-            options.append(entry_id)
+            if entry_id in negated and not negated[entry_id].limit or e.region in facts.covered:
+                options.append(entry_id)
         if not options:
             return None
         entry_id = rng.choice(options)
@@ -203,12 +216,9 @@ class TraceWriter:
         side = rng.choice(["left", "right"]) if e.laterality else "none"
         false = Perceived(entry_id, e.region, "present", side, None)
         draft = [p for p in findings if p.entry_id != entry_id] + [false]
-        region = self.kb.regions[e.region]
-        absent = W.evidence_absent(e.name, rng)
-        notes = W.HALLUCINATED_NOTES + (W.HALLUCINATED_NOTES_LATERAL if facts.has_lateral else ())
-        note = rng.choice(notes).format(
-            region=region.name.lower(), absent=absent, absent_l=absent[:1].lower() + absent[1:]
-        )
+        absent = W.evidence_absent(e.name, "", rng)
+        sign = W.sign_text(e.signs[0]) if e.signs else None
+        note = W.hallucinated_note(e.name, sign, absent, facts.has_lateral, rng)
         return draft, [_correction("hallucinated", entry_id, ("present", side, None), ("absent", "none", None),
                                    note=note)]
 
@@ -220,7 +230,8 @@ class TraceWriter:
         p = rng.choice(candidates)
         wrong = "right" if p.laterality == "left" else "left"
         draft = [replace(q, laterality=wrong) if q is p else q for q in findings]
-        note = rng.choice(W.LATERALITY_NOTES).format(right=p.laterality, wrong=wrong)
+        signs = self.signs_seen(self.kb.get(p.entry_id), facts.text, p)
+        note = W.laterality_note(self.kb.get(p.entry_id).name, signs[0] if signs else None, p.laterality, wrong, rng)
         return draft, [_correction("laterality", p.entry_id, (p.status, wrong, p.severity), p, note=note)]
 
     def _inject_severity(self, findings, facts, rng):
@@ -231,14 +242,9 @@ class TraceWriter:
         p = rng.choice(candidates)
         wrong = W.other_grade(p.severity, rng)
         draft = [replace(q, severity=wrong) if q is p else q for q in findings]
-        note = rng.choice(W.SEVERITY_NOTES).format(right=p.severity, wrong=wrong)
+        signs = self.signs_seen(self.kb.get(p.entry_id), facts.text, p)
+        note = W.severity_note(self.kb.get(p.entry_id).name, signs[0] if signs else None, p.severity, wrong, rng)
         return draft, [_correction("severity", p.entry_id, (p.status, p.laterality, wrong), p, note=note)]
-
-    def _missed_note(self, p: Perceived, rng: random.Random) -> str:
-        e = self.kb.get(p.entry_id)
-        evidence = W.describe(e.name, p.sentence, p.laterality, p.severity)
-        region = self.kb.regions[p.region].name.lower()
-        return rng.choice(W.MISSED_NOTES).format(region=region, evidence=evidence)
 
     def _normality_fix(self, final: list[Perceived], draft: list[Perceived]) -> list[dict[str, Any]]:
         """When the error flips whether the study looks normal, the reflection corrects that conclusion too."""
@@ -251,62 +257,109 @@ class TraceWriter:
                  "after": _state(after, "none", None), "note": note}]
 
     # 3. reasoning ---------------------------------------------------------------------------------------------
+    def signs_seen(self, entry: Any, text: str, p: Perceived | None = None) -> list[str]:
+        """The entry's signs whose first key word the report sentence stating the finding names (at most two)."""
+        low = text.lower()
+        if p is not None and p.sentence:
+            said = [s for s in re.split(r"(?<=[.!?])\s+", low) if p.sentence.lower() in s]
+            low = " ".join(said) or low
+        out = []
+        for sign in entry.signs:
+            short = W.sign_text(sign)
+            if W.sign_seen(short, low) and short not in out:
+                out.append(short)
+            if len(out) == 2:
+                break
+        return out
+
     def reasoning(self, draft_items: list[dict[str, Any]], draft: list[Perceived], rng: random.Random,
-                  retrieved: Sequence[str]) -> list[dict[str, Any]]:
-        """One step per finding of the draft; a normal draft concludes no finding."""
+                  retrieved: Sequence[str], text: str = "") -> list[dict[str, Any]]:
+        """Sign → finding for each present or uncertain finding, then findings → impression."""
         steps = []
+        by_key = {(p.entry_id, p.laterality): p for p in draft}
+        abnormal = [p for p in draft if p.status in ABNORMAL]
         for item in draft_items:
-            if item["finding"] == "normal":
-                continue
+            if item["finding"] == "normal" or item["status"] not in ABNORMAL:
+                continue  # a pertinent negative is stated in perception; restating it reasons nothing
             e = self.kb.get(item["finding"])
-            diff = self._retrieved_alternative(e, retrieved, draft)
+            p = by_key.get((e.id, item["laterality"]))
+            signs = self.signs_seen(e, text, p) if p is not None else []
+            detail = self._detail_words(p, e.name) if p is not None else ""
+            alt = self._alternative(e, retrieved, draft, p)
             if item["status"] == "present":
-                definition = None if e.region == "lines_devices" else e.definition  # a device needs no definition
-                inference = W.reasoning_present(e.name, e.id, definition, diff, rng)
-            elif item["status"] == "uncertain":
-                inference = W.reasoning_uncertain(e.name, e.id, diff, rng)
+                definition = None if e.region == "lines_devices" else e.definition
+                inference = W.reasoning_present(e.name, e.id, signs, detail, definition, alt, rng)
             else:
-                inference = W.reasoning_absent(e.name, e.id, rng)
+                inference = W.reasoning_uncertain(e.name, e.id, signs, detail, alt, rng)
             observation = item["evidence"].rstrip(".")
-            cited = [e.id] + ([diff[1]] if diff and item["status"] != "absent" else [])
+            cited = [e.id] + ([alt[1]] if alt else [])
             steps.append({"observation": observation, "inference": W.cap(inference), "knowledge": cited,
                           "conclusion": e.id, "status": item["status"]})
         if _is_normal(draft, self.kb):
             # No Finding in the CheXpert sense: chronic or incidental findings outside the 14 observations
             # (scoliosis, degenerative spine, granuloma) may stand beside it, and the wording then says so
-            others = sorted({self.kb.get(p.entry_id).name.lower() for p in draft
-                             if p.status in ABNORMAL and self.kb.get(p.entry_id).chexpert is None})
+            others = sorted({self.kb.get(p.entry_id).name.lower() for p in abnormal
+                             if self.kb.get(p.entry_id).chexpert is None})
             obs, inf = W.reasoning_normal(rng, besides=others)
             ids = ["no_finding"] if "no_finding" in self.kb else []
             steps.append({"observation": obs, "inference": W.cap(inf), "knowledge": ids,
                           "conclusion": "no_finding", "status": "present"})
+        elif len(abnormal) > 1:
+            steps.append(self._impression_step(abnormal, rng))
         return steps
 
-    def _retrieved_alternative(self, entry: Any, retrieved: Sequence[str],
-                               draft: list[Perceived]) -> tuple[str, str] | None:
-        """A retrieved entry that the finding's differential names and the draft does not call abnormal."""
-        if not entry.differential:
-            return None
-        abnormal = {p.entry_id for p in draft if p.status in ABNORMAL}
-        for entry_id in retrieved:
-            if entry_id == entry.id or entry_id in abnormal or entry_id not in self.kb:
-                continue
-            if self._in_differential(entry, entry_id):
-                other = self.kb.get(entry_id)
-                return other.name, other.id
-        return None
+    def _impression_step(self, abnormal: list[Perceived], rng: random.Random) -> dict[str, Any]:
+        """Findings → impression: the acute findings first, incidental and chronic ones named as such."""
+        def name(p: Perceived, cite: bool = False) -> str:
+            e = self.kb.get(p.entry_id)
+            said = ("possible " if p.status == "uncertain" else "") + W.phrase(e.name, p.laterality, p.severity)
+            return f"{said} [K:{e.id}]" if cite else said
 
-    def _in_differential(self, entry: Any, other_id: str) -> bool:
-        """Whether ``entry``'s differential names ``other_id`` (a placed finding); memoised per pair."""
-        key = (entry.id, other_id)
-        known = self._differential_names.get(key)
-        if known is None:
-            other = self.kb.get(other_id)
-            differential = " ".join(entry.differential).lower()
-            names = [t for t in other.terms[:4] if " " in t or t == other.name.lower()]
-            known = bool(other.region) and any(re.search(rf"\b{re.escape(t)}\b", differential) for t in names)
-            self._differential_names[key] = known
-        return known
+        main = [p for p in abnormal if p.entry_id not in W.INCIDENTAL and p.region not in W.INCIDENTAL_REGIONS]
+        minor = [p for p in abnormal if p not in main]
+        if not main:
+            main, minor = minor[:1], minor[1:]
+        top = main[0]
+        ids = list(dict.fromkeys(p.entry_id for p in abnormal))
+        obs = "Findings: " + W.join([name(p) for p in abnormal])
+        inf = W.impression([name(p, cite=True) for p in main], [name(p) for p in minor], rng)
+        return {"observation": obs, "inference": W.cap(inf),
+                "knowledge": ids, "conclusion": top.entry_id, "status": top.status}
+
+    @staticmethod
+    def _detail_words(p: Perceived, name: str) -> str:
+        """Location, size and chronicity of a finding in words ("small in size, on the left side")."""
+        bits = []
+        if p.location and set(p.location.split()) & set(name.lower().split()):
+            p = replace(p, location="")
+        if p.severity:
+            bits.append(f"{p.severity} in grade" if p.severity in ("mild", "severe") else f"{p.severity} in size")
+        where = W.phrase("x", p.laterality, None, p.location)
+        if where != "x":
+            where = where[2:] if where.startswith("x ") else f"on the {p.laterality} side" \
+                if p.laterality in ("left", "right") else "on both sides" if p.laterality == "bilateral" \
+                else f"{where[:-2]} in location"
+            bits.append(where)
+        chronic = [d for d in p.descriptors if d in ("chronic", "old", "healed", "healing", "remote")]
+        if chronic:
+            bits.append(f"{chronic[0]} by its description")
+        return ", ".join(bits)
+
+    def _alternative(self, entry: Any, retrieved: Sequence[str], draft: list[Perceived],
+                     p: Perceived | None) -> tuple[str, str] | None:
+        """The curated differential: an uncertain finding's partner in the same hedge first, else the first of
+        ``differential_ids`` that was retrieved for the study and that the draft does not call present.
+        """
+        if p is not None and p.status == "uncertain" and p.sentence:
+            for q in draft:
+                if q is not p and q.status == "uncertain" and q.sentence == p.sentence and q.entry_id != p.entry_id:
+                    return self.kb.get(q.entry_id).name, q.entry_id
+        present = {q.entry_id for q in draft if q.status == "present"}
+        wanted = set(retrieved)
+        for other_id in entry.differential_ids:
+            if other_id in self.kb and other_id in wanted and other_id not in present:
+                return self.kb.get(other_id).name, other_id
+        return None
 
     def checked(self, final: list[Perceived], corrections: list[dict[str, Any]], rng: random.Random) -> list[str]:
         """What the second look re-inspected: each abnormal finding's region and two more regions."""
@@ -315,18 +368,28 @@ class TraceWriter:
         regions = [r for r in dict.fromkeys(regions) if r in W.REGION_CHECKS]
         others = [r for r in REGION_ORDER if r not in regions]
         regions += rng.sample(others, k=min(2, len(others)))
-        return [rng.choice(W.REGION_CHECKS[r]) for r in regions]
+        tubes = any(p.status in ABNORMAL and _TUBE.search(p.entry_id) for p in final)
+        out = []
+        for r in regions:
+            options = W.REGION_CHECKS[r] + (W.TUBE_CHECKS if r == "lines_devices" and tubes else ())
+            out.append(rng.choice(options))
+        return out
 
     # the whole trace ------------------------------------------------------------------------------------------
     def write(self, study: StudyInput) -> TraceOutcome:
-        """The trace of one study."""
+        """The trace of one study (or a quarantine reason when its labels and its text disagree)."""
         rng = study_rng(self.cfg.seed, study.study_id)
-        final, disputed = self.perceive(study)
+        try:
+            final, disputed = self.perceive(study)
+        except LabelNotInReport as err:
+            return TraceOutcome(study.study_id, None, error_code="label_not_in_report", error=str(err))
+        text = self._text(study)
+        covered = self.coverage.covered(text)
         has_lateral = any(im.view in ("LATERAL", "LL") for im in study.images)
-        draft, kind, corrections = self.inject(final, study.labels, rng, has_lateral, disputed)
-        draft_items = self.items(draft, rng)
-        reasoning = self.reasoning(draft_items, draft, rng, study.knowledge)
-        summary = rng.choice(W.SUMMARY_FIXED if corrections else W.SUMMARY_CLEAN)
+        draft, kind, corrections = self.inject(final, study.labels, rng, has_lateral, disputed, covered, text)
+        draft_items = self.items(draft, rng, covered)
+        reasoning = self.reasoning(draft_items, draft, rng, study.knowledge, text)
+        summary = self._summary(final, corrections, rng)
         trace = {
             "perception": draft_items,
             "reasoning": reasoning,
@@ -336,6 +399,42 @@ class TraceWriter:
         }
         return TraceOutcome(study.study_id, trace, model=None, injected_error=kind)
 
+    def _summary(self, final: list[Perceived], corrections: list[dict[str, Any]], rng: random.Random) -> str:
+        """A clean second look says so; a corrected one redoes the impression on the corrected findings."""
+        if not corrections:
+            return rng.choice(W.SUMMARY_CLEAN)
+        c = corrections[0]
+        e = self.kb.get(c["finding"])
+        after = c["after"]
+        state = after["status"] + "".join(f", {v}" for v in (after["laterality"], after["severity"])
+                                          if v and v != "none")
+        abnormal = [p for p in final if p.status in ABNORMAL]
+        if _is_normal(final, self.kb):
+            text = "nothing acute remains: there is no acute cardiopulmonary abnormality."
+        else:
+            main = [("possible " if p.status == "uncertain" else "")
+                    + W.phrase(self.kb.get(p.entry_id).name, p.laterality, p.severity) for p in abnormal
+                    if self.kb.get(p.entry_id).chexpert not in (None, "support_devices")]
+            text = W.impression(main or [W.phrase(self.kb.get(abnormal[0].entry_id).name, "none", None)], [], rng)
+        return W.cap(W.summary_fixed(W.lower_name(e.name), state, text, rng))
+
+
+class LabelNotInReport(Exception):
+    """The study's labels call findings present or uncertain that its report's text does not state."""
+
+    def __init__(self, labels: list[str]) -> None:
+        super().__init__(f"labels {', '.join(labels)} are positive or uncertain, but the report's text states no "
+                         "such finding; the trace would have to invent it or contradict the labels (check the "
+                         "labels, or the MeSH → CheXpert mapping for IU-Xray)")
+        self.labels = labels
+
+
+_TUBE = re.compile(r"tube|catheter|picc|line|balloon")
+
+
+def _detail(p: Perceived) -> int:
+    return bool(p.severity) + bool(p.location) + len(p.descriptors) + bool(p.limit)
+
 
 @dataclass(frozen=True)
 class _DraftFacts:
@@ -343,6 +442,8 @@ class _DraftFacts:
 
     has_lateral: bool  # the study has a lateral view (notes may mention it)
     keep_off: frozenset[str]  # labels whose finding must not be injected as a false one
+    covered: frozenset[str] = frozenset()  # regions a normal statement of the report covers
+    text: str = ""  # the report's findings and impression (for the signs it names)
 
 
 def _single_items(findings: list[Perceived]) -> list[Perceived]:

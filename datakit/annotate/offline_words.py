@@ -1,7 +1,10 @@
 """The offline teacher's wording: how a reader of the image says what is seen, reasoned, and re-checked.
 
-Several phrasings for every slot, chosen per study by a seeded generator, so traces do not collapse onto one
-template (the validation stage flags near-identical traces). All sentences are written for datakit.
+Every sentence is built from the structured reading of the report (finding, status, side, grade, location,
+descriptors, the limit of a negative) and the knowledge entry (its signs, its differential), never by copying a
+report clause: no placeholder or typo reaches the think text, and the side and grade a sentence shows are the
+fields' own (so an injected error is visible). Several phrasings per slot, chosen by the study's seeded
+generator. All sentences are written for datakit.
 """
 
 from __future__ import annotations
@@ -23,17 +26,6 @@ def other_grade(severity: str, rng: random.Random) -> str | None:
     return None
 
 
-def side_phrase(laterality: str, rng: random.Random) -> str:
-    """' on the left', ' on both sides', … or '' for none."""
-    if laterality == "left":
-        return rng.choice([" on the left", " in the left hemithorax", " on the left side"])
-    if laterality == "right":
-        return rng.choice([" on the right", " in the right hemithorax", " on the right side"])
-    if laterality == "bilateral":
-        return rng.choice([" on both sides", " bilaterally", " in both hemithoraces"])
-    return ""
-
-
 def side_adj(laterality: str) -> str:
     """'left ', 'right ', 'bilateral ' or ''."""
     return "" if laterality == "none" else laterality + " "
@@ -49,158 +41,172 @@ def lower_name(name: str) -> str:
     return name if name[:2].isupper() else name[:1].lower() + name[1:]
 
 
-# A report clause that compares with an earlier study describes a change the image alone cannot show; it is
-# not used as perception evidence (the structured side and grade are, instead).
-_COMPARISON = re.compile(
-    r"\b(?:prior|previous(?:ly)?|earlier|interval|again|unchanged|stable|new|newly|persist(?:ent|s)?|"
-    r"increas\w*|decreas\w*|improv\w*|worsen\w*|resolv\w*|since|compared|comparison|before|now|"
-    r"no longer|change|changed|progress\w*|slightly|evolving|remains?|redemonstrat\w*|recent|recently)\b",
-    re.IGNORECASE,
-)
-# Longer clauses are whole report sentences: repeating them verbatim in the think text teaches echoing (the
-# validation stage flags it), so the structured side-and-grade phrasing stands in for them.
-_MAX_CLAUSE_WORDS = 7
+def join(names: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def usable_clause(clause: str) -> bool:
-    """Whether a report clause can stand as what a reader of this image sees."""
-    words = clause.split()
-    return (2 <= len(words) <= _MAX_CLAUSE_WORDS and not _COMPARISON.search(clause) and "___" not in clause
-            and words[0].lower() not in _DANGLING)
+_PLURAL = {"base": "bases", "apex": "apices", "lower lobe": "lower lobes", "upper lobe": "upper lobes",
+           "lung base": "lung bases", "lung apex": "lung apices", "costophrenic angle": "costophrenic angles"}
+# location words that are adjectives: they go before the name ("left basilar atelectasis")
+_ADJECTIVES = {"apical", "basilar", "basal", "retrocardiac", "perihilar", "infrahilar", "suprahilar", "hilar",
+               "subpleural", "peripheral", "paratracheal", "upper thoracic",
+               "mid thoracic", "lower thoracic", "thoracolumbar"}
 
 
-_DANGLING = {"its", "it", "which", "that", "this", "these", "those", "they", "their", "and", "or", "though",
-             "although", "but", "however", "whereas", "while", "also"}
-
-
-def structured(name: str, laterality: str, severity: str | None) -> str:
-    """'small left pleural effusion' from the structured fields alone."""
-    return f"{severity + ' ' if severity else ''}{side_adj(laterality)}{lower_name(name)}"
-
-
-def describe(name: str, clause: str | None, laterality: str, severity: str | None) -> str:
-    """A noun phrase or clause, lower-case first, naming the finding as seen: the report's wording where usable."""
-    if clause and usable_clause(clause):
-        body = clause.rstrip(".")
-        first = body.split()[0]
-        return body if len(first) > 1 and first.isupper() else body[:1].lower() + body[1:]  # keep "ETT", "PICC"
-    return structured(name, laterality, severity)
-
-
-def evidence_present(name: str, clause: str | None, laterality: str, severity: str | None,
-                     rng: random.Random) -> str:
-    """What a reader sees when the finding is there.
-
-    The report's own wording of it where it describes the image, else the finding with its side and grade.
-    """
-    if clause and usable_clause(clause):
-        body = describe(name, clause, laterality, severity)
-        if body.startswith(("there ", "There ")):
-            return f"{cap(body)}."
-        return rng.choice([f"{cap(body)}.", f"Seen on this film: {body}.", f"On this film, {body}."])
-    qual = structured(name, laterality, severity)
-    return rng.choice([f"{cap(qual)}.", f"There is {qual}.", f"{cap(qual)} is present.", f"Visible: {qual}."])
-
-
-def evidence_uncertain(name: str, clause: str | None, laterality: str, severity: str | None,
-                       rng: random.Random) -> str:
-    """What a reader sees when the finding may or may not be there."""
-    if clause and usable_clause(clause):
-        body = clause.rstrip(".")
-        return rng.choice([f"{cap(body)}.", f"Equivocal: {body[:1].lower() + body[1:]}."])
-    qual = structured(name, laterality, severity)
-    return rng.choice([f"Possible {qual}, not definite.", f"Equivocal {qual}.",
-                       f"{cap(qual)} can be neither confirmed nor excluded.",
-                       f"Questionable {qual} on this film."])
-
-
-def evidence_absent(name: str, rng: random.Random) -> str:
-    """A pertinent negative (no verb, so plural names read right: "No support devices.")."""
+def phrase(name: str, laterality: str, severity: str | None, location: str = "",
+           descriptors: Sequence[str] = ()) -> str:
+    """'small left pleural effusion', 'patchy lung opacity in the left lower lobe' from the fields alone."""
+    grade = f"{severity} " if severity else ""
     n = lower_name(name)
-    return rng.choice([f"No {n}.", f"No evidence of {n}.", f"No {n} identified.", f"No sign of {n}."])
+    # a descriptor the name already says ("calcified" for "aortic calcification") is not repeated
+    desc = "".join(f"{d} " for d in descriptors if d[:6] not in n and d != location)
+    side = side_adj(laterality)
+    if location and set(location.split()) & set(n.split()):
+        location = ""  # "degenerative changes of the spine", not "… of the spine in the thoracic spine"
+    if location in _ADJECTIVES:
+        return f"{grade}{desc}{side}{location} {n}" if location not in n else f"{grade}{desc}{side}{n}"
+    if location:
+        if laterality == "bilateral":
+            where = f"both {_PLURAL[location]}" if location in _PLURAL else f"the {location} on both sides"
+        else:
+            where = f"the {side}{location}"
+        prep = "at" if location.split()[-1] in ("base", "apex") else "in"
+        return f"{grade}{desc}{n} {prep} {where}"
+    return f"{grade}{desc}{side}{n}"
+
+
+def evidence_present(body: str, rng: random.Random) -> str:
+    """What a reader sees when the finding is there."""
+    return rng.choice([f"{cap(body)}.", f"Seen: {body}.", f"Visible: {body}.", f"{cap(body)} on this film.",
+                       f"On this film, {body}."])
+
+
+def evidence_uncertain(body: str, rng: random.Random) -> str:
+    """What a reader sees when the finding may or may not be there."""
+    return rng.choice([f"Possible {body}, not definite.", f"Equivocal {body}.",
+                       f"{cap(body)}: neither confirmed nor excluded.", f"Questionable {body}.",
+                       f"Probable {body}, not certain."])
+
+
+def evidence_absent(name: str, limit: str, rng: random.Random) -> str:
+    """A pertinent negative, narrowed exactly as the report narrows it ("no large effusion")."""
+    n = f"{limit} {lower_name(name)}" if limit else lower_name(name)
+    return rng.choice([f"No {n}.", f"No {n} is seen.", f"No {n} identified.", f"There is no {n}."])
+
+
+def sign_text(sign: str) -> str:
+    """A knowledge entry's sign as a short noun phrase (parenthetical detail dropped)."""
+    return re.sub(r"\s*\([^)]*\)", "", sign).split(";")[0].strip().rstrip(".")
+
+
+# Key words of radiographic signs, most specific first: a knowledge entry's sign counts as seen when its first key
+# word is also in the report sentence that states the finding.
+SIGN_KEYS = ("air bronchogram", "silhouett", "meniscus", "blunt", "kerley", "septal line", "cephali", "peribronchial",
+             "cuffing", "volume loss", "air-fluid", "air fluid", "pleural line", "deep sulcus", "cavit", "spiculat",
+             "obscur", "effac", "flatten", "hyperlucen", "hyperexpan", "hyperinfla", "osteophyt", "wedg",
+             "height loss", "callus", "crowding", "elevat", "shift", "tortuos", "widen", "calcif", "reticul",
+             "lucen", "layering", "loculat", "displace", "fissur", "hazy", "patchy", "linear", "band", "nodular",
+             "enlarg", "prominen", "interstitial", "consolidat", "opacit")
+
+
+_STOP = {"with", "which", "there", "their", "other", "about", "along", "without", "often", "usually", "where",
+         "these", "those", "between", "through", "across"}
+
+
+def sign_seen(sign: str, sentence: str) -> bool:
+    """Whether the report sentence names most of a sign's own words (5-letter stems; 60% or more)."""
+    words = [w for w in re.findall(r"[a-z]{5,}", sign.lower()) if w not in _STOP]
+    if not words:
+        return False
+    hits = sum(1 for w in words if w[:5] in sentence)
+    return hits / len(words) >= 0.6 and any(k in sign.lower() and k in sentence for k in SIGN_KEYS)
 
 
 def gist(definition: str) -> str:
-    """The first sentence of a definition, lower-case first, no final period: knowledge stated in general."""
+    """The first sentence of a definition, lower-case first, no final period."""
     first = definition.split(". ")[0].strip().rstrip(".")
     return first[:1].lower() + first[1:]
 
 
-def reasoning_present(name: str, entry_id: str, definition: str | None, differential: tuple[str, str] | None,
-                      rng: random.Random) -> str:
-    """Inference for a finding that is there. ``differential`` is (name, entry id) of a retrieved alternative."""
+def reasoning_present(name: str, entry_id: str, signs: Sequence[str], detail: str, definition: str | None,
+                      alternative: tuple[str, str] | None, rng: random.Random) -> str:
+    """From the signs seen to the finding; ``detail`` is its location, size and chronicity in words."""
     n = lower_name(name)
-    what = f" — {gist(definition)}" if definition else ""
-    diff = ""
-    if differential:
-        dname, did = differential
-        diff = rng.choice([f" {cap(lower_name(dname))} was considered [K:{did}].",
-                           f" The alternative, {lower_name(dname)} [K:{did}], fits less well."])
-    return rng.choice([
-        f"these features indicate {n} [K:{entry_id}]{what}.{diff}",
-        f"this is {n} [K:{entry_id}]{what}.{diff}",
-        f"the appearance fits {n} [K:{entry_id}]{what}.{diff}",
-    ])
+    if signs:
+        seen = join(signs)
+        head = rng.choice([f"{seen} {'is' if len(signs) == 1 else 'are'} the sign of {n} [K:{entry_id}]",
+                           f"{seen} point{'s' if len(signs) == 1 else ''} to {n} [K:{entry_id}]",
+                           f"with {seen}, this reads as {n} [K:{entry_id}]"])
+    elif definition:
+        head = rng.choice([f"this is {n} [K:{entry_id}] — {gist(definition)}",
+                           f"the appearance is that of {n} [K:{entry_id}]: {gist(definition)}"])
+    else:
+        head = rng.choice([f"this is {n} [K:{entry_id}]", f"the appearance is that of {n} [K:{entry_id}]"])
+    tail = f"; {detail}" if detail else ""
+    alt = ""
+    if alternative:
+        dname, did = alternative
+        alt = rng.choice([f" {cap(lower_name(dname))} [K:{did}] is the alternative to keep in mind.",
+                          f" The differential includes {lower_name(dname)} [K:{did}]."])
+    return f"{head}{tail}.{alt}"
 
 
-def reasoning_uncertain(name: str, entry_id: str, differential: tuple[str, str] | None, rng: random.Random) -> str:
-    """Inference for a finding that may be there."""
+def reasoning_uncertain(name: str, entry_id: str, signs: Sequence[str], detail: str,
+                        alternative: tuple[str, str] | None, rng: random.Random) -> str:
+    """A finding that may be there: what is seen, and why it stays open."""
     n = lower_name(name)
-    if differential:
-        dname, did = differential
+    seen = f"{join(signs)} may reflect" if signs else "the appearance may reflect"
+    tail = f" ({detail})" if detail else ""
+    if alternative:
+        dname, did = alternative
         return rng.choice([
-            f"the appearance is not definite: {n} is possible [K:{entry_id}], and {lower_name(dname)} [K:{did}] "
-            "stays in the differential.",
-            f"{n} cannot be excluded [K:{entry_id}]; {lower_name(dname)} [K:{did}] could look the same.",
+            f"{seen} {n} [K:{entry_id}]{tail}, and {lower_name(dname)} [K:{did}] stays in the differential.",
+            f"{seen} {n} [K:{entry_id}]{tail} or {lower_name(dname)} [K:{did}]; the film does not decide.",
         ])
     return rng.choice([
-        f"{n} cannot be excluded [K:{entry_id}], but the sign is too faint to commit.",
-        f"this may represent {n} [K:{entry_id}]; it is not definite on this film.",
-    ])
-
-
-def reasoning_absent(name: str, entry_id: str, rng: random.Random) -> str:
-    """Inference for a pertinent negative."""
-    n = lower_name(name)
-    return rng.choice([
-        f"without its signs there is no {n} [K:{entry_id}].",
-        f"{n} is excluded on this film [K:{entry_id}].",
-        f"nothing here suggests {n} [K:{entry_id}].",
+        f"{seen} {n} [K:{entry_id}]{tail}, but it is not definite.",
+        f"{seen} {n} [K:{entry_id}]{tail}; it cannot be confirmed on this film.",
     ])
 
 
 def reasoning_normal(rng: random.Random, besides: Sequence[str] = ()) -> tuple[str, str]:
-    """Observation and inference for a study without abnormality.
-
-    ``besides``: findings outside the CheXpert observations that the study does have (the conclusion is then
-    "nothing acute", never "normal").
-    """
+    """Observation and inference for a study without any of the 13 CheXpert abnormalities."""
     if besides:
-        names = ", ".join(besides[:-1]) + " and " + besides[-1] if len(besides) > 1 else besides[0]
-        be = "are" if len(besides) > 1 else "is"
-        obs = rng.choice([
-            f"Apart from {names}, the lungs, pleura, heart and mediastinum look normal",
-            f"Clear lungs and a normal cardiomediastinal silhouette; {names} aside",
-        ])
+        names = join(besides)
+        obs = rng.choice([f"Apart from {names}, no abnormality is described", f"Only {names}"])
         inf = rng.choice([
-            f"{names} {be} not acute, and there is no acute cardiopulmonary abnormality [K:no_finding].",
+            f"{names} {'are' if len(besides) > 1 else 'is'} not acute; there is no acute cardiopulmonary "
+            "abnormality [K:no_finding].",
             f"beyond {names}, no acute cardiopulmonary abnormality is seen [K:no_finding].",
         ])
         return obs, inf
-    obs = rng.choice([
-        "Every region looks normal",
-        "Clear lungs, sharp costophrenic angles and a normal cardiomediastinal silhouette",
-        "No abnormality in the lungs, pleura, heart, mediastinum or bones",
-    ])
-    inf = rng.choice([
-        "there is no acute cardiopulmonary abnormality [K:no_finding].",
-        "this is a normal chest radiograph [K:no_finding].",
-        "no finding needs reporting [K:no_finding].",
-    ])
+    obs = rng.choice(["No abnormality is seen in any region", "Nothing abnormal in the regions examined",
+                      "No finding in the lungs, pleura, heart or mediastinum"])
+    inf = rng.choice(["there is no acute cardiopulmonary abnormality [K:no_finding].",
+                      "this is a normal chest radiograph [K:no_finding].",
+                      "no finding needs reporting [K:no_finding]."])
     return obs, inf
 
 
-# What a second look re-inspects, per region.
+def impression(main: Sequence[str], minor: Sequence[str], rng: random.Random) -> str:
+    """The impression reasoned from the findings: what matters, then what is incidental."""
+    out = rng.choice([f"the impression rests on {join(main)}", f"taken together, the main finding is {join(main)}"
+                      if len(main) == 1 else f"taken together, the main findings are {join(main)}"])
+    if minor:
+        out += rng.choice([f"; {join(minor)} {'is' if len(minor) == 1 else 'are'} incidental",
+                           f", with {join(minor)} as incidental or chronic change"])
+    return out + "."
+
+
+# Findings an impression names as incidental or chronic beside the acute ones (beside devices and bones).
+INCIDENTAL = frozenset({"tortuous_aorta", "aortic_calcification", "granuloma", "calcified_lymph_nodes",
+                        "lung_scarring", "hiatal_hernia", "elevated_hemidiaphragm", "hyperinflation",
+                        "low_lung_volumes", "pleural_plaque", "surgical_clips", "ecg_leads"})
+INCIDENTAL_REGIONS = frozenset({"bones_soft_tissue", "lines_devices"})
+
+# What a second look re-inspects, per region (the tubes entry only where the study has a tube or line).
 REGION_CHECKS: dict[str, tuple[str, ...]] = {
     "airway": ("the tracheal position and calibre", "the airway down to the carina"),
     "lungs": ("both lungs zone by zone, including behind the heart", "the lung bases for subtle opacity",
@@ -210,11 +216,12 @@ REGION_CHECKS: dict[str, tuple[str, ...]] = {
     "heart_mediastinum": ("the cardiac size on the frontal view", "the width and contour of the mediastinum",
                           "the aortic contour"),
     "hila": ("the size and density of both hila", "the hilar contours"),
-    "bones_soft_tissue": ("the ribs, clavicles and spine for fractures", "the soft tissues of the chest wall",
+    "bones_soft_tissue": ("the ribs, clavicles and spine", "the soft tissues of the chest wall",
                           "each rib front and back"),
-    "upper_abdomen": ("the area under the diaphragm for free air", "the height and contour of both domes"),
-    "lines_devices": ("the course and tip position of each tube and line", "the whole film for devices"),
+    "upper_abdomen": ("the area under the diaphragm", "the height and contour of both domes"),
+    "lines_devices": ("the whole film for devices",),
 }
+TUBE_CHECKS = ("the course and tip position of each tube and line", "where each line ends")
 
 SUMMARY_CLEAN = (
     "The second look confirms the first; nothing needs correcting.",
@@ -222,31 +229,48 @@ SUMMARY_CLEAN = (
     "Re-checked and unchanged: the first reading stands.",
     "No correction: each finding and each pertinent negative holds on the second look.",
 )
-SUMMARY_FIXED = (
-    "The second look corrected the first reading; what follows describes the corrected perception.",
-    "After the correction, perception and conclusion agree.",
-    "One claim of the first look did not hold and is corrected above.",
-)
-MISSED_NOTES = (
-    "A second pass over the {region} shows it: {evidence}.",
-    "On closer inspection of the {region}: {evidence}.",
-    "Re-inspecting the {region} reveals what the first look missed: {evidence}.",
-)
-HALLUCINATED_NOTES = (
-    "On the second look it is not there: {absent} The apparent finding was an overlap of normal structures.",
-    "Re-inspection does not confirm it: {absent_l} What looked abnormal is projection, not disease.",
-)
-HALLUCINATED_NOTES_LATERAL = (
-    "The lateral view does not show it, and the {region} look normal on both views: {absent_l}",
-)
-LATERALITY_NOTES = (
-    "The finding is on the {right} side, not the {wrong}.",
-    "Checking the side marker: it is {right}, not {wrong}.",
-)
-SEVERITY_NOTES = (
-    "Measured against the hemithorax it is {right}, not {wrong}.",
-    "On a careful second look the extent is {right} rather than {wrong}.",
-)
+
+
+def summary_fixed(finding: str, state: str, impression_text: str, rng: random.Random) -> str:
+    """The reasoning redone on the corrected perception."""
+    return rng.choice([
+        f"With {finding} corrected to {state}, {impression_text}",
+        f"After the correction ({finding}: {state}), {impression_text}",
+    ])
+
+
+def missed_note(region: str, body: str, sign: str | None, rng: random.Random) -> str:
+    """What a second pass found that the first missed."""
+    why = f" ({sign})" if sign else ""
+    return rng.choice([f"A second pass over the {region} shows {body}{why}.",
+                       f"On closer inspection of the {region}: {body}{why}, missed on the first look.",
+                       f"Re-inspecting the {region} reveals {body}{why}."])
+
+
+def hallucinated_note(name: str, sign: str | None, absent: str, lateral: bool, rng: random.Random) -> str:
+    """Why a finding of the first look does not hold."""
+    n = lower_name(name)
+    base = (f"On the second look there is no {sign} to support {n}" if sign
+            else f"On the second look nothing supports {n}")
+    also = " on either view" if lateral else ""
+    return rng.choice([f"{base}{also}: {absent}", f"{base}{also}; what looked abnormal was projection. {absent}"])
+
+
+def laterality_note(name: str, sign: str | None, right: str, wrong: str, rng: random.Random) -> str:
+    """Why the side is corrected."""
+    what = sign or lower_name(name)
+    return rng.choice([f"The {what} is on the {right} side, not the {wrong}.",
+                       f"Checking the side marker: the {what} is {right}-sided, not {wrong}-sided."])
+
+
+def severity_note(name: str, sign: str | None, right: str, wrong: str, rng: random.Random) -> str:
+    """Why the grade is corrected."""
+    n = lower_name(name)
+    by = f" judged by the {sign}" if sign else ""
+    return rng.choice([f"The {n} is {right}, not {wrong}{by}.",
+                       f"On a careful second look the {n} is {right} rather than {wrong}{by}."])
+
+
 NO_FINDING_NOTES = {
     "absent": ("With this finding the study is not normal.", "The study can no longer be called normal."),
     "present": ("Without it nothing abnormal remains: the study is normal.", "The study is normal after all."),

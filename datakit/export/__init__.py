@@ -31,6 +31,7 @@ from datakit.export.stats import Stats, length_measure
 from datakit.export.writer import SplitWriter
 from datakit.hashing import file_digest
 from datakit.parallel import cores, map_chunks
+from datakit.reading import priors
 from datakit.rundir import Quarantine, RunDir
 from datakit.stage import STAGES, Stage, open_run
 from datakit.tables import SPLITS
@@ -73,7 +74,8 @@ def depends(run: RunDir, config: DatakitConfig) -> dict[str, Any]:
     return {
         "templates": prompts.sha,
         "review": file_digest(review) if review.is_file() else None,
-        "prior_phrases": config.validate.prior_phrases if ec.prior_sentences == "remove" else None,
+        # the rules that find prior-study sentences are code: their source is what the removal depends on
+        "priors": file_digest(Path(priors.__file__)) if ec.prior_sentences == "remove" else None,
     }
 
 
@@ -141,7 +143,7 @@ def run(
                 formats=names, tag_style=ec.tag_style, image_mode=ec.image_mode, image_paths=ec.image_paths,
                 max_images=ec.max_images, system_prompt=ec.system_prompt, prompts_dir=ec.prompts_dir,
                 system_template=ec.system_template, user_template=ec.user_template,
-                prior_phrases=config.validate.prior_phrases if ec.prior_sentences == "remove" else None,
+                remove_priors=ec.prior_sentences == "remove",
                 tokenizer=ec.tokenizer)
     unit, _ = length_measure(ec.tokenizer)  # fails here, before any worker starts, if it cannot load
     try:

@@ -18,10 +18,10 @@ import polars as pl
 from datakit.export.base import EXPORTERS, Exporter, Layout
 from datakit.export.checks import image_problem, row_problem
 from datakit.export.images import Placer
-from datakit.export.priors import prior_remover
 from datakit.export.record import Prompts, build_record
 from datakit.export.selection import select, verdicts
 from datakit.export.stats import Stats, length_measure
+from datakit.reading.priors import strip_priors
 from datakit.tables import LABEL_COLUMNS
 
 IMAGE_COLUMNS = ("image_id", "view", "converted_path", "source_path")
@@ -45,7 +45,7 @@ class Plan:
     prompts_dir: str | None
     system_template: str
     user_template: str
-    prior_phrases: list[str] | None  # None: keep prior sentences
+    remove_priors: bool  # drop (or rewrite) report sentences about prior studies: datakit.reading.priors
     tokenizer: str | None
 
 
@@ -99,7 +99,7 @@ class Renderer:
             self.exporters.append(exp)
             paths = "absolute" if exp.absolute_paths else plan.image_paths
             self.placers.append(Placer(plan.image_mode, paths, plan.final_root / name, plan.build_root / name))
-        self.strip = prior_remover(plan.prior_phrases) if plan.prior_phrases is not None else None
+        self.strip = strip_priors if plan.remove_priors else None
         self.unit, self.measure = length_measure(plan.tokenizer)
 
     def batch(self, rows: list[tuple], seq: int = 0) -> BatchOut:

@@ -6,7 +6,8 @@ knowledge_id, note``. A MeSH term is ``Heading/qualifier/qualifier…`` (FACTS.m
 equal (case and spacing ignored) and each of the rule's qualifiers (``+``-joined, maybe none) is among the
 term's. For each label the rule with the most qualifiers wins: ``Cardiac Shadow/enlarged/borderline`` is -1
 through ``enlarged+borderline``, not 1 through ``enlarged``; between equally specific rules the earlier row
-wins. A row without a label records a heading looked at on purpose that gets no label (``note`` says why);
+wins. A row whose value is ``null`` takes the label away from the terms it fits (``Opacity/ribs`` is no
+Lung Opacity although ``Opacity`` is). A row without a label records a heading looked at on purpose that gets no label (``note`` says why);
 ``knowledge_id`` names the entry of datakit's knowledge base the heading corresponds to.
 
 What the labels mean, since MeSH lists only what is *present*:
@@ -136,15 +137,16 @@ def _read_rules(path: Path) -> list[MeshRule]:
             value_text = (row["value"] or "").strip()
             if label_name and label_name not in LABEL_BY_NAME:
                 raise ValueError(f"{path}:{line}: {label_name!r} is not one of the 14 CheXpert labels")
-            if bool(label_name) != bool(value_text) or (value_text and value_text not in ("1", "0", "-1")):
-                raise ValueError(f"{path}:{line}: a label needs a value of 1, 0 or -1 and a value a label")
+            if bool(label_name) != bool(value_text) or (value_text and value_text not in ("1", "0", "-1", "null")):
+                raise ValueError(f"{path}:{line}: a label needs a value of 1, 0, -1 or null and a value a label")
             quals = frozenset(_norm(q) for q in (row["qualifiers"] or "").split("+") if q.strip())
             rules.append(
                 MeshRule(
                     heading=_norm(row["mesh_heading"]),
                     qualifiers=quals,
                     label=LABEL_BY_NAME[label_name] if label_name else None,
-                    value=int(value_text) if value_text else None,
+                    # "null": a more specific term that takes the label away ("Opacity/ribs" is bone, not lung)
+                    value=int(value_text) if value_text and value_text != "null" else None,
                     knowledge_id=(row["knowledge_id"] or "").strip() or None,
                     note=(row["note"] or "").strip(),
                     line=line,

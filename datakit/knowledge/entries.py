@@ -43,6 +43,7 @@ class Entry:
     index_codes: list[dict] = field(default_factory=list)
     provenance: dict | None = None
     overrides: str | None = None  # the file of the entry this one replaced, if any
+    differential_ids: list[str] = field(default_factory=list)  # curated: entries that look like this one
 
     @cached_property
     def terms(self) -> list[str]:

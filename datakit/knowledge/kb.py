@@ -90,6 +90,7 @@ def _entry_from_doc(doc: dict, path: Path, origin: str) -> Entry:
         path=str(path),
         index_codes=[dict(c) for c in doc.get("index_codes") or []],
         provenance=doc.get("provenance"),
+        differential_ids=list(doc.get("differential_ids") or []),
     )
 
 

@@ -28,6 +28,10 @@ class Perceived:
     laterality: str = "none"
     severity: str | None = None
     sentence: str = ""
+    # what the report says besides status, side and grade (empty when it says nothing of it):
+    limit: str = ""  # the words that narrow a negative ("no *large* effusion", "no *focal* airspace disease")
+    location: str = ""  # where, without the side ("lower lobe", "base", "apex")
+    descriptors: tuple[str, ...] = ()  # how it looks or how old it is ("patchy", "calcified", "healed")
 
 
 _STATUS = {1: "present", -1: "uncertain", 0: "absent"}
@@ -38,6 +42,19 @@ _ANATOMY = (r"atrium|atrial|ventricle|ventricular|heart border|cardiac border|he
             r"main bronchus|bronchus|internal jugular|ij|subclavian|brachiocephalic|innominate")
 ANATOMIC_SIDE = re.compile(rf"\b(?:left|right)[\s-]+(?:{_ANATOMY})\b")
 _ANATOMY_WORD = re.compile(rf"\b(?:{_ANATOMY})\b")
+# Words that narrow a negative: "no large effusion" is not "no effusion".
+LIMITS = re.compile(r"\b(left|right|bilateral|large|significant|focal|acute|definite|definitive|displaced|gross|grossly|obvious|overt|"
+                    r"frank|sizable|sizeable|appreciable|substantial|visible|confluent|lobar|dense|moderate|new|"
+                    r"active|suspicious|discrete|dominant|evident|measurable|typical|convincing)\b")
+LOCATIONS = re.compile(r"\b((?:upper|lower|middle) lobes?|lingula|apex|apices|apical|bases|base|basilar|basal|"
+                       r"retrocardiac|perihilar|infrahilar|suprahilar|hilar|mid ?lung|midlung|upper zone|"
+                       r"lower zone|mid zone|costophrenic (?:angle|sulcus)|subpleural|"
+                       r"peripheral|paratracheal|(?:upper|mid|lower) thoracic|thoracic spine|lumbar spine|"
+                       r"thoracolumbar|upper quadrant|axilla|chest wall|lung apex|lung base|fissure)\b")
+DESCRIPTORS = re.compile(r"\b(patchy|streaky|linear|hazy|reticular|reticulonodular|calcified|subsegmental|"
+                         r"plate ?like|discoid|focal|confluent|faint|chronic|old|healed|healing|remote|multilevel|"
+                         r"loculated|layering|nodular|interstitial|diffuse|scattered|multifocal)\b")
+_WORDS_BEFORE = 4  # how far before a mention its own adjectives are looked for
 
 
 class FindingReader:
@@ -77,10 +94,39 @@ class FindingReader:
                 left, right = _clause(norm, f.start, f.end)
                 context = self._own_anatomy.get(entry_id, ANATOMIC_SIDE).sub(" ", norm[left:right])
                 side = laterality_of(context) if entry.laterality and status != 0 else "none"
+                if entry.region == "lines_devices" and status != 0:
+                    # a device's side is the word before it ("left PICC"); sides after it place its tip
+                    # ("tip in the right hemithorax")
+                    side = laterality_of(" ".join(norm[left : f.start].split()[-3:]))
+                if side == "none" and entry.laterality and status != 0 and entry.region != "lines_devices":
+                    # "calcified granuloma, right base", "left lower lobe opacity, concerning for pneumonia": a
+                    # sentence with one side only gives it to a mention whose own clause has none
+                    a, b = _sentence(norm, f.start, f.end)
+                    whole = laterality_of(self._own_anatomy.get(entry_id, ANATOMIC_SIDE).sub(" ", norm[a:b]))
+                    side = whole if whole in ("left", "right") else "none"
                 grade = severity_of(context) if status != 0 and SEVERITY_WORDS.search(context) else None
                 clause = " ".join(text[left:right].split()).strip(" ,;:")
-                out.append(Perceived(entry_id, entry.region, _STATUS[status], side, grade, clause))
+                before = " ".join(norm[left : f.start].split()[-_WORDS_BEFORE:])
+                own = f"{before} {norm[f.start : f.end]}"
+                limit = " ".join(dict.fromkeys(LIMITS.findall(before))) if status == 0 else ""
+                location = _location(context) if status != 0 else ""
+                described = tuple(dict.fromkeys(d for d in DESCRIPTORS.findall(own) if d not in limit.split()))
+                out.append(Perceived(entry_id, entry.region, _STATUS[status], side, grade, clause, limit,
+                                     location, described if status != 0 else ()))
         return out
+
+
+def _sentence(norm: str, start: int, end: int) -> tuple[int, int]:
+    """Bounds of the sentence around a mention."""
+    left = norm.rfind(". ", 0, start) + 1
+    right = norm.find(". ", end)
+    return max(left, 0), right if right >= 0 else len(norm)
+
+
+def _location(context: str) -> str:
+    """The first location words of a clause, lobes kept whole ("lower lobe"), without the side."""
+    m = LOCATIONS.search(context)
+    return " ".join(m.group(1).split()) if m else ""
 
 
 def _clause(norm: str, start: int, end: int) -> tuple[int, int]:

@@ -31,7 +31,7 @@ from datakit.yamldoc import load_document
 
 LEXICON_SCHEMA = "labeler_lexicon.v1.json"
 # Bump when the engine's rules change, so labels computed under older rules are not reused.
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 
 # cue kinds
 NEG, UNC, PNU, INTERP, PSEUDO, TERM = (
@@ -44,14 +44,16 @@ NEG, UNC, PNU, INTERP, PSEUDO, TERM = (
 )
 PRE, POST, BOTH = "pre", "post", "both"
 # qualifier classes → the status they give an anchor
-QUALIFIER_STATUS = {"positive": 1, "negative": 0, "uncertain": -1}
+# "unstated" describes the structure without a verdict ("stable cardiomediastinal silhouette"): no mention
+QUALIFIER_STATUS = {"positive": 1, "negative": 0, "uncertain": -1, "unstated": None}
 FINDING_LABELS = [c for c in LABEL_COLUMNS if c != "no_finding"]
 
 # De-identification placeholders become runs of this character before matching (labeler_rules.normalize).
 # It counts as part of a word at phrase boundaries, so a fragment glued to a placeholder ("pneumo___thorax")
 # is never a mention or a cue.
 PLACEHOLDER_CHAR = "\u00a4"
-_SEP = re.compile(r"[\s\-]+")
+# a de-identification placeholder between two words of a phrase is skipped ("calcified XXXX granuloma")
+_SEP = re.compile(r"[\s\-\u00a4]+")
 _CHOICE = re.compile(r"\{([^{}]*)\}")
 _MAX_EXPANSION = 2000
 
@@ -90,7 +92,7 @@ def trie_regex(keys: list[str]) -> re.Pattern:
     def build(node: dict, last: str) -> str:
         alts = []
         for ch in sorted(c for c in node if c):
-            piece = r"[\s\-]+" if ch == " " else re.escape(ch)
+            piece = rf"[\s\-]+(?:{PLACEHOLDER_CHAR}+[\s\-]+)?" if ch == " " else re.escape(ch)
             alts.append(piece + build(node[ch], ch))
         if "" in node:  # a phrase may end here, if no word character follows
             alts.append(rf"(?![\w{PLACEHOLDER_CHAR}])" if (last.isalnum() or last == "_") else "")
@@ -118,6 +120,7 @@ class Phrase:
     anchor: str | None = None  # anchor id: needs a qualifier
     suppressor: bool = False  # an abnormality outside the 13 findings: blocks No Finding
     heart_failure: bool = False
+    attributable: bool = False  # a shadow a report may explain by bone or a device (see Tables.attribution_re)
     blocked: set[str] = field(default_factory=set)  # labels an unmention keeps it from counting towards
 
     @property
@@ -141,6 +144,12 @@ class Tables:
     breaker_re: re.Pattern
     auxiliary_re: re.Pattern
     relation_re: re.Pattern
+    # "opacity ... related to | a healing rib fracture": cue, then target; the mention is not a lung finding
+    attribution_re: re.Pattern
+    attribution_target_re: re.Pattern
+    attribution_window: int
+    other_study_re: re.Pattern  # a sentence about another study or modality ("on the prior CT")
+    history_re: re.Pattern  # the rest of the sentence is a history ("with a history of lymphoma")
     fingerprint: str
 
 
@@ -272,9 +281,12 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
                         get(k).labels[label] = 1
     else:
         for entry in kb.entries.values():
+            # a dropped synonym is too vague for the label's own entry ("density" is no lung opacity), but a
+            # specific entry keeps it ("sternotomy" is sternotomy wires, though no Support Devices label)
+            dropped = drop.get(entry.id, ()) if entry.id == entry.chexpert else ()
             for term in entry.terms:
                 k = key(term)
-                if k and k[0].isalnum() and k not in drop.get(entry.chexpert or "", ()):
+                if k and k[0].isalnum() and k not in dropped:
                     get(k).labels[entry.id] = 1
     for label, ks in keys_of("mentions").items():
         for k in ks:
@@ -313,16 +325,29 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
 
     unmentions = keys_of("unmentions")
     for label, ks in unmentions.items():
+        # keyed by entries, an unmention of a label stands for every entry of that label ("monitor leads" is no
+        # pacemaker, although "leads" is one of its terms)
+        of_label = {e.id for e in kb.by_label(label)} if keyed_by == "entries" else {label}
         for k in ks:
             p = get(k)
-            p.labels.pop(label, None)
-            p.blocked.add(label)
+            for name in of_label:
+                p.labels.pop(name, None)
+            p.blocked |= of_label
             if p.anchor in _anchors_of(anchors, label):
                 p.anchor = None
     for k, _ in _expand_all(doc.get("heart_failure", []), "heart_failure", path):
         get(k).heart_failure = True
 
     _containment(phrases, unmentions)
+    if keyed_by == "entries":
+        _own_device_terms(kb, phrases)
+    attribution = doc.get("attribution", {})
+    owned = set(attribution.get("labels", [])) | set(attribution.get("entries", []))
+    for p in phrases.values():
+        ids = set(p.labels)
+        if keyed_by == "entries":
+            ids |= {kb.get(e).chexpert for e in p.labels if e in kb and kb.get(e).chexpert}
+        p.attributable = bool(ids & owned)
     fingerprint = content_hash(
         {"engine": ENGINE_VERSION, "kb": getattr(kb, "fingerprint", None), "lexicon": doc, "keyed_by": keyed_by}
     )
@@ -338,8 +363,32 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
         breaker_re=_words_re(doc["cues"].get("breakers", [])),
         auxiliary_re=_words_re(doc["cues"].get("auxiliaries", [])),
         relation_re=_words_re(doc["cues"].get("relations", [])),
+        attribution_re=trie_regex([k for k, _ in _expand_all(attribution.get("cues", []), "attribution.cues", path)]),
+        attribution_target_re=trie_regex(
+            [k for k, _ in _expand_all(attribution.get("targets", []), "attribution.targets", path)]
+        ),
+        attribution_window=int(attribution.get("window", 8)),
+        other_study_re=trie_regex([k for k, _ in _expand_all(doc.get("other_study", []), "other_study", path)]),
+        history_re=trie_regex([k for k, _ in _expand_all(doc.get("history", []), "history", path)]),
         fingerprint=fingerprint,
     )
+
+
+def _own_device_terms(kb: Any, phrases: dict[str, Phrase]) -> None:
+    """A device's own term names that device only: "pacemaker electrodes" are no external electrodes."""
+    own: dict[str, set[str]] = {}
+    for entry in kb.entries.values():
+        for term in entry.terms:
+            own.setdefault(key(term), set()).add(entry.id)
+
+    def device(entry_id: str) -> bool:
+        return entry_id in kb and kb.get(entry_id).region == "lines_devices"
+
+    for k, p in phrases.items():
+        mine = own.get(k, set())
+        if any(device(e) for e in mine):
+            for e in [e for e in p.labels if e not in mine and device(e)]:
+                del p.labels[e]
 
 
 def _words_re(words: list[str]) -> re.Pattern:

@@ -135,7 +135,80 @@ def find(t: Tables, norm: str) -> list[Found]:
             _apply_cues(t, norm, found[i:j], here)
         i = j
     _decide(found, cues, sentence_cuts)
-    return found
+    _hedge_alternatives(norm, found)
+    return _not_this_image(t, norm, found, sentence_cuts)
+
+
+# "atelectasis or scarring", "atelectasis or early pneumonia": alternatives offered, neither asserted
+_ALTERNATIVE = re.compile(rf"^[\s{PLACEHOLDER_CHAR}]*,?\s*or\s+(?:[\w{PLACEHOLDER_CHAR}]+\s+)?$")
+
+
+def _hedge_alternatives(norm: str, found: list[Found]) -> None:
+    """Two unnegated mentions joined by "or" are both uncertain."""
+    for a, b in zip(found, found[1:], strict=False):
+        if a.clause != b.clause or not _ALTERNATIVE.match(norm[a.end : b.start]):
+            continue
+        # "atelectasis or possibly pneumonia": the second is hedged by its own cue, the first by the "or"
+        if a.status in (None, 1, -1) and b.status in (None, 1, -1) and (a.status, b.status) != (-1, -1):
+            m = re.search(r"\bor\b", norm[a.end : b.start])
+            span = (a.end + m.start(), a.end + m.end()) if m else None
+            for f in (a, b):
+                f.status, f.cue = -1, span
+
+
+def _not_this_image(t: Tables, norm: str, found: list[Found], sentence_cuts: list[int]) -> list[Found]:
+    """Drop mentions of another study ("consolidation on the prior CT") and shadows the report explains by bone
+    or a device ("opacity related to a healing rib fracture").
+    """
+    other = {bisect_right(sentence_cuts, m.start()) for m in t.other_study_re.finditer(norm)}
+    history = {}  # sentence → where its history starts
+    for m in t.history_re.finditer(norm):
+        history.setdefault(bisect_right(sentence_cuts, m.start()), m.start())
+    explained = _explained_sentences(t, norm, sentence_cuts)
+    kept = []
+    for f in found:
+        if f.sentence in other or f.start >= history.get(f.sentence, len(norm)):
+            continue
+        if f.phrase.attributable and f.sentence in explained:
+            continue
+        if f.phrase.attributable and _attributed(t, norm, f, sentence_cuts):
+            continue
+        kept.append(f)
+    return kept
+
+
+# "Vague nodular opacity near the first rib. This may be artifact from calcification": the next sentence explains
+_THIS = re.compile(r"\s*(?:this|these|it|which)\b")
+
+
+def _explained_sentences(t: Tables, norm: str, sentence_cuts: list[int]) -> set[int]:
+    """Sentences whose shadow the next sentence explains away ("This may be artifact …")."""
+    out = set()
+    for i, cut in enumerate(sentence_cuts):
+        m = _THIS.match(norm, cut)
+        if m is None:
+            continue
+        end = sentence_cuts[i + 1] if i + 1 < len(sentence_cuts) else len(norm)
+        cue = t.attribution_re.search(norm, m.end(), end)
+        if cue is None or _words(norm, m.end(), cue.start()) > 4:
+            continue
+        target = t.attribution_target_re.search(norm, cue.end(), end)
+        if target is not None and _words(norm, cue.end(), target.start()) <= t.attribution_window:
+            out.add(i)  # the sentence before this cut
+    return out
+
+
+def _attributed(t: Tables, norm: str, f: Found, sentence_cuts: list[int]) -> bool:
+    i = bisect_right(sentence_cuts, f.start)
+    end = sentence_cuts[i] if i < len(sentence_cuts) else len(norm)
+    window = t.attribution_window
+    for m in t.attribution_re.finditer(norm, f.end, end):
+        if _words(norm, f.end, m.start()) > window:
+            break
+        target = t.attribution_target_re.search(norm, m.end(), end)
+        if target is not None and _words(norm, m.end(), target.start()) <= window:
+            return True
+    return False
 
 
 def _words(norm: str, a: int, b: int) -> int:
@@ -144,7 +217,7 @@ def _words(norm: str, a: int, b: int) -> int:
 
 # Which qualifier wins when several describe one anchor: "normal and stable contours" is normal, "stable,
 # mildly enlarged heart" is enlarged.
-_QUALIFIER_RANK = {1: 3, 0: 2, -1: 1}
+_QUALIFIER_RANK = {1: 3, 0: 2, -1: 1, None: 0}
 # Anchors joined like this share the qualifier after them: "heart size and mediastinal contours are normal".
 _COORDINATED = re.compile(r"[\s,]*(?:and|or|/|,)[\s,]*(?:the\s+)?$")
 
@@ -170,7 +243,9 @@ def _resolve_anchors(t: Tables, norm: str, found: list[Found], cuts: list[int]) 
         for s, e, groups in quals:
             if e > f.start or aid not in groups or bisect_right(cuts, s) != f.clause:
                 continue
-            if _words(norm, e, f.start) <= before_w and bisect_left(starts, e) == idx:
+            # ", " between them: the qualifier belongs to what came before ("heart borderline enlarged,
+            # mediastinal contours similar")
+            if _words(norm, e, f.start) <= before_w and bisect_left(starts, e) == idx and "," not in norm[e : f.start]:
                 if best is None or _QUALIFIER_RANK[groups[aid]] >= _QUALIFIER_RANK[best[2]]:
                     best = (s, e, groups[aid])
         if best is None:
@@ -192,7 +267,7 @@ def _resolve_anchors(t: Tables, norm: str, found: list[Found], cuts: list[int]) 
                     best = (s, e, groups[aid])
             if best is not None:
                 f.interior_breaker = t.breaker_re.search(norm, f.end, best[0]) is not None
-        if best is not None:
+        if best is not None and best[2] is not None:  # an "unstated" qualifier ("stable") says nothing
             f.qual = best
             kept.append(f)
     return kept

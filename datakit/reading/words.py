@@ -13,7 +13,10 @@ _SEVERITY_ALIASES = {"tiny": "trace", "minimal": "mild", "marked": "severe", "ma
 SEVERITY_WORDS = re.compile(
     r"\b(" + "|".join(sorted({*SIZE_SCALE, *DEGREE_SCALE, *_SEVERITY_ALIASES}, key=len, reverse=True)) + r")\b"
 )
-_SIDE = re.compile(r"\b(left|right|bilateral|bilaterally|both|bibasilar|bibasal|bibasalar)\b")
+_SIDE = re.compile(r"\b(left|right|bilateral|bilaterally|both|bibasilar|bibasal|bibasalar|biapical|"
+                   r"lingula|lingular|middle lobe)\b")
+# lobes that exist on one side only: the lingula is left, the middle lobe right
+_ONE_SIDED = {"lingula": "left", "lingular": "left", "middle lobe": "right"}
 
 
 def severity_of(sentence: str) -> str | None:
@@ -27,9 +30,9 @@ def severity_of(sentence: str) -> str | None:
 
 def laterality_of(sentence: str) -> str:
     """left, right, bilateral or none, from the sentence's side words."""
-    sides = {m.group(1) for m in _SIDE.finditer(sentence.lower())}
+    sides = {_ONE_SIDED.get(m.group(1), m.group(1)) for m in _SIDE.finditer(sentence.lower())}
     if not sides:
         return "none"
-    if sides & {"bilateral", "bilaterally", "both", "bibasilar", "bibasal", "bibasalar"} or {"left", "right"} <= sides:
+    if sides & {"bilateral", "bilaterally", "both", "bibasilar", "bibasal", "bibasalar", "biapical"} or {"left", "right"} <= sides:
         return "bilateral"
     return sides.pop()

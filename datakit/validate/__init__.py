@@ -6,8 +6,9 @@ found), sets rejected traces aside in quarantine.jsonl with all their reasons, a
 manifest. A trace is rejected when a row of severity ``error`` fails; ``warning`` rows only flag it. A row
 that passed carries the most severe level its check can give (what a failure of it would have meant).
 
-Checks are plain functions over tables, registered with :func:`check`: the eight built-in ones (schema,
-clinical, knowledge, reflection, leakage, privacy, form, diversity) live in ``datakit/validate/checks/`` and
+Checks are plain functions over tables, registered with :func:`check`: the built-in ones (schema,
+clinical, evidence, faithfulness, knowledge, reflection, leakage, privacy, form, diversity, priors and the
+optional judge) live in ``datakit/validate/checks/`` and
 use the same decorator a user's check does::
 
     import polars as pl
@@ -95,7 +96,7 @@ def validate(
     return _outcome(traces, studies, images, hits, kb=kb, labeler=labeler, config=config).table
 
 
-def _outcome(traces, studies, images, hits, *, kb, labeler, config) -> Outcome:
+def _outcome(traces, studies, images, hits, *, kb, labeler, config, run=None) -> Outcome:
 
     config = config or ValidateConfig()
     kb = kb if kb is not None else load_configured()
@@ -103,7 +104,7 @@ def _outcome(traces, studies, images, hits, *, kb, labeler, config) -> Outcome:
         labeler = default_labeler(kb)
     if hits is None:
         hits = tables.empty(tables.KnowledgeHits)
-    return run_checks(traces, studies, images, hits, kb=kb, labeler=labeler, config=config)
+    return run_checks(traces, studies, images, hits, kb=kb, labeler=labeler, config=config, run=run)
 
 
 def _read_traces(run: RunDir) -> pl.DataFrame:
@@ -127,12 +128,18 @@ def _depends(run: RunDir, config: DatakitConfig) -> dict:
     for name in config.validate.plugins:
         path = Path(name).expanduser()
         plugins[name] = file_digest(path) if path.is_file() else name  # a module: its name (installed code)
-    return {"knowledge": load_configured(config).fingerprint, "lexicon": file_digest(default_lexicon_path()),
-            "plugins": plugins}
+    out = {"knowledge": load_configured(config).fingerprint, "lexicon": file_digest(default_lexicon_path()),
+           "plugins": plugins}
+    judge = config.validate.llm_judge
+    if judge.enabled:  # the judge's verdicts follow its prompt template
+        from datakit.chat import SERVICES
+
+        out["judge_prompt"] = SERVICES.get("openai").prompts(judge.prompts_dir).sha(judge.prompt)
+    return out
 
 
-# Bump when a built-in check changes its verdicts.
-CHECKS_VERSION = 1
+# Bump when a built-in check changes its verdicts (2: faithfulness, priors and the optional judge, issue 15).
+CHECKS_VERSION = 2
 STAGE = Stage(
     "validate",
     reads=("traces", "studies", "images", "knowledge"),
@@ -198,7 +205,7 @@ def run(
     images = run.read_table("images")
     hits = run.read_table("knowledge") if run.has_table("knowledge") else tables.empty(tables.KnowledgeHits)
     kb = load_configured(config)
-    outcome = _outcome(traces, studies, images, hits, kb=kb, labeler=labeler, config=vcfg)
+    outcome = _outcome(traces, studies, images, hits, kb=kb, labeler=labeler, config=vcfg, run=run)
     if not run.has_table("knowledge"):
         outcome.context.notes.append(
             "no knowledge.parquet: citations were grounded in perceived findings only"

@@ -108,6 +108,11 @@ class Context:
         self.table_problems: pl.DataFrame | None = None
         # text → what the finding reader read in it, shared by the checks that read texts (checks/mentions.py)
         self.readings: dict[str, list[tuple]] = {}
+        # text → what the second reader read in it (checks/second_read.py)
+        self.second_readings: dict[str, Any] = {}
+        # more figures for the summary, by name (e.g. the priors check's counts)
+        self.summary_extra: dict[str, Any] = {}
+        self.run: Any = None  # the RunDir, when validating one (the LLM judge keeps its cache there)
 
     # --- the bulk pass ---
     @cached_property
@@ -255,6 +260,13 @@ class Context:
         from datakit.reading.findings import FindingReader
 
         return FindingReader(self.kb)
+
+    @cached_property
+    def second_reader(self) -> Any:
+        """The second reader (``datakit.reading.second``): reads reports apart from the teacher's reader."""
+        from datakit.reading.second import SecondReader
+
+        return SecondReader(self.kb)
 
     @cached_property
     def report_sentences(self) -> pl.DataFrame:

@@ -97,19 +97,22 @@ def run_checks(
     kb: Any,
     labeler: Any,
     config: ValidateConfig,
+    run: Any = None,
 ) -> Outcome:
     """Run every selected check over the tables (see :func:`datakit.validate.validate`)."""
     from datakit.validate.checks.schema import table_problems
 
     load_builtin()
     load_plugins(config.plugins)
-    checks = selected(config.skip)
+    # the LLM judge runs only when it is switched on
+    checks = [c for c in selected(config.skip) if c.name != "judge" or config.llm_judge.enabled]
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     found_in_table = table_problems(traces)
     traces, duplicates = split_duplicates(traces)
     ctx = Context(traces, studies, images, hits, kb, labeler, config)
     ctx.table_problems = found_in_table
+    ctx.run = run
     _ = ctx.parsed
     seconds["parse"] = time.perf_counter() - started
     parts = []
@@ -200,5 +203,6 @@ def summarize(outcome: Outcome, *, examples: int = 2) -> dict[str, Any]:
         "pass_rate": round(passed / total, 6) if total else 0.0,
         "checks": per_check,
         "notes": list(dict.fromkeys(outcome.context.notes)),
+        **outcome.context.summary_extra,
         "seconds": {k: round(v, 3) for k, v in outcome.seconds.items()},
     }

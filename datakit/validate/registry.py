@@ -2,7 +2,7 @@
 
 A check receives the :class:`~datakit.validate.context.Context` of the run and returns its *problems*: a
 polars DataFrame with one row per problem found, columns ``study_id``, ``code`` and ``message``. Every study
-the check judged and returned no problem for passed it. The nine built-in checks go through this same
+the check judged and returned no problem for passed it. The built-in checks go through this same
 decorator.
 
 Severity is per code: ``error`` rejects the trace, ``warning`` only flags it, ``off`` drops the problem. A
@@ -79,12 +79,15 @@ BUILTIN = (
     "schema",
     "clinical",
     "evidence",
+    "faithfulness",
     "knowledge",
     "reflection",
     "leakage",
     "privacy",
     "form",
     "diversity",
+    "priors",
+    "judge",
 )
 
 

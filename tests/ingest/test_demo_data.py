@@ -47,7 +47,9 @@ MENTIONS = {
     "Cardiomegaly": r"cardiomegaly|\bheart\b|\bcardiac\b",
     "Consolidation": r"consolidation",
     "Edema": r"edema",
-    "Enlarged Cardiomediastinum": r"cardiomediastinal contours|widened mediastinum|mediastinum is widened",
+    # "stable" contours compare with a prior and are no mention (the labeler reads them so since issue 15)
+    "Enlarged Cardiomediastinum": r"cardiomediastinal contours(?! are stable)(?<!stable cardiomediastinal contours)"
+                                  r"|widened mediastinum|mediastinum is widened",
     "Fracture": r"fracture",
     "Lung Lesion": r"nodule|\bmass\b",
     "Lung Opacity": r"opacit",

@@ -84,7 +84,8 @@ def test_label_returns_the_14_columns_in_chexpert_order(labeler):
         ("Endotracheal tube in place. No pneumothorax.", 1),  # support devices do not count
         ("Small left effusion. Otherwise normal chest.", None),  # a finding: None, not 0
         ("Possible pneumonia.", None),  # uncertain counts as a finding
-        ("No effusion. Stable cardiomediastinal silhouette.", None),  # stable contours are uncertain
+        # "stable" compares with a prior and says nothing about the width: no mention, nothing blocks No Finding
+        ("No effusion. Stable cardiomediastinal silhouette.", 1),
         ("Emphysema. No acute process.", None),  # an abnormality outside the 14 suppresses it
         ("No evidence of emphysema.", 1),  # ... but not when negated
         ("Mild degenerative changes of the spine. No acute process.", 1),  # incidental: left out on purpose

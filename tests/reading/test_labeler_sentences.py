@@ -200,7 +200,8 @@ CASES: list[tuple[str, dict[str, int | None]]] = [
     ("Heart size is borderline.", {"CM": -1}),
     ("Borderline cardiomegaly.", {"CM": -1}),
     ("Borderline enlarged heart.", {"CM": -1}),
-    ("Heart size is stable.", {"CM": -1}),
+    # "stable" compares with a prior and gives no verdict on the size: no mention (it used to read as -1)
+    ("Heart size is stable.", {}),
     ("Heart size is difficult to assess given low lung volumes.", {"CM": -1}),
     ("Heart size may be slightly enlarged.", {"CM": -1}),
     ("Heart size is not significantly enlarged.", {"CM": 0}),
@@ -212,8 +213,11 @@ CASES: list[tuple[str, dict[str, int | None]]] = [
     ("The heart and mediastinum are within normal limits.", {"CM": 0, "ECM": 0}),
     ("Heart size is enlarged, mediastinal contours are normal.", {"CM": 1, "ECM": 0}),
     ("Normal heart size, widened mediastinum.", {"CM": 0, "ECM": 1}),
-    ("Stable cardiomediastinal silhouette.", {"ECM": -1}),
-    ("The cardiomediastinal silhouette is unchanged.", {"ECM": -1}),
+    # the same for the mediastinum (it used to read as -1, which made Enlarged Cardiomediastinum's precision
+    # against MeSH fall under 0.1)
+    ("Stable cardiomediastinal silhouette.", {}),
+    ("The cardiomediastinal silhouette is unchanged.", {}),
+    ("Stable mildly enlarged cardiomediastinal silhouette.", {"ECM": 1}),
     ("Normal and stable cardiomediastinal contours.", {"ECM": 0}),
     ("The mediastinum is widened.", {"ECM": 1}),
     ("The mediastinum is unremarkable.", {"ECM": 0}),
@@ -289,7 +293,7 @@ CASES: list[tuple[str, dict[str, int | None]]] = [
     ("Degenerative changes of the thoracic spine.", {"NF": 1}),
     ("Endotracheal tube in standard position. Lungs are clear.", {"SD": 1, "NF": 1}),
     ("Small right pleural effusion.", {"PE": 1, "NF": None}),
-    ("Heart size is stable.", {"CM": -1, "NF": None}),
+    ("Heart size is stable.", {"NF": 1}),
     ("Calcified granuloma in the left upper lobe.", {"NF": None}),
     # --- text layout: placeholders, wrapping, case, hyphens ----------------------------------------------
     ("Normal chest x-XXXX.", {"NF": 1}),

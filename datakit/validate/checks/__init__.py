@@ -1,1 +1,1 @@
-"""The eight built-in checks, one module each; they register themselves with ``@check`` on import."""
+"""The built-in checks, one module each; they register themselves with ``@check`` on import."""

@@ -1,0 +1,165 @@
+"""The offline teacher states only what the study supports (issue 15): report-style studies written for these
+tests, each with the trace items it must and must not produce."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from datakit.annotate.offline import TraceWriter
+from datakit.annotate.teacher import ImageRef, StudyInput
+from datakit.config import load_config
+from datakit.knowledge.kb import load_kb
+from datakit.reading.findings import FindingReader
+from datakit.semantics import entries_table, study_semantics
+from datakit.tables import LABEL_COLUMNS
+from datakit.trace import dumps, render_think
+
+KB = load_kb()
+READER = FindingReader(KB)
+RETRIEVED = ["atelectasis", "pneumonia", "pleural_thickening", "consolidation", "edema", "lung_scarring"]
+
+
+def writer(**over) -> TraceWriter:
+    return TraceWriter(KB, READER, load_config(overrides=over).teacher)
+
+
+def study(findings: str, impression: str = "", labels: dict | None = None, sid: str = "s1",
+          lateral: bool = False) -> StudyInput:
+    lab = dict.fromkeys(LABEL_COLUMNS)
+    lab.update(labels or {})
+    images = [ImageRef(f"{sid}-pa", "PA", "x.png", "d")] + ([ImageRef(f"{sid}-l", "LATERAL", "y.png", "e")]
+                                                            if lateral else [])
+    return StudyInput(sid, "iu_xray", "", "", findings, impression, lab, images, list(RETRIEVED))
+
+
+def items(trace: dict) -> list[tuple[str, str, str, str]]:
+    return [(i["region"], i["finding"], i["status"], i["laterality"]) for i in trace["perception"]]
+
+
+def clean(text: str, labels: dict | None = None, **over) -> dict:
+    out = writer(**{"teacher.error_rate": 0.0, **over}).write(study(text, labels=labels))
+    assert out.trace is not None, out.error
+    return out.trace
+
+
+CASES = [
+    # (report, labels, items that must be there (finding, status[, side]), findings that must not be abnormal)
+    ("Opacity at the right base represents a healing rib fracture. Lungs otherwise clear.", {"fracture": 1},
+     [("rib_fracture", "present", "right")], ["lung_opacity", "pulmonary_nodule"]),
+    ("Monitor leads overlie the chest. The lungs are clear.", {}, [("ecg_leads", "present", None)], ["pacemaker"]),
+    ("Consolidation on the prior CT. No focal consolidation on this film.", {}, [("consolidation", "absent", None)],
+     ["consolidation"]),
+    ("Stable cardiomediastinal silhouette. No pneumothorax.", {}, [], ["enlarged_cardiomediastinum"]),
+    ("Right lower lobe atelectasis versus pneumonia.", {"atelectasis": 1, "pneumonia": 1},
+     [("atelectasis", "uncertain", "right"), ("pneumonia", "uncertain", "right")], []),
+    ("Probable left lower lobe pneumonia.", {"pneumonia": 1}, [("pneumonia", "uncertain", "left")], []),
+    ("Elevation of the right hemidiaphragm. Tortuous aorta. Mild degenerative changes of the thoracic spine.",
+     {}, [("elevated_hemidiaphragm", "present", "right"), ("tortuous_aorta", "present", None),
+          ("degenerative_spine", "present", None)], []),
+    ("Mild anterior wedging of a mid thoracic vertebral body.", {},
+     [("vertebral_wedge_deformity", "present", None)], ["fracture", "vertebral_compression_fracture"]),
+    ("Lingular atelectasis. Right middle lobe opacity.", {"atelectasis": 1, "lung_opacity": 1},
+     [("atelectasis", "present", "left"), ("lung_opacity", "present", "right")], []),
+]
+
+
+@pytest.mark.parametrize("text, labels, must, must_not", CASES, ids=[c[0][:50] for c in CASES])
+def test_items(text, labels, must, must_not):
+    got = items(clean(text, labels))
+    for finding, status, side in must:
+        assert any(f == finding and s == status and (side is None or lat == side) for _, f, s, lat in got), (
+            text, finding, got)
+    for finding in must_not:
+        assert not any(f == finding and s != "absent" for _, f, s, _ in got), (text, finding, got)
+
+
+def test_a_negative_keeps_its_limit():
+    trace = clean("No large pleural effusion. No focal airspace disease.")
+    ev = {i["finding"]: i["evidence"] for i in trace["perception"] if i["status"] == "absent"}
+    assert "large pleural effusion" in ev["pleural_effusion"].lower()
+    assert "focal" in ev["lung_opacity"].lower()
+
+
+def test_a_label_never_creates_or_upgrades_an_item():
+    out = writer().write(study("The lungs are clear. No pleural effusion.", labels={"pneumothorax": 1}))
+    assert out.trace is None and out.error_code == "label_not_in_report" and "pneumothorax" in out.error
+    # a hedge labelled positive stays a hedge
+    trace = clean("Possible small left pleural effusion.", {"pleural_effusion": 1})
+    assert ("pleura", "pleural_effusion", "uncertain", "left") in items(trace)
+    # a finding whose label is 0 is left out, not contradicted
+    trace = clean("Small left pleural effusion.", {"pleural_effusion": 0})
+    assert not any(f == "pleural_effusion" for _, f, _, _ in items(trace))
+
+
+def test_normal_items_only_where_a_statement_covers_the_region():
+    trace = clean("The lungs are clear. No pneumothorax.")
+    by_region = {i["region"]: i for i in trace["perception"]}
+    assert by_region["lungs"]["finding"] == "normal" and "clear" in by_region["lungs"]["evidence"].lower()
+    asserting = re.compile(r"\b(normal|clear|no|not|midline|sharp|unremarkable|intact)\b", re.IGNORECASE)
+    for region in ("airway", "hila", "upper_abdomen", "bones_soft_tissue", "lines_devices", "heart_mediastinum"):
+        item = by_region[region]
+        assert item["finding"] == "normal" and not asserting.search(item["evidence"]), item
+    trace = clean("No acute cardiopulmonary abnormality.")
+    heart = next(i for i in trace["perception"] if i["region"] == "heart_mediastinum")
+    assert "acute" in heart["evidence"].lower()
+
+
+def test_no_normal_phrase_beside_what_the_region_has():
+    trace = clean("Median sternotomy wires. No tubes or lines. Degenerative changes of the spine. "
+                  "Elevation of the left hemidiaphragm. No acute bony abnormality.")
+    got = items(trace)
+    assert not any(f == "support_devices" and s == "absent" for _, f, s, _ in got)
+    for region in ("bones_soft_tissue", "upper_abdomen", "lines_devices"):
+        assert not any(r == region and f == "normal" for r, f, _, _ in got), (region, got)
+
+
+def test_no_placeholder_or_report_clause_in_the_think_text():
+    text = ("Calcified XXXX granuloma in the right upper lobe. XXXX XXXX are intact. Small left effusoin. "
+            "Patchy opacity in the left lower lobe is again seen.")
+    trace = clean(text)
+    think = render_think(trace)
+    assert "XXXX" not in think and "effusoin" not in think and "again seen" not in think
+
+
+def test_reasoning_goes_from_signs_to_findings_to_impression():
+    trace = clean("Blunting of the left costophrenic angle with a small left pleural effusion. "
+                  "Left basilar atelectasis. No pneumothorax.", {"pleural_effusion": 1, "atelectasis": 1})
+    steps = trace["reasoning"]
+    assert all(s["status"] != "absent" for s in steps)  # no "without its signs there is no X"
+    effusion = next(s for s in steps if s["conclusion"] == "pleural_effusion")
+    assert "blunting" in effusion["inference"].lower() and "[K:pleural_effusion]" in effusion["inference"]
+    impression = steps[-1]
+    assert impression["observation"].startswith("Findings:") and set(impression["knowledge"]) >= {
+        "pleural_effusion", "atelectasis"}
+    for s in steps[:-1]:
+        for cited in s["knowledge"][1:]:
+            assert cited in KB.get(s["conclusion"]).differential_ids or cited in RETRIEVED
+
+
+def test_an_injected_side_or_grade_error_is_visible_in_the_draft():
+    text = "Small left pleural effusion. No pneumothorax."
+    for kind, field in (("laterality", "laterality"), ("severity", "severity")):
+        out = writer(**{"teacher.error_rate": 1.0, "teacher.error_kinds": [kind]}).write(
+            study(text, labels={"pleural_effusion": 1}))
+        (fix,) = [c for c in out.trace["reflection"]["corrections"] if c["kind"] == kind]
+        draft = next(i for i in out.trace["perception"] if i["finding"] == "pleural_effusion")
+        wrong, right = fix["before"][field], fix["after"][field]
+        assert wrong in draft["evidence"] and right not in draft["evidence"], (kind, draft["evidence"])
+        assert "pleural effusion" in fix["note"].lower() or "costophrenic" in fix["note"].lower()
+        assert right in out.trace["reflection"]["summary"]  # the reasoning redone on the corrected finding
+
+
+def test_a_false_finding_is_one_the_report_rules_out_and_the_recheck_fits_the_study():
+    text = "No pneumothorax. No pleural effusion. The lungs are clear."
+    for seed in range(6):
+        out = writer(**{"teacher.error_rate": 1.0, "teacher.error_kinds": ["hallucinated"], "teacher.seed": seed}
+                     ).write(study(text, sid=f"h{seed}"))
+        (fix,) = [c for c in out.trace["reflection"]["corrections"] if c["kind"] == "hallucinated"]
+        region = KB.get(fix["finding"]).region
+        assert fix["finding"] in ("pneumothorax", "pleural_effusion") or region == "lungs", fix
+        checked = " ".join(out.trace["reflection"]["checked"])
+        assert "tip" not in checked and "each tube" not in checked
+        sem = study_semantics("h", dumps(out.trace), entries_table(KB))
+        assert not any(f["status"] != "absent" and f["finding"] == fix["finding"] for f in sem["final"])

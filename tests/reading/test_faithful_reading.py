@@ -1,0 +1,156 @@
+"""The finding reader on the patterns a radiologist's review of offline traces found misread (issue 15).
+
+Each case is a report sentence written for these tests, the (entry, status[, side]) readings it must give and
+those it must not. Statuses: P present, U uncertain, A absent. The labeler shares the engine; its cases follow.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from datakit.knowledge.kb import load_kb
+from datakit.reading.findings import FindingReader
+from datakit.reading.labeler import Labeler
+
+S = {"P": "present", "U": "uncertain", "A": "absent"}
+
+CASES = [
+    # 1. attribution: a shadow explained by bone, the nipple, a device or a vessel is no lung finding
+    ("Opacity over the right lower chest represents a healing rib fracture.",
+     [("rib_fracture", "P", "right")], ["lung_opacity", "pulmonary_nodule"]),
+    ("Nodular density at the left base reflects the nipple shadow.", [], ["pulmonary_nodule", "lung_opacity"]),
+    ("Left basilar opacity is related to callus from an old rib fracture.",
+     [("rib_fracture", "P", "left")], ["lung_opacity"]),
+    ("Density projecting over the left upper lung is due to overlapping bone rather than a nodule.",
+     [("pulmonary_nodule", "A", None)], ["lung_opacity"]),
+    ("Rounded opacity in the right midlung corresponds to an end-on vessel.", [], ["pulmonary_nodule", "lung_opacity"]),
+    ("Patchy opacity in the right lower lobe consistent with pneumonia.",
+     [("lung_opacity", "P", "right"), ("pneumonia", "P", None)], []),
+    # external leads are not a pacemaker; a pacemaker's leads are
+    ("Monitor leads overlie the chest.", [("ecg_leads", "P", None)], ["pacemaker"]),
+    ("External monitoring wires project over the chest.", [("ecg_leads", "P", None)], ["pacemaker"]),
+    ("Left chest wall pacemaker with leads in the right atrium and ventricle.", [("pacemaker", "P", "left")], []),
+    # 2. prior studies and other modalities
+    ("Prior CT demonstrated a small right lower lobe nodule.", [], ["pulmonary_nodule"]),
+    ("The consolidation described on the outside chest CT is not seen.", [], ["consolidation"]),
+    ("The previous film showed a left pleural effusion.", [], ["pleural_effusion"]),
+    ("Small left pleural effusion, increased from the prior radiograph.", [("pleural_effusion", "P", "left")], []),
+    # 3. stable / unchanged structure words say nothing
+    ("Stable cardiomediastinal silhouette.", [], ["enlarged_cardiomediastinum"]),
+    ("The mediastinal contours are unchanged.", [], ["enlarged_cardiomediastinum"]),
+    ("Heart size is stable.", [], ["cardiomegaly"]),
+    ("Stable mild enlargement of the cardiac silhouette.", [("cardiomegaly", "P", None)], []),
+    # qualifiers stay with their own structure
+    ("Heart size borderline enlarged, mediastinal contours similar to before.", [("cardiomegaly", "U", None)],
+     ["enlarged_cardiomediastinum"]),
+    ("Enlarged cardiac silhouette, normal mediastinal contours.",
+     [("cardiomegaly", "P", None), ("enlarged_cardiomediastinum", "A", None)], []),
+    # negation in lists and "without ... change of"
+    ("No pneumothorax, pleural effusion or focal consolidation.",
+     [("pneumothorax", "A", None), ("pleural_effusion", "A", None), ("consolidation", "A", None)], []),
+    ("Without significant change of the small left effusion.", [("pleural_effusion", "P", "left")], []),
+    ("No acute bony abnormality. Degenerative changes of the thoracic spine.",
+     [("degenerative_spine", "P", None)], []),
+    # hedges are never present
+    ("Left lower lobe atelectasis versus pneumonia.",
+     [("atelectasis", "U", "left"), ("pneumonia", "U", "left")], []),
+    ("Right basilar atelectasis or scarring.", [("atelectasis", "U", "right"), ("lung_scarring", "U", "right")], []),
+    ("Streaky opacities may be atelectasis or possibly early pneumonia.",
+     [("atelectasis", "U", None), ("pneumonia", "U", None)], []),
+    ("Probable right middle lobe pneumonia.", [("pneumonia", "U", "right")], []),
+    ("The opacity could also represent atelectasis.", [("atelectasis", "U", None)], []),
+    ("Small bilateral effusions are suggested on the lateral view.", [("pleural_effusion", "U", "bilateral")], []),
+    # lexicon gaps
+    ("Old broken ribs on the right.", [("rib_fracture", "P", "right")], []),
+    ("Elevation of the right hemidiaphragm.", [("elevated_hemidiaphragm", "P", "right")], []),
+    ("The left hemidiaphragm is elevated.", [("elevated_hemidiaphragm", "P", "left")], []),
+    ("Tortuous and calcified thoracic aorta.", [("tortuous_aorta", "P", None), ("aortic_calcification", "P", None)],
+     []),
+    ("Mild anterior wedging of a mid thoracic vertebral body.", [("vertebral_wedge_deformity", "P", None)],
+     ["vertebral_compression_fracture", "fracture"]),
+    ("Median sternotomy wires are intact.", [("sternotomy_wires", "P", None)], []),
+    ("Surgical clips in the right upper quadrant.", [("surgical_clips", "P", None)], []),
+    ("Calcified XXXX granuloma in the right upper lobe.", [("granuloma", "P", "right")], []),
+    ("Right humeral head bone anchors.", [("orthopedic_hardware", "P", None)], []),
+    # sides of one-sided lobes and of a sentence with one side
+    ("Lingular atelectasis.", [("atelectasis", "P", "left")], []),
+    ("Middle lobe opacity.", [("lung_opacity", "P", "right")], []),
+    ("Calcified granuloma, right base.", [("granuloma", "P", "right")], []),
+    ("Bibasilar subsegmental atelectasis.", [("atelectasis", "P", "bilateral")], []),
+]
+
+
+@pytest.fixture(scope="module")
+def reader():
+    return FindingReader(load_kb())
+
+
+@pytest.mark.parametrize("text, must, must_not", CASES, ids=[c[0][:60] for c in CASES])
+def test_reading(reader, text, must, must_not):
+    got = reader.read(text)
+    seen = {(p.entry_id, p.status, p.laterality) for p in got}
+    for entry, status, side in must:
+        assert any(e == entry and s == S[status] and (side is None or lat == side) for e, s, lat in seen), (
+            text, entry, status, side, seen)
+    for entry in must_not:
+        assert not any(e == entry and s != "absent" for e, s, _ in seen), (text, entry, seen)
+
+
+def test_negatives_keep_their_limit(reader):
+    (p,) = reader.read("No large pleural effusion.")
+    assert (p.entry_id, p.status, p.limit) == ("pleural_effusion", "absent", "large")
+    (p,) = reader.read("No focal airspace disease.")
+    assert p.status == "absent" and p.limit == "focal"
+    (p,) = reader.read("No pneumothorax.")
+    assert p.limit == ""
+
+
+def test_location_and_descriptors(reader):
+    (p,) = reader.read("Patchy opacity in the left lower lobe.")
+    assert (p.laterality, p.location, p.descriptors) == ("left", "lower lobe", ("patchy",))
+    (p,) = reader.read("Healed right rib fractures.")
+    assert p.descriptors == ("healed",)
+
+
+LABELER_CASES = [
+    ("Stable cardiomediastinal silhouette.", {}),
+    ("Nodular density at the left base reflects the nipple shadow.", {}),
+    ("Monitor leads overlie the chest.", {}),
+    ("Prior CT showed right lower lobe consolidation.", {}),
+    ("Right basilar atelectasis or scarring.", {"atelectasis": -1}),
+    ("Mild anterior wedging of a mid thoracic vertebral body.", {}),
+    ("Status post XXXX sternotomy.", {}),
+    ("Blunted costophrenic XXXX on the right.", {"pleural_effusion": -1}),
+]
+
+
+@pytest.mark.parametrize("text, want", LABELER_CASES, ids=[c[0][:60] for c in LABELER_CASES])
+def test_labeler_shares_the_fixes(text, want):
+    got = {k: v for k, v in Labeler().label(text).items() if v is not None and k != "no_finding"}
+    assert got == want, (text, got)
+
+
+MORE = [
+    # an explanation in the next sentence
+    ("Vague nodular opacity near the right first rib. This may be artifact from calcification of the rib.", [],
+     ["pulmonary_nodule", "lung_opacity"]),
+    ("Stable right paratracheal opacity. This represents vascular shadows.", [], ["lung_opacity"]),
+    # a history is no finding of this film; what comes before it still is
+    ("Stable chest in a patient with a history of lymphoma.", [], ["lymphadenopathy"]),
+    ("Wide mediastinum, consistent with history of aortic dissection.", [("mediastinal_widening", "P", None)], []),
+    # contours that cannot be judged say nothing about the width
+    ("Left-sided cardiomediastinal contours are obscured by collapse of the left lung.",
+     [("atelectasis", "P", "left")], ["enlarged_cardiomediastinum"]),
+    # a device's side is the word before it, not where its tip lies
+    ("Left PICC with its tip in the right hemithorax.", [("picc", "P", "left")], []),
+    ("Two pacemaker electrodes in stable position.", [("pacemaker", "P", None)], ["ecg_leads"]),
+    # operations are not clips
+    ("Postoperative changes of sternotomy and CABG.", [("sternotomy_wires", "P", None)], ["surgical_clips"]),
+    ("Lungs are hyperexpanded.", [("hyperinflation", "P", None)], []),
+    ("Degenerative changes in the spine.", [("degenerative_spine", "P", None)], []),
+]
+
+
+@pytest.mark.parametrize("text, must, must_not", MORE, ids=[c[0][:60] for c in MORE])
+def test_reading_across_sentences_and_devices(reader, text, must, must_not):
+    test_reading(reader, text, must, must_not)
