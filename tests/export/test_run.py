@@ -16,6 +16,8 @@ def test_every_format_every_split(validated_run):
     root = validated_run / "export"
     studies = pl.read_parquet(validated_run / "studies.parquet")
     split_of = dict(studies.select("study_id", "split").iter_rows())
+    val = pl.read_parquet(validated_run / "validation.parquet")
+    accepted = studies.height - val.filter(~pl.col("passed") & (pl.col("severity") == "error"))["study_id"].n_unique()
     for name in FORMATS:
         suffix = ".json" if name == "llava" else ".jsonl"
         seen = []
@@ -25,13 +27,13 @@ def test_every_format_every_split(validated_run):
             ids = [r.get("study_id") or r.get("id") for r in rows if name not in ("llamafactory", "swift")]
             assert all(split_of[i] == split for i in ids)  # splits come from the studies table
             seen += rows
-        assert len(seen) == result.counts["study_out"] == studies.height
+        assert len(seen) == result.counts["study_out"] == accepted
     assert (root / "llamafactory" / "dataset_info.json").is_file()
     assert (root / "qwen-vl" / "data_registry.py").is_file()
     for png in ("splits", "labels", "think_length", "corrections"):
         assert (root / "plots" / f"{png}.png").read_bytes().startswith(b"\x89PNG")
     manifest = json.loads((validated_run / "manifest.json").read_text())
-    assert manifest["stages"]["export"]["counts"]["study_out"] == studies.height
+    assert manifest["stages"]["export"]["counts"]["study_out"] == accepted
 
 
 def test_images_frontal_first_capped_and_llava_one(validated_run):
@@ -98,7 +100,9 @@ def test_tag_styles(validated_run):
 
 def test_rejected_and_review_decisions(validated_run):
     val = pl.read_parquet(validated_run / "validation.parquet")
-    ids = sorted(val["study_id"].unique())
+    failed = val.filter(~pl.col("passed"))["study_id"].unique().to_list()  # the base run's own rejects and flags
+    val = val.with_columns(passed=pl.lit(True))
+    ids = sorted(set(val["study_id"].unique()) - set(failed))
     rejected, flagged, in_review = ids[0], ids[1], ids[2]
     val = val.with_columns(
         passed=pl.when((pl.col("study_id") == rejected) & (pl.col("check") == "form")).then(False)
