@@ -8,6 +8,7 @@ Usage from Python::
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import polars as pl
 
 from datakit import tables
 from datakit.config import DatakitConfig, dump_config, load_config
-from datakit.errors import SourceLayoutError
+from datakit.errors import IngestError, RunDirError, SourceLayoutError
 from datakit.ingest.base import (
     FORMATS,
     ReadContext,
@@ -94,17 +95,89 @@ def _drop_studies_without_images(
     return studies.filter(pl.col("n_images") > 0).with_columns(pl.col("n_images").cast(pl.Int16))
 
 
+def nothing_kept(root: Path, studies_in: int, quarantine: Quarantine) -> IngestError:
+    """The error for an ingest that set every study aside: the main reasons, with counts, and what to do."""
+
+    def top(kind: str) -> tuple[str, str]:
+        codes = quarantine.by_code(kind).most_common(3)
+        if not codes:
+            return "", ""
+        example = next(r for r in quarantine.records if r.kind == kind and r.code == codes[0][0])
+        return "; ".join(f"{code} ({n:,})" for code, n in codes), f"{example.key}: {example.message}"
+
+    studies, example = top("study")
+    images, image_example = top("image")
+    reasons = f"studies: {studies or 'none listed'}"
+    if images and "no_images" in studies:
+        reasons += f"; their images: {images}"  # a study without images: the image rows say why
+        example = image_example
+    what = f"{studies_in:,} studies" if studies_in else "no study"
+    return IngestError(
+        f"ingest kept no study of {root}: {what} read, all set aside. Main reasons, {reasons}"
+        + (f"\nfor example, {example}" if example else ""),
+        hint="fix the main reason above, then ingest again; nothing was written",
+    )
+
+
+def prune_images(run: RunDir, images: pl.DataFrame) -> int:
+    """Remove converted PNGs the images table no longer lists (an earlier ingest's); returns how many."""
+    listed = {Path(p).name for p in images["converted_path"].drop_nulls().to_list()}
+    removed = 0
+    for path in run.images_dir.glob("*.png"):
+        if path.name not in listed:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def run(
     source: str | Path,
     run_dir: str | Path,
     config: DatakitConfig | None = None,
+    *,
+    force: bool = False,
 ) -> IngestResult:
-    """Read ``source`` into the run directory: tables, converted images, quarantine, manifest."""
+    """Read ``source`` into the run directory: tables, converted images, quarantine, manifest.
+
+    A run folder this call made is removed again when ingest fails. ``force`` lets another source, or a
+    ``limit`` that keeps fewer studies, replace what an earlier ingest wrote into the run.
+    """
     config = config or load_config()
-    cfg = config.ingest
     root = Path(source).expanduser().resolve()
-    fmt = get_format(cfg.format) if cfg.format else detect_format(root)
-    run = RunDir.create(run_dir)
+    fmt = get_format(config.ingest.format) if config.ingest.format else detect_format(root)
+    made = not Path(run_dir).exists()
+    if not made and not force:
+        guard_replace(RunDir(run_dir), root, fmt.name, config.ingest.limit)
+    try:
+        return _ingest(root, fmt, RunDir.create(run_dir), config)
+    except BaseException:
+        if made:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def guard_replace(run: RunDir, root: Path, fmt: str, limit: int | None) -> None:
+    """Refuse to replace a run's studies with another source's, or with the first ``limit`` of them."""
+    entry = run.manifest().get("stages", {}).get(STAGE)
+    if not entry:
+        return
+    before = entry.get("source"), entry.get("format")
+    if before != (str(root), fmt):
+        raise RunDirError(
+            f"{run.root} holds studies ingested from {before[0]} ({before[1]}); ingesting {root} ({fmt}) "
+            "would replace them and make the run's knowledge, traces and validation stale",
+            hint="ingest into a new run folder (--run), or add --force to replace them",
+        )
+    kept = (entry.get("counts") or {}).get("study_out", 0)
+    if limit is not None and kept > limit:
+        raise RunDirError(
+            f"--limit {limit} would replace the {kept} studies of {run.root} with {limit}",
+            hint=f"take the quick look in its own run (e.g. --run {run.root}-limit{limit}), or add --force",
+        )
+
+
+def _ingest(root: Path, fmt: SourceFormat, run: RunDir, config: DatakitConfig) -> IngestResult:
+    cfg = config.ingest
     quarantine = Quarantine(STAGE)
 
     raw = fmt.read(ReadContext(root=root, config=cfg, quarantine=quarantine))
@@ -121,6 +194,8 @@ def run(
         images = convert_images(images, run, cfg.images, quarantine, previous)
         studies = _drop_studies_without_images(studies, images, quarantine, after_conversion=True)
     check_no_leak(studies)
+    if studies.is_empty():
+        raise nothing_kept(root, raw.studies_in, quarantine)
 
     studies = tables.Studies.validate(tables.conform(studies, tables.Studies).sort("study_id"))
     images = tables.Images.validate(tables.conform(images, tables.Images).sort("study_id", "image_id"))
@@ -130,6 +205,7 @@ def run(
     }
     run.write_table("studies", studies)
     run.write_table("images", images)
+    prune_images(run, images)
     run.write_quarantine(quarantine)
     write_atomic(run.config_path, dump_config(config.model_copy(update={"source": str(root)})))
     run.record_stage(
