@@ -16,6 +16,7 @@ import polars as pl
 from datakit import tables
 from datakit.annotate.teacher import ImageRef, StudyInput, TraceOutcome, get_teacher
 from datakit.config import DatakitConfig, load_config
+from datakit.errors import RunDirError
 from datakit.rundir import Quarantine, RunDir
 from datakit.text import clean
 from datakit.trace import SCHEMA_ID
@@ -141,6 +142,21 @@ def _prepare(run_dir: str | RunDir, config: DatakitConfig | None, limit: int | N
     return config, run, studies, kb, build_inputs(run, studies, images, hits)
 
 
+def guard_limit(run: RunDir, studies: pl.DataFrame, limit: int) -> None:
+    """Refuse a ``--limit`` that would replace a run's traces with fewer."""
+    if not run.has_table("traces"):
+        return
+    before = pl.read_parquet(run.table_path("traces"), columns=["study_id"])["study_id"]
+    dropped = int((~before.is_in(studies["study_id"].implode())).sum())
+    if dropped:
+        raise RunDirError(
+            f"--limit {limit} would replace the {before.len()} traces of {run.root} with {studies.height} "
+            f"({dropped} studies would lose their trace)",
+            hint="take a quick look in its own run (`datakit build CONFIG --limit N` makes RUN-limitN), "
+                 "or add --force to replace them",
+        )
+
+
 def estimate(run_dir: str | RunDir, config: DatakitConfig | None = None, *, limit: int | None = None):
     """What an LLM run would send and cost (``--dry-run``): nothing is sent."""
     from datakit.annotate.cache import Cache
@@ -165,9 +181,15 @@ def run(
     *,
     limit: int | None = None,
     progress: bool = True,
+    force: bool = False,
 ) -> AnnotateResult:
-    """Write a trace for every study of the run (or the first ``limit``)."""
+    """Write a trace for every study of the run (or the first ``limit``).
+
+    A ``limit`` that would leave out studies the run already has traces for is refused unless ``force``.
+    """
     config, run, studies, kb, inputs = _prepare(run_dir, config, limit)
+    if limit is not None and not force:
+        guard_limit(run, studies, limit)
     teacher = get_teacher(config.teacher.kind)(config=config, kb=kb, run=run, progress=progress)
     outcomes = teacher.annotate(inputs)
 

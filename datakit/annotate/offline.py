@@ -415,6 +415,7 @@ class OfflineTeacher:
     def __init__(self, *, config: DatakitConfig, kb: Any, run: Any = None, progress: bool = True) -> None:
         self.config = config
         self.kb = kb
+        self.progress = progress
 
     def annotate(self, studies: Sequence[StudyInput]) -> list[TraceOutcome]:
         """One trace per study, in order."""
@@ -426,20 +427,21 @@ class OfflineTeacher:
 
             writer = TraceWriter(self.kb, FindingReader(self.kb), self.config.teacher)
             return [writer.write(s) for s in studies]
-        from concurrent.futures import ProcessPoolExecutor
+        from datakit.annotate.progress import StageProgress
+        from datakit.parallel import process_pool
 
-        from datakit.parallel import worker_context
-
-        size = max(1, min(5000, len(studies) // (workers * 8)))
+        size = max(1, min(2000, len(studies) // (workers * 8)))
         starts = iter(range(0, len(studies), size))
         out: list[TraceOutcome] = []
         # at most two chunks per worker in flight: memory stays flat however many studies there are
-        with ProcessPoolExecutor(workers, mp_context=worker_context(), initializer=_init_worker,
-                                 initargs=(self.config,)) as pool:
+        with StageProgress("offline teacher", total=len(studies), enabled=self.progress) as bar, \
+                process_pool(workers, _init_worker, (self.config,)) as pool:
             pending = deque(pool.submit(_write_chunk, list(studies[i : i + size]))
                             for i in itertools.islice(starts, 2 * workers))
             while pending:
-                out.extend(pending.popleft().result())
+                part = pending.popleft().result()
+                out.extend(part)
+                bar.advance(len(part))
                 for i in itertools.islice(starts, 1):
                     pending.append(pool.submit(_write_chunk, list(studies[i : i + size])))
         return out
