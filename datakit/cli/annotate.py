@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
             for batch in cancelled:
                 n = len(batch.get("keys", []))
                 console.print(f"Batch {batch.get('id')} ({n} requests): {batch.get('status')}; a later "
-                              "`datakit annotate` merges what it answered and resubmits the rest.")
+                              "`datakit annotate` merges what it answered and resubmits the rest.", markup=False)
             return
         if dry_run:
             console.print(estimate_table(datakit.annotate.estimate(rd, cfg, limit=limit)))

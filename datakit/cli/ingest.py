@@ -64,8 +64,10 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def formats() -> None:
         """List the source formats datakit reads and what it looks for to detect each."""
+        from rich.text import Text
+
         from datakit.ingest.base import FORMATS, _load_builtin
 
         _load_builtin()
         for name, fmt in sorted(FORMATS.items()):
-            console.print(f"[bold]{name}[/bold] ({fmt.dataset}): {fmt.looks_for}")
+            console.print(Text.assemble((name, "bold"), f" ({fmt.dataset}): {fmt.looks_for}"))
