@@ -261,18 +261,26 @@ def load_config(
     *,
     overrides: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
+    flags: dict[str, str] | None = None,
 ) -> DatakitConfig:
-    """Resolve the configuration: ``overrides`` (dotted keys from flags) > environment > file > defaults."""
+    """Resolve the configuration: ``overrides`` (dotted keys from flags) > environment > file > defaults.
+
+    ``flags`` names the command-line flag of each dotted override (``{"teacher.kind": "--teacher"}``), so that
+    a bad value is reported with where it came from.
+    """
     data: dict[str, Any] = {}
+    text = ""
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist", hint="check the --config path")
+        text = path.read_text(encoding="utf-8")
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{path} is not valid TOML: {err}") from err
-    data = _merge(data, _env_overrides(dict(os.environ if environ is None else environ)))
+            raise ConfigError(f"{path} is not valid TOML: {err}", hint="fix the line it names") from err
+    environ = dict(os.environ if environ is None else environ)
+    data = _merge(data, _env_overrides(environ))
     flat: dict[str, Any] = {}
     for dotted, value in (overrides or {}).items():
         if value is not None:
@@ -281,10 +289,13 @@ def load_config(
     try:
         return DatakitConfig.model_validate(data)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in err.errors()
-        )
-        raise ConfigError(f"invalid configuration: {problems}", hint="see README.md, 'Configuration'") from err
+        from datakit.config_origin import describe_errors, origins
+
+        where = origins(path, text, environ, {k: v for k, v in (overrides or {}).items() if v is not None}, flags)
+        raise ConfigError(
+            f"invalid configuration: {describe_errors(err, where, DatakitConfig)}",
+            hint="fix the value where it came from (README.md, 'Configuration', lists every key)",
+        ) from err
 
 
 def dump_config(config: DatakitConfig) -> str:

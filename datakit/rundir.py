@@ -286,12 +286,13 @@ class RunDir:
         write_atomic(self.manifest_path, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
         return entry
 
-    def load_config(self, path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Any:
+    def load_config(self, path: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                    flags: dict[str, str] | None = None) -> Any:
         """The run's configuration: ``path`` if given, else the run's own datakit.toml, then env and flags."""
         from datakit.config import load_config
 
         base = path if path is not None else (self.config_path if self.config_path.is_file() else None)
-        return load_config(base, overrides=overrides)
+        return load_config(base, overrides=overrides, flags=flags)
 
     def save_config(self, config: Any) -> None:
         """Write the resolved configuration as the run's datakit.toml (keys' *names* only, never keys)."""

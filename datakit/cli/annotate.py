@@ -39,22 +39,25 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write perception → reasoning → reflection traces for every study of RUN (traces.parquet)."""
         import datakit.annotate
+        from datakit.cli.options import flag_overrides
         from datakit.cli.render import annotate_summary, estimate_table
         from datakit.rundir import RunDir
 
         rd = RunDir.open(run)
-        cfg = rd.load_config(config, overrides={
-            "teacher.kind": teacher,
-            "teacher.model": model,
-            "teacher.base_url": base_url,
-            "teacher.api_key_env": api_key_env,
-            "teacher.transport": transport,
-            "teacher.prompt_mode": None if multi_stage is None else ("multi" if multi_stage else "single"),
-            "teacher.prompts_dir": str(prompts) if prompts else None,
-            "teacher.max_concurrency": concurrency,
-            "teacher.error_rate": error_rate,
-            "teacher.seed": seed,
+        overrides, flags = flag_overrides({
+            "teacher.kind": ("--teacher", teacher),
+            "teacher.model": ("--model", model),
+            "teacher.base_url": ("--base-url", base_url),
+            "teacher.api_key_env": ("--api-key-env", api_key_env),
+            "teacher.transport": ("--transport", transport),
+            "teacher.prompt_mode": ("--multi-stage/--single-call",
+                                    None if multi_stage is None else ("multi" if multi_stage else "single")),
+            "teacher.prompts_dir": ("--prompts", str(prompts) if prompts else None),
+            "teacher.max_concurrency": ("--concurrency", concurrency),
+            "teacher.error_rate": ("--error-rate", error_rate),
+            "teacher.seed": ("--seed", seed),
         })
+        cfg = rd.load_config(config, overrides=overrides, flags=flags)
         if cancel:
             from datakit.annotate.batch import cancel_batches
 

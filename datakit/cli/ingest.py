@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Read SOURCE into RUN: studies.parquet, images.parquet, images/, quarantine.jsonl, manifest.json."""
         import datakit.ingest
+        from datakit.cli.options import flag_overrides
         from datakit.cli.render import ingest_summary
         from datakit.config import load_config
         from datakit.rundir import RunDir
@@ -43,19 +44,17 @@ def register(app: typer.Typer) -> None:
         # a run that exists keeps its own settings (datakit.toml) unless --config names another file
         own = RunDir(run).config_path
         base = config if config is not None else (own if own.is_file() else None)
-        cfg = load_config(
-            base,
-            overrides={
-                "ingest.format": format,
-                "ingest.limit": limit,
-                "ingest.split.strategy": split,
-                "ingest.label_source": labels,
-                "ingest.images.convert": convert,
-                "ingest.images.max_size": image_size,
-                "ingest.workers": workers,
-                "ingest.images.workers": workers,
-            },
-        )
+        overrides, flags = flag_overrides({
+            "ingest.format": ("--format", format),
+            "ingest.limit": ("--limit", limit),
+            "ingest.split.strategy": ("--split", split),
+            "ingest.label_source": ("--labels", labels),
+            "ingest.images.convert": ("--convert/--no-convert", convert),
+            "ingest.images.max_size": ("--image-size", image_size),
+            "ingest.workers": ("--workers", workers),
+            "ingest.images.workers": ("--workers", workers),
+        })
+        cfg = load_config(base, overrides=overrides, flags=flags)
         if limit is None:
             cfg.ingest.limit = None  # --limit is for one command, never a setting the run keeps
         result = datakit.ingest.run(source, run, cfg, force=force)

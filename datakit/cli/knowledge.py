@@ -200,6 +200,7 @@ def register(app: typer.Typer) -> None:
                 "knowledge.top_k": k,
                 "knowledge.paths": [str(p) for p in knowledge] if knowledge else None,
             },
+            flags={"knowledge.top_k": "--top-k", "knowledge.paths": "--knowledge"},
         )
         result = datakit.retrieve.run(rd, cfg)
         c = result.counts

@@ -117,7 +117,8 @@ def register(app: typer.Typer) -> None:
 
         rd = RunDir.open(run)
         cfg = rd.load_config(
-            config, overrides={"validate.min_pass_rate": min_pass_rate, "validate.workers": workers}
+            config, overrides={"validate.min_pass_rate": min_pass_rate, "validate.workers": workers},
+            flags={"validate.min_pass_rate": "--min-pass-rate", "validate.workers": "--workers"},
         )
         # --min-pass-rate and --workers are for this command only: what is written back is the config without them
         rd.save_config(rd.load_config(config))
