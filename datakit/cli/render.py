@@ -145,6 +145,8 @@ def estimate_table(estimate: Any) -> Table:
     cost = "unknown (no price for: " + ", ".join(est.unpriced_models) + ")" if est.cost_usd is None \
         else f"${est.cost_usd:,.2f}"
     t.add_row("projected cost", cost)
+    if est.prices_as_of:
+        t.add_row("prices", f"datakit's list prices of {est.prices_as_of} ([teacher.prices] overrides)")
     if stages > 1:
         t.caption = (f"multi-stage: {stages} requests per study; later stages depend on earlier answers, "
                      f"so expect about {stages}× these figures")
