@@ -200,6 +200,45 @@ class ValidateConfig(_Strict):
         return self
 
 
+EXPORT_FORMATS = ("trl", "llamafactory", "swift", "qwen-vl", "llava")
+
+
+class ExportConfig(_Strict):
+    """What ``datakit export`` writes and how (issue #16)."""
+
+    formats: list[str] = Field(default_factory=lambda: list(EXPORT_FORMATS), description="exporters by name")
+    # think: <think>…</think>; thought: <|begin_of_thought|>…<|end_of_thought|>; reasoning_content: a separate
+    # field (TRL); none: the report alone, the plain image → report direct-SFT baseline
+    tag_style: Literal["think", "thought", "reasoning_content", "none"] = "think"
+    image_mode: Literal["reference", "hardlink", "copy"] = Field(
+        "reference", description="images referenced in place, or hard-linked / copied under <format>/images/"
+    )
+    image_paths: Literal["absolute", "relative"] = Field(
+        "absolute", description="relative: to the split file's folder (ms-swift always gets absolute paths)"
+    )
+    max_images: int = Field(2, ge=1, description="images per study, frontal first (LLaVA always takes one)")
+    include_flagged: bool = Field(True, description="keep traces whose validation only warned")
+    system_prompt: bool = Field(True, description="write the system message where the format has one")
+    prompts_dir: str | None = Field(None, description="your own prompts folder (export/system.j2, export/user.j2)")
+    system_template: str = "export/system.j2"
+    user_template: str = "export/user.j2"
+    # keep: the report as written; remove: sentences about prior studies left out (one study's images cannot
+    # show them)
+    prior_sentences: Literal["keep", "remove"] = "keep"
+    strict: bool = Field(False, description="an export check failing stops the export instead of quarantining")
+    tokenizer: str | None = Field(None, description="tokenizer (local path or cached name) for the card's lengths")
+    workers: int | None = Field(None, ge=1, description="processes; default: all cores")
+    batch_size: int = Field(4096, ge=1, description="studies per batch: memory is bounded by a few batches")
+
+    @model_validator(mode="after")
+    def _known_formats(self) -> ExportConfig:
+        if not self.formats:
+            raise ValueError("export.formats is empty")
+        if len(set(self.formats)) != len(self.formats):
+            raise ValueError(f"export.formats names a format twice: {self.formats}")
+        return self
+
+
 # The section is called "validate" like its command; pydantic warns that the name shadows the deprecated
 # BaseModel.validate classmethod, which datakit never calls (it uses model_validate).
 warnings.filterwarnings(
@@ -215,6 +254,7 @@ class DatakitConfig(_Strict):
     knowledge: KnowledgeConfig = KnowledgeConfig()
     teacher: TeacherConfig = TeacherConfig()
     validate: ValidateConfig = ValidateConfig()
+    export: ExportConfig = ExportConfig()
 
     def fingerprint(self, *parts: str) -> str:
         """Hash of the given top-level sections (all when none are named)."""

@@ -87,3 +87,9 @@ class ValidationGateError(DatakitError):
     """Too many traces failed validation for the pipeline to go on."""
 
     exit_code = 4
+
+
+class ExportCheckError(DatakitError):
+    """A rendered training row fails an export check (``export.strict``): names the study, the file and the row."""
+
+    exit_code = 5

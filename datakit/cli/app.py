@@ -70,12 +70,13 @@ def _root(
 
 
 def _register() -> None:
-    from datakit.cli import annotate, ingest, knowledge, validate
+    from datakit.cli import annotate, export, ingest, knowledge, validate
 
     ingest.register(app)
     knowledge.register(app)
     annotate.register(app)
     validate.register(app)
+    export.register(app)
 
 
 _register()

@@ -1,0 +1,229 @@
+"""Export: training files for TRL, LLaMA-Factory, ms-swift, Qwen2.5-VL and LLaVA, with a dataset card (issue #16).
+
+``RUN/export/<format>/`` holds ``train``, ``val`` and ``test`` split files (JSON Lines; LLaVA one JSON list per
+split), the images where the image mode puts them, and the format's registry file (``dataset_info.json`` for
+LLaMA-Factory, ``data_registry.py`` for Qwen-VL). ``RUN/export/README.md`` is the dataset card,
+``RUN/export/plots/`` its figures. Every accepted study becomes one canonical record
+(:mod:`datakit.export.record`) rendered by one small registered module per format; every rendered row passes the
+export checks (:mod:`datakit.export.checks`) or is left out with its reason.
+
+Usage::
+
+    result = datakit.export.run("runs/demo", formats=["trl", "llava"])
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datakit import __version__
+from datakit.config import DatakitConfig
+from datakit.errors import ExportCheckError, RunDirError
+from datakit.export.base import EXPORTERS, Exporter, Layout, Turn
+from datakit.export.engine import Plan, default_workers, render_all, slices
+from datakit.export.record import Prompts
+from datakit.export.selection import decisions_path, read_decisions
+from datakit.export.stats import Stats, length_measure
+from datakit.export.writer import SplitWriter
+from datakit.hashing import content_hash, file_digest
+from datakit.rundir import Quarantine, RunDir
+from datakit.tables import SPLITS
+
+__all__ = ["EXPORTERS", "ExportResult", "Exporter", "Layout", "Turn", "depends", "run"]
+
+STAGE = "export"
+READS = ("traces", "validation", "studies", "images")
+# Already quarantined by validate, or a choice of the config: counted, not quarantined again.
+COUNTED_ONLY = ("rejected_by_validation", "flagged_excluded")
+
+
+@dataclass
+class ExportResult:
+    """What was written: rows per (format, split), the counts, and where."""
+
+    run: RunDir
+    root: Path
+    formats: list[str]
+    stats: Stats
+    counts: dict[str, int]
+    skipped: bool = False
+    seconds: float = 0.0
+    unit: str = "words"
+    quarantine: Quarantine = field(default_factory=lambda: Quarantine(STAGE))
+
+
+def _formats(config: DatakitConfig, formats: list[str] | None) -> list[str]:
+    names = list(formats or config.export.formats)
+    for name in names:
+        EXPORTERS.get(name)  # an unknown name is an UnknownFormat listing the known ones
+    return names
+
+
+def depends(run: RunDir, config: DatakitConfig, formats: list[str] | None = None) -> dict[str, Any]:
+    """Everything besides its input tables that the export's output depends on (the stage's ``depends``)."""
+    ec = config.export
+    prompts = Prompts(ec.prompts_dir, ec.system_template, ec.user_template, ec.tag_style, ec.system_prompt)
+    review = decisions_path(run.root)
+    return {
+        "export": {**ec.model_dump(mode="json", exclude={"workers", "batch_size"}),
+                   "formats": _formats(config, formats)},
+        "templates": prompts.sha,
+        "review": file_digest(review) if review.is_file() else None,
+        "prior_phrases": config.validate.prior_phrases if ec.prior_sentences == "remove" else None,
+        "datakit": __version__,
+    }
+
+
+def _fingerprint(run: RunDir, deps: dict[str, Any]) -> str:
+    return content_hash({**deps, "inputs": {t: run.signature(t) for t in READS}})
+
+
+def _check_inputs(run: RunDir) -> None:
+    for table, stage in (("traces", "annotate"), ("validation", "validate"), ("studies", "ingest"),
+                         ("images", "ingest")):
+        if not run.has_table(table):
+            raise RunDirError(f"{run.root} has no {run.table_path(table).name}: there is nothing to export",
+                              hint=f"run `datakit {stage} --run {run.root}` first")
+    run.check_upstream("annotate", STAGE)
+    run.check_upstream("validate", STAGE)
+
+
+def run(
+    run: RunDir | str | Path,
+    config: DatakitConfig | None = None,
+    *,
+    formats: list[str] | None = None,
+    force: bool = False,
+) -> ExportResult:
+    """Export the run's accepted traces in each format; write the card, the plots, quarantine and manifest."""
+    started = time.perf_counter()
+    run = run if isinstance(run, RunDir) else RunDir.open(run)
+    config = config or run.load_config()
+    ec = config.export
+    names = _formats(config, formats)
+    _check_inputs(run)
+    deps = depends(run, config, names)
+    fingerprint = _fingerprint(run, deps)
+    final = run.path("export")
+    if not force and run.stage_fingerprint(STAGE) == fingerprint and (final / "README.md").is_file():
+        entry = run.manifest()["stages"][STAGE]
+        return ExportResult(run, final, names, Stats(), entry.get("counts", {}), skipped=True,
+                            seconds=time.perf_counter() - started)
+
+    build = run.path(".export.partial")
+    shutil.rmtree(build, ignore_errors=True)
+    build.mkdir(parents=True)
+    review = read_decisions(decisions_path(run.root))
+    plan = Plan(run_root=run.root.resolve(), final_root=final.resolve(), build_root=build.resolve(),
+                formats=names, tag_style=ec.tag_style, image_mode=ec.image_mode, image_paths=ec.image_paths,
+                max_images=ec.max_images, system_prompt=ec.system_prompt, prompts_dir=ec.prompts_dir,
+                system_template=ec.system_template, user_template=ec.user_template,
+                prior_phrases=config.validate.prior_phrases if ec.prior_sentences == "remove" else None,
+                tokenizer=ec.tokenizer)
+    unit, _ = length_measure(ec.tokenizer)  # fails here, before any worker starts, if it cannot load
+    try:
+        stats, quarantine, n_traces, fallback = _write(run, plan, ec, review, build)
+        exporters = {n: EXPORTERS.get(n)(Layout(final / n, ec.image_paths, ec.tag_style)) for n in names}
+        for name, exp in exporters.items():
+            per_split = {s: stats.rows[(name, s)] for s in SPLITS}
+            for file, text in exp.side_files(per_split).items():
+                (build / name / file).write_text(text, encoding="utf-8")
+        from datakit.export.card import write_card
+
+        write_card(build, run=run, config=config, exporters=exporters, stats=stats, unit=unit,
+                   fallback_copies=fallback, n_traces=n_traces)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    _swap(build, final)
+    exported = sum(stats.studies.values())
+    counts = {"trace_in": n_traces, "study_out": exported, "study_excluded": sum(stats.excluded.values()),
+              "study_flagged_kept": stats.flagged}
+    if n_traces != exported + counts["study_excluded"]:
+        raise RuntimeError(f"export: {n_traces} traces in, {exported} exported, {counts['study_excluded']} left out")
+    counts |= {f"rows_{f}_{s}": n for (f, s), n in sorted(stats.rows.items())}
+    run.write_quarantine(quarantine)
+    seconds = time.perf_counter() - started
+    run.record_stage(STAGE, counts=counts, fingerprint=fingerprint, inputs=READS, formats=names,
+                     depends=deps, excluded=dict(stats.excluded), seconds=round(seconds, 3), **{"stats": stats.to_json()})
+    return ExportResult(run, final, names, stats, counts, seconds=seconds, unit=unit, quarantine=quarantine)
+
+
+def _write(run: RunDir, plan: Plan, ec: Any, review: dict[str, str], build: Path):
+    quarantine = Quarantine(STAGE)
+    stats = Stats()
+    writers: dict[tuple[str, str], SplitWriter] = {}
+    for name in plan.formats:
+        exp_cls = EXPORTERS.get(name)
+        for split in SPLITS:
+            writers[(name, split)] = SplitWriter(build / name / f"{split}{exp_cls.suffix}",
+                                                 json_list=exp_cls.suffix == ".json")
+    stats.review.update(review.values())
+    n_traces, fallback = 0, 0
+    workers = default_workers(ec.workers)
+    frames = slices(run.root, workers * ec.batch_size, review, ec.include_flagged)
+    try:
+        for frame, outs in render_all(plan, frames, workers, ec.batch_size):
+            n_traces += frame.height
+            for sid, reason, dataset in frame.filter(pl_not_null("exclude")).select(
+                    "study_id", "exclude", "dataset").iter_rows():
+                stats.excluded[reason] += 1
+                if reason not in COUNTED_ONLY:
+                    quarantine.add("study", sid, reason, _reason_message(reason), dataset=dataset)
+            for key in frame.select("teacher", "model", "template_sha", "schema_id").iter_rows():
+                stats.provenance[key] += 1
+            for out in outs:
+                fallback += out.fallback_copies
+                stats.merge(out.stats)
+                for sid, code, message in out.set_aside:
+                    quarantine.add("study", sid, code, message)
+                for (name, split), rows in out.rows.items():
+                    w = writers[(name, split)]
+                    for sid, line, bad in rows:
+                        if line is not None:
+                            w.write(line)
+                            stats.rows[(name, split)] += 1
+                            continue
+                        where = f"{name}/{w.path.name} row {w.rows + 1}"
+                        if ec.strict:
+                            raise ExportCheckError(f"study {sid}, {where}: {bad[0]}: {bad[1]}",
+                                                   hint="fix the trace or the template, or set export.strict "
+                                                        "= false to leave such rows out")
+                        stats.left_out[(name, bad[0])] += 1
+                        quarantine.add("row", sid, bad[0], f"{where} left out: {bad[1]}")
+    finally:
+        for w in writers.values():
+            w.close()
+    return stats, quarantine, n_traces, fallback
+
+
+def pl_not_null(column: str):
+    """``column`` is not null (a small helper so the module imports polars lazily)."""
+    import polars as pl
+
+    return pl.col(column).is_not_null()
+
+
+_MESSAGES = {
+    "rejected_in_review": "rejected in review (review/decisions.jsonl); left out of every format",
+    "unknown_study": "the trace's study is not in studies.parquet; left out of every format",
+    "not_validated": "validation.parquet has no row for this trace; run `datakit validate` again",
+}
+
+
+def _reason_message(reason: str) -> str:
+    return _MESSAGES.get(reason, reason)
+
+
+def _swap(build: Path, final: Path) -> None:
+    """Replace the old export with the new one: the old is moved aside first, so a crash leaves one of them."""
+    old = final.with_name(".export.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    build.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
