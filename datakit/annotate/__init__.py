@@ -153,7 +153,7 @@ def guard_limit(run: RunDir, studies: pl.DataFrame, limit: int) -> None:
             f"--limit {limit} would replace the {before.len()} traces of {run.root} with {studies.height} "
             f"({dropped} studies would lose their trace)",
             hint="take a quick look in its own run (`datakit build CONFIG --limit N` makes RUN-limitN), "
-                 "or add --force to replace them",
+                 "or add --replace to replace them",
         )
 
 
@@ -181,14 +181,14 @@ def run(
     *,
     limit: int | None = None,
     progress: bool = True,
-    force: bool = False,
+    replace: bool = False,
 ) -> AnnotateResult:
     """Write a trace for every study of the run (or the first ``limit``).
 
-    A ``limit`` that would leave out studies the run already has traces for is refused unless ``force``.
+    A ``limit`` that would leave out studies the run already has traces for is refused unless ``replace``.
     """
     config, run, studies, kb, inputs = _prepare(run_dir, config, limit)
-    if limit is not None and not force:
+    if limit is not None and not replace:
         guard_limit(run, studies, limit)
     teacher = get_teacher(config.teacher.kind)(config=config, kb=kb, run=run, progress=progress)
     outcomes = teacher.annotate(inputs)

@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="Count uncached requests and project tokens and cost."),
         cancel: bool = typer.Option(False, "--cancel", help="Cancel this run's submitted batches and stop."),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
-        force: bool = typer.Option(False, "--force", help="Let --limit replace traces the run already has."),
+        replace: bool = typer.Option(False, "--replace", help="Let --limit replace traces the run already has."),
         config: Path | None = typer.Option(None, "--config", help="A datakit.toml (default: the run's)."),
     ) -> None:
         """Write perception → reasoning → reflection traces for every study of RUN (traces.parquet)."""
@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
         if dry_run:
             console.print(estimate_table(datakit.annotate.estimate(rd, cfg, limit=limit)))
             return
-        result = datakit.annotate.run(rd, cfg, limit=limit, progress=not no_progress, force=force)
+        result = datakit.annotate.run(rd, cfg, limit=limit, progress=not no_progress, replace=replace)
         rd.save_config(cfg)  # only a command that worked changes the run's settings
         console.print(annotate_summary(result))
         # The work is done and the process about to end: the collections Python runs while it shuts down would

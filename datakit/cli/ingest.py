@@ -30,8 +30,8 @@ def register(app: typer.Typer) -> None:
         image_size: int | None = typer.Option(None, "--image-size", help="Longest side of converted images."),
         workers: int | None = typer.Option(None, "--workers", min=1, help="Processes (default: all cores)."),
         config: Path | None = typer.Option(None, "--config", help="A datakit.toml to start from."),
-        force: bool = typer.Option(
-            False, "--force", help="Let another source, or a --limit, replace the studies already in RUN."
+        replace: bool = typer.Option(
+            False, "--replace", help="Let another source, or a --limit, replace the studies already in RUN."
         ),
     ) -> None:
         """Read SOURCE into RUN: studies.parquet, images.parquet, images/, quarantine.jsonl, manifest.json."""
@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(base, overrides=overrides, flags=flags)
         if limit is None:
             cfg.ingest.limit = None  # --limit is for one command, never a setting the run keeps
-        result = datakit.ingest.run(source, run, cfg, force=force)
+        result = datakit.ingest.run(source, run, cfg, replace=replace)
         console.print(ingest_summary(result))
 
     @app.command()

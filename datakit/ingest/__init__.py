@@ -135,18 +135,18 @@ def run(
     run_dir: str | Path,
     config: DatakitConfig | None = None,
     *,
-    force: bool = False,
+    replace: bool = False,
 ) -> IngestResult:
     """Read ``source`` into the run directory: tables, converted images, quarantine, manifest.
 
-    A run folder this call made is removed again when ingest fails. ``force`` lets another source, or a
+    A run folder this call made is removed again when ingest fails. ``replace`` lets another source, or a
     ``limit`` that keeps fewer studies, replace what an earlier ingest wrote into the run.
     """
     config = config or load_config()
     root = Path(source).expanduser().resolve()
     fmt = get_format(config.ingest.format) if config.ingest.format else detect_format(root)
     made = not Path(run_dir).exists()
-    if not made and not force:
+    if not made and not replace:
         guard_replace(RunDir(run_dir), root, fmt.name, config.ingest.limit)
     try:
         return _ingest(root, fmt, RunDir.create(run_dir), config)
@@ -166,13 +166,13 @@ def guard_replace(run: RunDir, root: Path, fmt: str, limit: int | None) -> None:
         raise RunDirError(
             f"{run.root} holds studies ingested from {before[0]} ({before[1]}); ingesting {root} ({fmt}) "
             "would replace them and make the run's knowledge, traces and validation stale",
-            hint="ingest into a new run folder (--run), or add --force to replace them",
+            hint="ingest into a new run folder (--run), or add --replace to replace them",
         )
     kept = (entry.get("counts") or {}).get("study_out", 0)
     if limit is not None and kept > limit:
         raise RunDirError(
             f"--limit {limit} would replace the {kept} studies of {run.root} with {limit}",
-            hint=f"take the quick look in its own run (e.g. --run {run.root}-limit{limit}), or add --force",
+            hint=f"take the quick look in its own run (e.g. --run {run.root}-limit{limit}), or add --replace",
         )
 
 

@@ -77,9 +77,9 @@ def test_offline_teacher_shows_progress_on_large_runs(demo_run, monkeypatch, cap
     assert "offline teacher" in err and "26/26" in err and "ETA" in err
 
 
-def test_limit_that_would_replace_traces_is_refused_unless_forced(demo_run):
+def test_limit_that_would_replace_traces_is_refused_unless_replaced(demo_run):
     datakit.annotate.run(demo_run, load_config(), progress=False)
     with pytest.raises(RunDirError) as err:
         datakit.annotate.run(demo_run, load_config(), limit=3, progress=False)
-    assert "replace the 26 traces" in str(err.value) and "--force" in err.value.hint
-    assert datakit.annotate.run(demo_run, load_config(), limit=3, progress=False, force=True).traces.height == 3
+    assert "replace the 26 traces" in str(err.value) and "--replace" in err.value.hint
+    assert datakit.annotate.run(demo_run, load_config(), limit=3, progress=False, replace=True).traces.height == 3

@@ -72,7 +72,7 @@ def test_an_existing_run_is_left_as_it_was_when_ingest_keeps_nothing(tmp_path):
     ingest.run(good, run, cfg())
     before = (run / "studies.parquet").read_bytes()
     with pytest.raises(SourceLayoutError):
-        ingest.run(bad, run, cfg(), force=True)
+        ingest.run(bad, run, cfg(), replace=True)
     assert (run / "studies.parquet").read_bytes() == before
 
 
@@ -87,7 +87,7 @@ def test_image_errors_say_which_file_and_what_is_wrong(tmp_path):
     assert "object at 0x" not in rec.message and "BytesIO" not in rec.message
 
 
-def test_another_source_into_an_existing_run_is_refused_unless_forced(tmp_path):
+def test_another_source_into_an_existing_run_is_refused_unless_replaced(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     make_tree(a, studies(2))
     make_tree(b, studies(3))
@@ -95,8 +95,8 @@ def test_another_source_into_an_existing_run_is_refused_unless_forced(tmp_path):
     ingest.run(a, run, cfg())
     with pytest.raises(RunDirError) as err:
         ingest.run(b, run, cfg())
-    assert str(a) in str(err.value) and str(b) in str(err.value) and "--force" in err.value.hint
-    assert ingest.run(b, run, cfg(), force=True).studies.height == 3
+    assert str(a) in str(err.value) and str(b) in str(err.value) and "--replace" in err.value.hint
+    assert ingest.run(b, run, cfg(), replace=True).studies.height == 3
 
 
 def test_limit_over_a_fuller_run_is_refused_and_stale_pngs_are_removed(tmp_path):
@@ -108,7 +108,7 @@ def test_limit_over_a_fuller_run_is_refused_and_stale_pngs_are_removed(tmp_path)
     with pytest.raises(RunDirError) as err:
         ingest.run(root, run, cfg(**{"ingest.limit": 1}))
     assert "replace the 4 studies" in str(err.value) and "-limit1" in err.value.hint
-    result = ingest.run(root, run, cfg(**{"ingest.limit": 1}), force=True)
+    result = ingest.run(root, run, cfg(**{"ingest.limit": 1}), replace=True)
     pngs = sorted(p.name for p in (run / "images").glob("*.png"))
     assert pngs == sorted(p.split("/")[-1] for p in result.images["converted_path"])
     assert len(pngs) == 2
