@@ -51,8 +51,9 @@ def test_ctrl_c_stops_within_seconds_says_how_to_resume_and_resends_nothing_answ
         child.send_signal(signal.SIGINT)
         t0 = time.monotonic()
         _, err = child.communicate(timeout=30)
-        assert time.monotonic() - t0 < 3.0
-        assert child.returncode == 130
+        took = time.monotonic() - t0
+        assert took < 5.0, took  # 0.4 s on an idle machine; the margin is for a loaded one
+        assert child.returncode == 130, err
         assert "Interrupted." in err and "run the same command again" in err and "cache.sqlite" in err
         assert "Traceback" not in err and "annotate --run" in err
         assert not (demo_run / "traces.parquet").exists()
