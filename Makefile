@@ -1,10 +1,9 @@
 # Two commands set everything up on a fresh machine (README.md):
-#   make demo   install, then ingest → retrieve → annotate → validate the bundled demo data (no API key, no GPU)
+#   make demo   install, then `datakit build`: the bundled demo, ingest → … → export, into runs/demo (no key, no GPU)
 #   make test   install with the test extras, then run the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-RUN ?= runs/demo
 
 .PHONY: demo test install install-test bench clean
 
@@ -19,10 +18,7 @@ install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 
 demo: install
-	$(BIN)/datakit ingest examples/demo/mimic-cxr --run $(RUN)
-	$(BIN)/datakit retrieve --run $(RUN)
-	$(BIN)/datakit annotate --run $(RUN)
-	$(BIN)/datakit validate --run $(RUN)
+	$(BIN)/datakit build
 
 test: install-test
 	$(BIN)/python -m pytest -q -n 2

@@ -250,6 +250,8 @@ class DatakitConfig(_Strict):
     """The whole configuration of a run."""
 
     source: str | None = None
+    # the run folder `datakit build` writes; a relative path is relative to the config file's folder
+    run: str | None = None
     ingest: IngestConfig = IngestConfig()
     knowledge: KnowledgeConfig = KnowledgeConfig()
     teacher: TeacherConfig = TeacherConfig()

@@ -70,13 +70,14 @@ def _root(
 
 
 def _register() -> None:
-    from datakit.cli import annotate, export, ingest, knowledge, validate
+    from datakit.cli import annotate, build, export, ingest, knowledge, validate
 
     ingest.register(app)
     knowledge.register(app)
     annotate.register(app)
     validate.register(app)
     export.register(app)
+    build.register(app)
 
 
 _register()
