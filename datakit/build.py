@@ -111,9 +111,11 @@ def plan(
 class Reporter(Protocol):
     """What a build tells its caller while it runs (the CLI draws it)."""
 
-    def start(self, stage: str, forced: bool) -> None: ...
+    def start(self, stage: str, forced: bool) -> None:
+        """A stage begins (``forced``: by --from or --only)."""
 
-    def done(self, report: StageReport) -> None: ...
+    def done(self, report: StageReport) -> None:
+        """A stage ended: it ran, or was skipped."""
 
 
 @dataclass

@@ -1,5 +1,7 @@
-"""What a run holds, stage by stage, from its manifest and tables: the summary of ``datakit build`` and
-``datakit status RUN`` (also of a half-finished run)."""
+"""What a run holds, stage by stage, from its manifest: the summary of ``datakit build`` and ``datakit status``.
+
+It reads a half-finished run too: the stages not finished yet are listed, and what to run next.
+"""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ class PriceTable:
 
 @functools.cache
 def shipped() -> PriceTable:
-    """datakit's table (``datakit/annotate/data/prices.toml``)."""
+    """The table datakit ships (``datakit/annotate/data/prices.toml``)."""
     raw = tomllib.loads(resources.files("datakit.annotate").joinpath("data/prices.toml").read_text("utf-8"))
     models = {name: Price(float(p["input_per_mtok"]), float(p["output_per_mtok"]))
               for name, p in raw["models"].items()}

@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
         ),
         run: Path | None = typer.Option(None, "--run", help="Run folder (default: the config's `run`)."),
         from_stage: str | None = typer.Option(
-            None, "--from", help="Run this stage and those after it again: ingest, retrieve, annotate, validate, export."
+            None, "--from", help="Run this stage and the ones after it again (ingest, retrieve, annotate, validate, "
+            "export)."
         ),
         only: str | None = typer.Option(None, "--only", help="Run only this stage (again)."),
         limit: int | None = typer.Option(

@@ -26,6 +26,7 @@ class StageLines:
         self._n = 0
 
     def start(self, stage: str, forced: bool) -> None:
+        """Say which stage starts, and how long it took the last time."""
         self._n += 1
         last = (self.run.manifest().get("stages", {}).get(stage) or {}).get("seconds") if self.run.root.is_dir() \
             else None
@@ -38,6 +39,7 @@ class StageLines:
         self._t0 = time.perf_counter()
 
     def done(self, report: StageReport) -> None:
+        """Say whether the stage ran (and how long it took) or was skipped."""
         if self._status is not None:
             self._status.stop()
             self._status = None
