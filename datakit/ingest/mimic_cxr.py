@@ -9,7 +9,6 @@ are counted in the manifest as ``listed_not_on_disk``, not quarantined one by on
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -18,7 +17,7 @@ from datakit.errors import MissingColumnError, SourceLayoutError
 from datakit.ingest.base import ReadContext, SourceTables, register
 from datakit.ingest.mimic_walk import ScanResult, list_patient_dirs, scan_patients
 from datakit.ingest.sections import CustomRules
-from datakit.parallel import worker_context
+from datakit.parallel import process_pool
 from datakit.tables import LABEL_BY_NAME
 
 CSV_NAMES = {
@@ -126,7 +125,7 @@ class MimicCxr:
         size = -(-len(patients) // n_chunks)
         chunks = [patients[i : i + size] for i in range(0, len(patients), size)]
         result = ScanResult()
-        with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
+        with process_pool(workers) as pool:
             for part in pool.map(scan_patients, chunks, [self.image_exts] * len(chunks), [rules] * len(chunks)):
                 result.merge(part)
         return result

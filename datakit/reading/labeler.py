@@ -23,7 +23,6 @@ Which text a study is labelled from is the ``sections`` option of :func:`label_s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +32,7 @@ import numpy as np
 import polars as pl
 
 from datakit.errors import ConfigError
-from datakit.parallel import cores, worker_context
+from datakit.parallel import cores, process_pool
 from datakit.reading import rules
 from datakit.reading.lexicon import Tables, build_tables, default_lexicon_path, read_lexicon
 from datakit.tables import LABEL_COLUMNS
@@ -156,12 +155,7 @@ class Labeler:
             codes = _encode(self, texts)
         else:
             chunks = [texts[i : i + CHUNK] for i in range(0, len(texts), CHUNK)]
-            with ProcessPoolExecutor(
-                max_workers=min(workers, len(chunks)),
-                mp_context=worker_context(),
-                initializer=_init_worker,
-                initargs=(self,),
-            ) as pool:
+            with process_pool(min(workers, len(chunks)), _init_worker, (self,)) as pool:
                 codes = np.concatenate(list(pool.map(_work, chunks)))
         return _frame(codes)
 

@@ -89,11 +89,10 @@ def parse_chunks(texts: Any, tags: tuple[str, str], workers: int | None = None) 
             yield _parse_chunk((_as_list(texts, start, stop), tags))
         return
     from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
 
-    from datakit.parallel import worker_context
+    from datakit.parallel import process_pool
 
-    with ProcessPoolExecutor(min(workers, len(bounds)), mp_context=worker_context()) as pool:
+    with process_pool(min(workers, len(bounds))) as pool:
         pending: deque = deque()
         for start, stop in bounds:
             pending.append(pool.submit(_parse_chunk, (_as_list(texts, start, stop), tags)))

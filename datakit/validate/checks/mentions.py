@@ -16,12 +16,11 @@ for what the reader did not see:
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
 import polars as pl
 
-from datakit.parallel import cores, worker_context
+from datakit.parallel import cores, process_pool
 from datakit.reading.words import SEVERITY_WORDS, laterality_of, severity_of
 
 if TYPE_CHECKING:
@@ -80,9 +79,7 @@ def read(ctx: Context, texts: pl.Series) -> pl.DataFrame:
     workers = min(ctx.config.workers or cores(), len(todo) // CHUNK)
     if todo and len(todo) >= PARALLEL_MIN_TEXTS and workers > 1:
         chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=worker_context(), initializer=_init_worker, initargs=(ctx.reader,)
-        ) as pool:
+        with process_pool(workers, _init_worker, (ctx.reader,)) as pool:
             for chunk, got in zip(chunks, pool.map(_work, chunks), strict=True):
                 memo.update(zip(chunk, got, strict=True))
     elif todo:
