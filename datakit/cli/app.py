@@ -40,8 +40,8 @@ def interrupted_hint(command: str | None) -> str:
     again = "datakit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     kept = "Tables and the manifest are written whole or not at all, so nothing half-written was kept"
     if command in ("annotate", "build"):
-        kept = ("Every teacher answer received so far is stored in the run's cache.sqlite and will not be asked "
-                "again; tables and the manifest are written whole or not at all")
+        kept = ("The LLM teacher's answers received so far are kept in the run's cache.sqlite and will not be "
+                "asked again; tables and the manifest are written whole or not at all")
     if command == "build":
         kept += ", and finished stages are not redone"
     return f"{kept}. To continue, run the same command again:\n  {again}"
