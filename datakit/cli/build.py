@@ -52,7 +52,11 @@ def register(app: typer.Typer) -> None:
         })
         plan = datakit.build.plan(config, run=run, from_stage=from_stage, only=only, limit=limit,
                                   overrides=overrides, flags=flags)
-        result = datakit.build.run_plan(plan, progress=not no_progress, reporter=StageLines(plan.run))
+        lines = StageLines(plan.run)
+        try:
+            result = datakit.build.run_plan(plan, progress=not no_progress, reporter=lines)
+        finally:
+            lines.close()
         console.print(summary_view(run_status(plan.run), requests=result.requests, seconds=result.seconds))
         gc.freeze()  # the process ends now: no last collection over every object of the run
 

@@ -38,11 +38,15 @@ class StageLines:
             self._status.start()
         self._t0 = time.perf_counter()
 
-    def done(self, report: StageReport) -> None:
-        """Say whether the stage ran (and how long it took) or was skipped."""
+    def close(self) -> None:
+        """Stop the spinner (also when a stage failed or was interrupted: the cursor comes back)."""
         if self._status is not None:
             self._status.stop()
             self._status = None
+
+    def done(self, report: StageReport) -> None:
+        """Say whether the stage ran (and how long it took) or was skipped."""
+        self.close()
         if report.status == "skipped":
             err_console.print(Text(f"      {report.name}: unchanged since it last finished, skipped", style="dim"))
         else:
