@@ -31,7 +31,7 @@ import polars as pl
 
 from datakit.config import IngestConfig
 from datakit.ingest.base import ReadContext
-from datakit.ingest.iu_xray import KaggleCsv
+from datakit.ingest.iu_xray_csv import KaggleCsv
 from datakit.reading.labeler import Labeler, label_studies
 from datakit.rundir import Quarantine
 from datakit.tables import LABEL_COLUMNS

@@ -74,7 +74,7 @@ def plan(
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist",
                           hint="write one with `datakit init PATH`, or leave CONFIG out to build the demo")
-    config = load_config(path, overrides=overrides, flags=flags)
+    config = load_config(path, overrides=overrides, flag_names=flags)
     base = path.resolve().parent
     source = _resolve_against(base, config.source)
     if source is None:

@@ -1,12 +1,16 @@
 """datakit.toml as one strict pydantic model: load, resolve, write the resolved copy.
 
-Precedence (STYLE.md H10): command-line flag > ``DATAKIT_*`` environment variable > datakit.toml > default.
-Environment variables name a dotted path with ``__`` between parts: ``DATAKIT_INGEST__IMAGE_SIZE=512``.
-Only the *name* of an API key's environment variable is ever stored, never the key.
+One resolution serves the CLI and the Python API (:func:`resolve_config`): command-line flag > ``DATAKIT_*``
+environment variable > datakit.toml > default, built on pydantic-settings (its init, environment and TOML
+sources, in that order). Environment variables name a dotted path with ``__`` between parts:
+``DATAKIT_INGEST__IMAGES__MAX_SIZE=512``; lists and tables are written as JSON. A bad value is reported under its
+key *and* where it came from (flag, environment variable or file). Only the *name* of an API key's environment
+variable is ever stored, never the key.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
 import warnings
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from datakit.errors import ConfigError
 from datakit.hashing import content_hash
@@ -246,8 +251,21 @@ warnings.filterwarnings(
 )
 
 
-class DatakitConfig(_Strict):
+# The TOML file of the resolution under way (pydantic-settings asks for its sources through a classmethod).
+_TOML_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("datakit_toml_file", default=None)
+ENV_PREFIX = "DATAKIT_"
+
+
+class DatakitConfig(BaseSettings):
     """The whole configuration of a run."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        validate_assignment=True,
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+    )
 
     source: str | None = None
     # the run folder `datakit build` writes; a relative path is relative to the config file's folder
@@ -257,6 +275,22 @@ class DatakitConfig(_Strict):
     teacher: TeacherConfig = TeacherConfig()
     validate: ValidateConfig = ValidateConfig()
     export: ExportConfig = ExportConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags (init values) > environment > the TOML file being resolved; no .env or secret files."""
+        toml = _TOML_FILE.get()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        return tuple(sources)
 
     def fingerprint(self, *parts: str) -> str:
         """Hash of the given top-level sections (all when none are named)."""
@@ -274,43 +308,17 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
-def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, raw in environ.items():
-        if not name.startswith("DATAKIT_") or "__" not in name:
-            continue
-        dotted = name[len("DATAKIT_") :].lower().replace("__", ".")
-        try:  # let TOML parse the value so numbers, booleans and lists keep their types
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw
-        _set_dotted(out, dotted, value)
-    return out
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def load_config(
     path: str | Path | None = None,
     *,
     overrides: dict[str, Any] | None = None,
-    environ: dict[str, str] | None = None,
-    flags: dict[str, str] | None = None,
+    flag_names: dict[str, str] | None = None,
 ) -> DatakitConfig:
     """Resolve the configuration: ``overrides`` (dotted keys from flags) > environment > file > defaults.
 
-    ``flags`` names the command-line flag of each dotted override (``{"teacher.kind": "--teacher"}``), so that
-    a bad value is reported with where it came from.
+    ``flag_names`` names the command-line flag of each dotted override (``{"teacher.kind": "--teacher"}``), so
+    that a bad value is reported with where it came from.
     """
-    data: dict[str, Any] = {}
     text = ""
     if path is not None:
         path = Path(path)
@@ -318,26 +326,62 @@ def load_config(
             raise ConfigError(f"config file {path} does not exist", hint="check the --config path")
         text = path.read_text(encoding="utf-8")
         try:
-            data = tomllib.loads(text)
+            tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{path} is not valid TOML: {err}", hint="fix the line it names") from err
-    environ = dict(os.environ if environ is None else environ)
-    data = _merge(data, _env_overrides(environ))
-    flat: dict[str, Any] = {}
+            raise ConfigError(f"{path} is not valid TOML: {err}", hint="fix the line it names, or start again "
+                              "with `datakit init`") from err
+    flags: dict[str, Any] = {}
     for dotted, value in (overrides or {}).items():
         if value is not None:
-            _set_dotted(flat, dotted, value)
-    data = _merge(data, flat)
+            _set_dotted(flags, dotted, value)
+    token = _TOML_FILE.set(path)
     try:
-        return DatakitConfig.model_validate(data)
+        return DatakitConfig(**flags)
     except ValidationError as err:
-        from datakit.config_origin import describe_errors, origins
+        raise _config_error(err, overrides, path, text, flag_names) from err
+    finally:
+        _TOML_FILE.reset(token)
 
-        where = origins(path, text, environ, {k: v for k, v in (overrides or {}).items() if v is not None}, flags)
-        raise ConfigError(
-            f"invalid configuration: {describe_errors(err, where, DatakitConfig)}",
-            hint="fix the value where it came from (README.md, 'Configuration', lists every key)",
-        ) from err
+
+def _config_error(err: ValidationError, overrides: dict[str, Any] | None, path: Path | None, text: str,
+                  flag_names: dict[str, str] | None) -> ConfigError:
+    """Every problem with its key, what is allowed, and where the value came from (flag, variable, file:line)."""
+    from datakit.config_origin import describe_errors, origins
+
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    where = origins(path, text, dict(os.environ), given, flag_names)
+    return ConfigError(
+        f"invalid configuration: {describe_errors(err, where, DatakitConfig)}",
+        hint="fix the value where it came from (README.md, 'Configuration', lists every key)",
+    )
+
+
+def resolve_config(
+    run_config: Path | None,
+    config: DatakitConfig | str | Path | None = None,
+    *,
+    overrides: dict[str, Any] | None = None,
+    flag_names: dict[str, str] | None = None,
+) -> DatakitConfig:
+    """The one resolution every stage uses.
+
+    ``config`` if it is resolved already, else the file ``config`` names or the run's own ``datakit.toml``
+    (``run_config``, when it exists), with the environment and then ``overrides`` (flags) on top.
+    """
+    if isinstance(config, DatakitConfig):
+        if not overrides:
+            return config
+        data = config.model_dump(mode="json", exclude_none=True)
+        for dotted, value in overrides.items():
+            if value is not None:
+                _set_dotted(data, dotted, value)
+        try:  # model_validate reads no environment or file: the config was resolved already
+            return DatakitConfig.model_validate(data)
+        except ValidationError as err:
+            raise _config_error(err, overrides, None, "", flag_names) from err
+    if config is None and run_config is not None and Path(run_config).is_file():
+        config = run_config
+    return load_config(config, overrides=overrides, flag_names=flag_names)
 
 
 def dump_config(config: DatakitConfig) -> str:

@@ -1,4 +1,11 @@
-"""Process pools: how datakit's stages start their workers."""
+"""Process pools: the one way datakit's stages spread work over cores.
+
+:func:`map_chunks` runs ``fn(state, chunk)`` for every chunk and yields the results in order. ``state`` is what
+every call needs and is costly to send (a labeler, a reader, a trace writer): it is built once per worker by
+``setup(*setup_args)`` and kept in this module's one slot, instead of a global per calling module. At most
+``in_flight`` chunks per worker are submitted at a time, so memory stays flat however many chunks there are.
+With one worker (or one chunk) everything runs in this process, with the same ``state``.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,15 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
+
+C = TypeVar("C")
+R = TypeVar("R")
+
+_STATE: Any = None  # in a worker process: what setup() built
 
 
 def worker_context():
@@ -28,23 +42,39 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def _quiet_worker(initializer, initargs) -> None:
+def pool_size(configured: int | None, items: int, *, min_items: int, per_worker: int = 1) -> int:
+    """How many workers a job of ``items`` gets.
+
+    One below ``min_items`` (a pool costs more than it saves), else the configured number (default: every
+    core), at most one per ``per_worker`` items.
+    """
+    if items < min_items:
+        return 1
+    return max(1, min(configured or cores(), items // max(1, per_worker)))
+
+
+def chunked(items: list[C] | Any, size: int) -> list[Any]:
+    """``items`` cut into consecutive slices of ``size`` (the last may be shorter)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _setup(setup: Callable[..., Any] | None, args: tuple) -> None:
+    global _STATE
     # Ctrl-C reaches every process of the terminal's group: the parent stops the workers, so they ignore it
     # rather than each printing a KeyboardInterrupt traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if initializer is not None:
-        initializer(*initargs)
+    _STATE = setup(*args) if setup is not None else None
 
 
 @contextlib.contextmanager
-def process_pool(workers: int, initializer=None, initargs: tuple = ()) -> Iterator[ProcessPoolExecutor]:
-    """A process pool that stops at once when the caller fails or is interrupted (Ctrl-C).
+def _pool(workers: int, setup: Callable[..., Any] | None, setup_args: tuple) -> Iterator[ProcessPoolExecutor]:
+    """A pool that, when its caller fails, is interrupted or stops reading, stops its workers at once.
 
-    On the way out with an exception, queued work is cancelled and the workers are terminated, instead of
-    waiting for the chunks they are on: an interrupted run stops within a second, whatever the chunk size.
+    Queued chunks are cancelled and the workers terminated, rather than waiting for the chunks they are on: an
+    interrupted stage stops within a second, whatever the chunk size.
     """
-    pool = ProcessPoolExecutor(workers, mp_context=worker_context(), initializer=_quiet_worker,
-                               initargs=(initializer, initargs))
+    pool = ProcessPoolExecutor(workers, mp_context=worker_context(), initializer=_setup,
+                               initargs=(setup, setup_args))
     try:
         yield pool
     except BaseException:
@@ -54,3 +84,38 @@ def process_pool(workers: int, initializer=None, initargs: tuple = ()) -> Iterat
             proc.terminate()
         raise
     pool.shutdown(wait=True)
+
+
+def _call(fn: Callable[[Any, Any], Any], chunk: Any) -> Any:
+    return fn(_STATE, chunk)
+
+
+def map_chunks(
+    fn: Callable[[Any, C], R],
+    chunks: Iterable[C],
+    *,
+    workers: int,
+    setup: Callable[..., Any] | None = None,
+    setup_args: tuple = (),
+    in_flight: int = 2,
+) -> Iterator[R]:
+    """``fn(state, chunk)`` for every chunk, in order; ``fn`` and ``setup`` must be module-level functions."""
+    if workers <= 1:
+        state = setup(*setup_args) if setup is not None else None
+        for chunk in chunks:
+            yield fn(state, chunk)
+        return
+    it = iter(chunks)
+    with _pool(workers, setup, setup_args) as pool:
+        pending: deque = deque()
+        for chunk in it:
+            pending.append(pool.submit(_call, fn, chunk))
+            if len(pending) >= in_flight * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def given(state: Any) -> Any:
+    """A ``setup`` that hands the worker an object built by the caller (pickled once per worker)."""
+    return state

@@ -27,14 +27,15 @@ def test_a_file_value_names_the_file_and_line(tmp_path):
 
 
 def test_a_flag_value_names_the_flag():
-    msg = error_of(overrides={"teacher.kind": "foo"}, flags={"teacher.kind": "--teacher"})
+    msg = error_of(overrides={"teacher.kind": "foo"}, flag_names={"teacher.kind": "--teacher"})
     assert msg.endswith("teacher.kind: Input should be 'offline' or 'llm'; got 'foo' (from flag --teacher)")
 
 
-def test_an_environment_value_names_the_variable(tmp_path):
+def test_an_environment_value_names_the_variable(tmp_path, monkeypatch):
     cfg = tmp_path / "datakit.toml"
     cfg.write_text("[teacher]\nkind = 'llm'\n")
-    msg = error_of(path=cfg, environ={"DATAKIT_TEACHER__KIND": "foo"})
+    monkeypatch.setenv("DATAKIT_TEACHER__KIND", "foo")
+    msg = error_of(path=cfg)
     assert "got 'foo' (from environment variable DATAKIT_TEACHER__KIND)" in msg  # the later layer wins
 
 

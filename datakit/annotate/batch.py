@@ -61,9 +61,9 @@ def cancel_batches(run: RunDir, *, config: TeacherConfig | None = None) -> list[
     from datakit.annotate.engine import _run_coroutine
 
     if config is None:
-        from datakit.config import load_config
+        from datakit.config import resolve_config
 
-        config = load_config(run.config_path if run.config_path.is_file() else None).teacher
+        config = resolve_config(run.config_path).teacher
     endpoint = endpoint_label(config.base_url)
     saved = load_batches(run)
     open_ = [b for b in saved if not b.get("merged") and b.get("status") not in TERMINAL]

@@ -70,12 +70,13 @@ def _root(
 
 
 def _register() -> None:
-    from datakit.cli import annotate, build, export, ingest, knowledge, validate
+    from datakit.cli import annotate, build, evaluate, export, ingest, knowledge, validate
 
     ingest.register(app)
     knowledge.register(app)
     annotate.register(app)
     validate.register(app)
+    evaluate.register(app)
     export.register(app)
     build.register(app)
 

@@ -30,6 +30,7 @@ def register(app: typer.Typer) -> None:
         image_size: int | None = typer.Option(None, "--image-size", help="Longest side of converted images."),
         workers: int | None = typer.Option(None, "--workers", min=1, help="Processes (default: all cores)."),
         config: Path | None = typer.Option(None, "--config", help="A datakit.toml to start from."),
+        force: bool = typer.Option(False, "--force", help="Run even when nothing changed since the last ingest."),
         replace: bool = typer.Option(
             False, "--replace", help="Let another source, or a --limit, replace the studies already in RUN."
         ),
@@ -38,12 +39,10 @@ def register(app: typer.Typer) -> None:
         import datakit.ingest
         from datakit.cli.options import flag_overrides
         from datakit.cli.render import ingest_summary
-        from datakit.config import load_config
+        from datakit.config import resolve_config
         from datakit.rundir import RunDir
 
         # a run that exists keeps its own settings (datakit.toml) unless --config names another file
-        own = RunDir(run).config_path
-        base = config if config is not None else (own if own.is_file() else None)
         overrides, flags = flag_overrides({
             "ingest.format": ("--format", format),
             "ingest.limit": ("--limit", limit),
@@ -54,10 +53,10 @@ def register(app: typer.Typer) -> None:
             "ingest.workers": ("--workers", workers),
             "ingest.images.workers": ("--workers", workers),
         })
-        cfg = load_config(base, overrides=overrides, flags=flags)
+        cfg = resolve_config(RunDir(run).config_path, config, overrides=overrides, flag_names=flags)
         if limit is None:
             cfg.ingest.limit = None  # --limit is for one command, never a setting the run keeps
-        result = datakit.ingest.run(source, run, cfg, replace=replace)
+        result = datakit.ingest.run(source, run, cfg, force=force, replace=replace)
         console.print(ingest_summary(result))
 
     @app.command()
@@ -65,8 +64,7 @@ def register(app: typer.Typer) -> None:
         """List the source formats datakit reads and what it looks for to detect each."""
         from rich.text import Text
 
-        from datakit.ingest.base import FORMATS, _load_builtin
+        from datakit.ingest.base import FORMATS
 
-        _load_builtin()
         for name, fmt in sorted(FORMATS.items()):
             console.print(Text.assemble((name, "bold"), f" ({fmt.dataset}): {fmt.looks_for}"))

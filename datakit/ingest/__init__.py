@@ -8,6 +8,7 @@ Usage from Python::
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,20 +16,19 @@ from pathlib import Path
 import polars as pl
 
 from datakit import tables
-from datakit.config import DatakitConfig, dump_config, load_config
+from datakit.config import DatakitConfig
 from datakit.errors import IngestError, RunDirError, SourceLayoutError
+from datakit.hashing import content_hash
 from datakit.ingest.base import (
     FORMATS,
     ReadContext,
     SourceFormat,
-    _load_builtin,
     get_format,
     normalize_view_expr,
 )
 from datakit.ingest.splits import assign_splits, check_no_leak
-from datakit.rundir import Quarantine, RunDir, write_atomic
-
-STAGE = "ingest"
+from datakit.rundir import Quarantine, RunDir
+from datakit.stage import STAGES, Stage, open_run
 
 
 @dataclass
@@ -42,11 +42,11 @@ class IngestResult:
     counts: dict[str, int]
     quarantine: Quarantine
     notes: dict[str, int] = field(default_factory=dict)
+    skipped: bool = False
 
 
 def detect_format(root: Path) -> SourceFormat:
     """The one format whose layout ``root`` matches; an error listing what was looked for otherwise."""
-    _load_builtin()
     if not root.exists():
         raise SourceLayoutError(f"{root} does not exist", hint="check the path")
     matches = [fmt for fmt in FORMATS.values() if fmt.detect(root)]
@@ -130,35 +130,63 @@ def prune_images(run: RunDir, images: pl.DataFrame) -> int:
     return removed
 
 
+def source_listing(root: Path) -> str:
+    """An identity of the source folder's files: every relative path with its size and modification time.
+
+    Hashing the bytes of 377,110 DICOM files to decide whether to skip would cost more than ingest itself; a
+    changed, added or removed file changes the listing. A copied source tree reads as changed, so ingest runs
+    again, and its tables come out with the same content: the stages after it still skip.
+    """
+    items = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        rel = os.path.relpath(folder, root)
+        for name in sorted(files):
+            try:
+                st = os.stat(os.path.join(folder, name))
+            except OSError:
+                continue
+            items.append(f"{rel}/{name}:{st.st_size}:{st.st_mtime_ns}")
+    return content_hash("\n".join(items))
+
+
+def _depends(run: RunDir, config: DatakitConfig) -> dict:
+    root = Path(config.source).expanduser().resolve() if config.source else None
+    return {"source": str(root), "listing": source_listing(root) if root and root.exists() else None}
+
+
+STAGE = Stage("ingest", reads=(), writes=("studies", "images"), config_sections=("source", "ingest"),
+              depends=_depends, ignore=("ingest.workers", "ingest.images.workers"))
+STAGES.add(STAGE.name, STAGE)
+
+
 def run(
     source: str | Path,
-    run_dir: str | Path,
-    config: DatakitConfig | None = None,
+    run_dir: str | Path | RunDir,
+    config: DatakitConfig | str | Path | None = None,
     *,
+    force: bool = False,
     replace: bool = False,
 ) -> IngestResult:
     """Read ``source`` into the run directory: tables, converted images, quarantine, manifest.
 
+    Skipped when the source folder's files, the settings and the tables are unchanged since the last ingest.
     A run folder this call made is removed again when ingest fails. ``replace`` lets another source, or a
     ``limit`` that keeps fewer studies, replace what an earlier ingest wrote into the run.
     """
-    config = config or load_config()
-    root = Path(source).expanduser().resolve()
-    fmt = get_format(config.ingest.format) if config.ingest.format else detect_format(root)
-    made = not Path(run_dir).exists()
-    if not made and not replace:
-        guard_replace(RunDir(run_dir), root, fmt.name, config.ingest.limit)
+    folder = Path(run_dir.root if isinstance(run_dir, RunDir) else run_dir)
+    made = not folder.exists()
     try:
-        return _ingest(root, fmt, RunDir.create(run_dir), config)
+        return _run(source, run_dir, config, force=force, replace=replace)
     except BaseException:
         if made:
-            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
 def guard_replace(run: RunDir, root: Path, fmt: str, limit: int | None) -> None:
     """Refuse to replace a run's studies with another source's, or with the first ``limit`` of them."""
-    entry = run.manifest().get("stages", {}).get(STAGE)
+    entry = run.stage_entry(STAGE.name)
     if not entry:
         return
     before = entry.get("source"), entry.get("format")
@@ -176,9 +204,23 @@ def guard_replace(run: RunDir, root: Path, fmt: str, limit: int | None) -> None:
         )
 
 
-def _ingest(root: Path, fmt: SourceFormat, run: RunDir, config: DatakitConfig) -> IngestResult:
+def _run(source: str | Path, run_dir: str | Path | RunDir, config: DatakitConfig | str | Path | None, *,
+         force: bool, replace: bool) -> IngestResult:
+    run, config = open_run(run_dir, config, create=True)
+    root = Path(source).expanduser().resolve()
+    config = config.model_copy(update={"source": str(root)})
     cfg = config.ingest
-    quarantine = Quarantine(STAGE)
+    # --limit is for one command, never a setting the run keeps
+    keep = config.model_copy(update={"ingest": cfg.model_copy(update={"limit": None})})
+    started = STAGE.start(run, config, force=force, keep=keep)
+    if started.skipped:
+        entry = started.entry or {}
+        return IngestResult(run, entry.get("format", ""), run.read_table("studies"), run.read_table("images"),
+                            entry.get("counts", {}), Quarantine(STAGE.name), entry.get("notes", {}), skipped=True)
+    fmt = get_format(cfg.format) if cfg.format else detect_format(root)
+    if not replace:
+        guard_replace(run, root, fmt.name, cfg.limit)
+    quarantine = Quarantine(STAGE.name)
 
     raw = fmt.read(ReadContext(root=root, config=cfg, quarantine=quarantine))
     studies = tables.conform(raw.studies, tables.Studies.remove_columns(["split_source", "n_images"]))
@@ -203,15 +245,15 @@ def _ingest(root: Path, fmt: SourceFormat, run: RunDir, config: DatakitConfig) -
         **quarantine.balance("study", raw.studies_in, studies.height),
         **quarantine.balance("image", raw.images_in, images.height),
     }
-    run.write_table("studies", studies)
-    run.write_table("images", images)
+    outputs = {"studies": run.write_table("studies", studies), "images": run.write_table("images", images)}
     prune_images(run, images)
     run.write_quarantine(quarantine)
-    write_atomic(run.config_path, dump_config(config.model_copy(update={"source": str(root)})))
-    run.record_stage(
-        STAGE,
+    STAGE.finish(
+        run,
+        keep,
+        started,
         counts=counts,
-        fingerprint=config.fingerprint("ingest"),
+        outputs=outputs,
         source=str(root),
         format=fmt.name,
         notes=raw.notes,

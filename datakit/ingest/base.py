@@ -15,7 +15,7 @@ from typing import Protocol
 import polars as pl
 
 from datakit.config import IngestConfig
-from datakit.errors import UnknownFormat
+from datakit.registry import Registry
 from datakit.rundir import Quarantine
 
 
@@ -75,29 +75,21 @@ class SourceFormat(Protocol):
         ...
 
 
-FORMATS: dict[str, SourceFormat] = {}
+# Importing a format's module registers it; the registry imports the built-in ones on first lookup.
+FORMATS: Registry[SourceFormat] = Registry(
+    "source format", builtin=("datakit.ingest.mimic_cxr", "datakit.ingest.iu_xray_xml", "datakit.ingest.iu_xray_csv",
+             "datakit.ingest.r2gen")
+)
 
 
 def register(fmt: SourceFormat) -> SourceFormat:
     """Add a format to the registry (used by each format module at import)."""
-    FORMATS[fmt.name] = fmt
-    return fmt
+    return FORMATS.add(fmt.name, fmt)
 
 
 def get_format(name: str) -> SourceFormat:
     """Look a format up by name."""
-    _load_builtin()
-    if name not in FORMATS:
-        raise UnknownFormat(f"unknown source format {name!r}", hint=f"choose one of: {', '.join(sorted(FORMATS))}")
-    return FORMATS[name]
-
-
-def _load_builtin() -> None:
-    # Importing the modules registers their formats.
-    import importlib
-
-    for name in ("mimic_cxr", "iu_xray", "r2gen"):
-        importlib.import_module(f"datakit.ingest.{name}")
+    return FORMATS.get(name)
 
 
 # ViewPosition values (FACTS.md §2.2) and IU-Xray projections → the views of the images table.

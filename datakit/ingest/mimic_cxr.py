@@ -17,7 +17,7 @@ from datakit.errors import MissingColumnError, SourceLayoutError
 from datakit.ingest.base import ReadContext, SourceTables, register
 from datakit.ingest.mimic_walk import ScanResult, list_patient_dirs, scan_patients
 from datakit.ingest.sections import CustomRules
-from datakit.parallel import process_pool
+from datakit.parallel import given, map_chunks
 from datakit.tables import LABEL_BY_NAME
 
 CSV_NAMES = {
@@ -125,9 +125,9 @@ class MimicCxr:
         size = -(-len(patients) // n_chunks)
         chunks = [patients[i : i + size] for i in range(0, len(patients), size)]
         result = ScanResult()
-        with process_pool(workers) as pool:
-            for part in pool.map(scan_patients, chunks, [self.image_exts] * len(chunks), [rules] * len(chunks)):
-                result.merge(part)
+        for part in map_chunks(_scan_in_worker, chunks, workers=workers, setup=given,
+                               setup_args=((self.image_exts, rules),)):
+            result.merge(part)
         return result
 
     def _studies(self, scan: ScanResult, ctx: ReadContext) -> tuple[pl.DataFrame, int, dict[str, str]]:
@@ -350,3 +350,8 @@ class MimicCxr:
 
 register(MimicCxr("mimic-cxr", ("dcm",)))
 register(MimicCxr("mimic-cxr-jpg", ("jpg", "jpeg")))
+
+
+def _scan_in_worker(state: tuple, patients: list) -> ScanResult:
+    exts, rules = state
+    return scan_patients(patients, exts, rules)

@@ -29,7 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from datakit.knowledge.kb import Entry, KnowledgeBase
+from datakit.knowledge.entries import Entry, KnowledgeBase
 
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 

@@ -30,7 +30,8 @@ import yaml
 
 from datakit.errors import KnowledgeError
 from datakit.knowledge.bm25 import tokenize_terms
-from datakit.knowledge.kb import ENTRY_SCHEMA, KnowledgeBase, _schema_problems, load_kb, user_home_dir
+from datakit.knowledge.entries import ENTRY_SCHEMA, KnowledgeBase
+from datakit.knowledge.kb import _schema_problems, load_kb, user_home_dir
 from datakit.rundir import write_atomic
 
 FORMAT = "open-imaging-finding-model"

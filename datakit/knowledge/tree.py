@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from datakit.knowledge.bm25 import tokenize_terms
-from datakit.knowledge.kb import KnowledgeBase
+from datakit.knowledge.entries import KnowledgeBase
 
 MAX_TERM_TOKENS = 8
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ import numpy as np
 import polars as pl
 
 from datakit.errors import ConfigError
-from datakit.parallel import cores, process_pool
+from datakit.parallel import chunked, cores, given, map_chunks
 from datakit.reading import rules
 from datakit.reading.lexicon import Tables, build_tables, default_lexicon_path, read_lexicon
 from datakit.tables import LABEL_COLUMNS
@@ -152,12 +151,10 @@ class Labeler:
             size = sum(len(t) for t in texts if t)
             workers = 1 if size < PARALLEL_MIN_CHARS else cores()
         if workers <= 1 or len(texts) <= CHUNK:
-            codes = _encode(self, texts)
-        else:
-            chunks = [texts[i : i + CHUNK] for i in range(0, len(texts), CHUNK)]
-            with process_pool(min(workers, len(chunks)), _init_worker, (self,)) as pool:
-                codes = np.concatenate(list(pool.map(_work, chunks)))
-        return _frame(codes)
+            return _frame(_encode(self, texts))
+        chunks = chunked(texts, CHUNK)
+        parts = map_chunks(_encode, chunks, workers=min(workers, len(chunks)), setup=given, setup_args=(self,))
+        return _frame(np.concatenate(list(parts)))
 
 
 def _encode(labeler: Labeler, texts: list[str | None]) -> np.ndarray:
@@ -175,29 +172,21 @@ def _frame(codes: np.ndarray) -> pl.DataFrame:
     return frame.with_columns(pl.when(pl.col(c) != _NULL).then(pl.col(c)).alias(c) for c in LABEL_COLUMNS)
 
 
-_WORKER: Labeler | None = None
+_DEFAULT: dict[tuple[str, str], Labeler] = {}
 
 
-def _init_worker(labeler: Labeler) -> None:
-    global _WORKER
-    _WORKER = labeler
+def default_labeler(kb: Any = None) -> Labeler:
+    """The labeler over ``kb`` (default: the shipped knowledge) and the shipped lexicon, built once per process."""
+    if kb is None:
+        from datakit.knowledge.kb import load_kb
 
-
-def _work(texts: list[str | None]) -> np.ndarray:
-    assert _WORKER is not None
-    return _encode(_WORKER, texts)
-
-
-@lru_cache(maxsize=4)
-def _default_labeler(kb_fingerprint: str, lexicon: str) -> Labeler:
-    return Labeler(lexicon_path=lexicon)
-
-
-def default_labeler() -> Labeler:
-    """The labeler over the shipped knowledge and lexicon, built once per process."""
-    from datakit.knowledge.kb import load_kb
-
-    return _default_labeler(load_kb().fingerprint, str(default_lexicon_path()))
+        kb = load_kb()
+    key = (kb.fingerprint, str(default_lexicon_path()))
+    if key not in _DEFAULT:
+        if len(_DEFAULT) >= 4:
+            _DEFAULT.pop(next(iter(_DEFAULT)))
+        _DEFAULT[key] = Labeler(kb)
+    return _DEFAULT[key]
 
 
 def section_texts(studies: pl.DataFrame, sections: str = "extracted") -> pl.Series:
