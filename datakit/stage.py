@@ -158,7 +158,7 @@ class Stage:
 
 STAGES: Registry[Stage] = Registry(
     "stage",
-    builtin=("datakit.ingest", "datakit.retrieve", "datakit.annotate", "datakit.validate"),
+    builtin=("datakit.ingest", "datakit.retrieve", "datakit.annotate", "datakit.validate", "datakit.export"),
 )
 
 

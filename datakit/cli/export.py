@@ -52,11 +52,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write RUN/export/<format>/ train/val/test files for each framework, and the dataset card."""
         import datakit.export
-        from datakit.rundir import RunDir
 
-        rd = RunDir.open(run)
         names = [f.strip() for f in formats.split(",") if f.strip()] if formats else None
-        cfg = rd.load_config(config, overrides={"export.formats": names, "export.tag_style": tag_style,
-                                                "export.image_mode": image_mode})
-        rd.save_config(rd.load_config(config))  # the flags are for this command only
-        console.print(export_view(datakit.export.run(rd, cfg, force=force)))
+        # --formats, --tag-style and --image-mode are for this command only: the run's config keeps none of them
+        result = datakit.export.run(run, config, formats=names, force=force, tag_style=tag_style,
+                                    image_mode=image_mode)
+        console.print(export_view(result))

@@ -15,27 +15,28 @@ Usage::
 from __future__ import annotations
 
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datakit import __version__
-from datakit.config import DatakitConfig
-from datakit.errors import ExportCheckError, RunDirError
+from pydantic import ValidationError
+
+from datakit.config import DatakitConfig, ExportConfig
+from datakit.errors import ConfigError, ExportCheckError, RunDirError
 from datakit.export.base import EXPORTERS, Exporter, Layout, Turn
 from datakit.export.engine import Plan, default_workers, render_all, slices
 from datakit.export.record import Prompts
 from datakit.export.selection import decisions_path, read_decisions
 from datakit.export.stats import Stats, length_measure
 from datakit.export.writer import SplitWriter
-from datakit.hashing import content_hash, file_digest
+from datakit.hashing import file_digest
 from datakit.rundir import Quarantine, RunDir
+from datakit.stage import STAGES, Stage, open_run
 from datakit.tables import SPLITS
 
-__all__ = ["EXPORTERS", "ExportResult", "Exporter", "Layout", "Turn", "depends", "run"]
+__all__ = ["EXPORTERS", "STAGE", "ExportResult", "Exporter", "Layout", "Turn", "depends", "run"]
 
-STAGE = "export"
+STAGE_NAME = "export"
 READS = ("traces", "validation", "studies", "images")
 # Already quarantined by validate, or a choice of the config: counted, not quarantined again.
 COUNTED_ONLY = ("rejected_by_validation", "flagged_excluded")
@@ -53,7 +54,7 @@ class ExportResult:
     skipped: bool = False
     seconds: float = 0.0
     unit: str = "words"
-    quarantine: Quarantine = field(default_factory=lambda: Quarantine(STAGE))
+    quarantine: Quarantine = field(default_factory=lambda: Quarantine(STAGE_NAME))
 
 
 def _formats(config: DatakitConfig, formats: list[str] | None) -> list[str]:
@@ -63,23 +64,30 @@ def _formats(config: DatakitConfig, formats: list[str] | None) -> list[str]:
     return names
 
 
-def depends(run: RunDir, config: DatakitConfig, formats: list[str] | None = None) -> dict[str, Any]:
-    """Everything besides its input tables that the export's output depends on (the stage's ``depends``)."""
+def depends(run: RunDir, config: DatakitConfig) -> dict[str, Any]:
+    """What the export depends on beyond its tables and ``[export]``: templates, review decisions, prior phrases."""
     ec = config.export
     prompts = Prompts(ec.prompts_dir, ec.system_template, ec.user_template, ec.tag_style, ec.system_prompt)
     review = decisions_path(run.root)
     return {
-        "export": {**ec.model_dump(mode="json", exclude={"workers", "batch_size"}),
-                   "formats": _formats(config, formats)},
         "templates": prompts.sha,
         "review": file_digest(review) if review.is_file() else None,
         "prior_phrases": config.validate.prior_phrases if ec.prior_sentences == "remove" else None,
-        "datakit": __version__,
     }
 
 
-def _fingerprint(run: RunDir, deps: dict[str, Any]) -> str:
-    return content_hash({**deps, "inputs": {t: run.signature(t) for t in READS}})
+# Bump when a format's rows change for the same inputs and settings.
+EXPORT_VERSION = 1
+STAGE = Stage(
+    STAGE_NAME,
+    reads=READS,
+    writes=(),  # files under RUN/export/, not tables: their presence is checked beside the fingerprint
+    config_sections=("export",),
+    version=EXPORT_VERSION,
+    depends=depends,
+    ignore=("export.workers", "export.batch_size"),
+)
+STAGES.add(STAGE.name, STAGE)
 
 
 def _check_inputs(run: RunDir) -> None:
@@ -88,31 +96,41 @@ def _check_inputs(run: RunDir) -> None:
         if not run.has_table(table):
             raise RunDirError(f"{run.root} has no {run.table_path(table).name}: there is nothing to export",
                               hint=f"run `datakit {stage} --run {run.root}` first")
-    run.check_upstream("annotate", STAGE)
-    run.check_upstream("validate", STAGE)
 
 
 def run(
     run: RunDir | str | Path,
-    config: DatakitConfig | None = None,
+    config: DatakitConfig | str | Path | None = None,
     *,
     formats: list[str] | None = None,
     force: bool = False,
+    **options: Any,
 ) -> ExportResult:
-    """Export the run's accepted traces in each format; write the card, the plots, quarantine and manifest."""
-    started = time.perf_counter()
-    run = run if isinstance(run, RunDir) else RunDir.open(run)
-    config = config or run.load_config()
+    """Export the run's accepted traces in each format; write the card, the plots, quarantine and manifest.
+
+    ``formats`` and ``options`` (any ``[export]`` key, e.g. ``tag_style="none"``) apply to this call only; the
+    run's saved config keeps its own. Skipped (and says so) when the tables it reads, ``[export]``, the templates
+    and the review decisions are what they were at the last export and its files are still there.
+    """
+    run, config = open_run(run, config)
+    keep = config
+    updates = {k: v for k, v in {**options, "formats": formats}.items() if v}
+    if updates:
+        try:
+            export = ExportConfig.model_validate({**config.export.model_dump(), **updates})
+        except ValidationError as err:
+            raise ConfigError(f"invalid export option: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}",
+                              hint="see README.md, 'Export'") from err
+        config = config.model_copy(update={"export": export})
     ec = config.export
-    names = _formats(config, formats)
+    names = _formats(config, None)
     _check_inputs(run)
-    deps = depends(run, config, names)
-    fingerprint = _fingerprint(run, deps)
     final = run.path("export")
-    if not force and run.stage_fingerprint(STAGE) == fingerprint and (final / "README.md").is_file():
-        entry = run.manifest()["stages"][STAGE]
+    started = STAGE.start(run, config, force=force or not (final / "README.md").is_file(), keep=keep)
+    if started.skipped:
+        entry = started.entry or {}
         return ExportResult(run, final, names, Stats(), entry.get("counts", {}), skipped=True,
-                            seconds=time.perf_counter() - started)
+                            seconds=started.seconds)
 
     build = run.path(".export.partial")
     shutil.rmtree(build, ignore_errors=True)
@@ -127,6 +145,7 @@ def run(
     unit, _ = length_measure(ec.tokenizer)  # fails here, before any worker starts, if it cannot load
     try:
         stats, quarantine, n_traces, fallback = _write(run, plan, ec, review, build)
+        shutil.rmtree(build / ".chunks", ignore_errors=True)
         exporters = {n: EXPORTERS.get(n)(Layout(final / n, ec.image_paths, ec.tag_style)) for n in names}
         for name, exp in exporters.items():
             per_split = {s: stats.rows[(name, s)] for s in SPLITS}
@@ -147,14 +166,14 @@ def run(
         raise RuntimeError(f"export: {n_traces} traces in, {exported} exported, {counts['study_excluded']} left out")
     counts |= {f"rows_{f}_{s}": n for (f, s), n in sorted(stats.rows.items())}
     run.write_quarantine(quarantine)
-    seconds = time.perf_counter() - started
-    run.record_stage(STAGE, counts=counts, fingerprint=fingerprint, inputs=READS, formats=names,
-                     depends=deps, excluded=dict(stats.excluded), seconds=round(seconds, 3), **{"stats": stats.to_json()})
-    return ExportResult(run, final, names, stats, counts, seconds=seconds, unit=unit, quarantine=quarantine)
+    STAGE.finish(run, keep, started, counts=counts, outputs={}, formats=names, excluded=dict(stats.excluded),
+                 stats=stats.to_json())
+    return ExportResult(run, final, names, stats, counts, seconds=started.seconds, unit=unit,
+                        quarantine=quarantine)
 
 
 def _write(run: RunDir, plan: Plan, ec: Any, review: dict[str, str], build: Path):
-    quarantine = Quarantine(STAGE)
+    quarantine = Quarantine(STAGE_NAME)
     stats = Stats()
     writers: dict[tuple[str, str], SplitWriter] = {}
     for name in plan.formats:
@@ -181,20 +200,18 @@ def _write(run: RunDir, plan: Plan, ec: Any, review: dict[str, str], build: Path
                 stats.merge(out.stats)
                 for sid, code, message in out.set_aside:
                     quarantine.add("study", sid, code, message)
-                for (name, split), rows in out.rows.items():
-                    w = writers[(name, split)]
-                    for sid, line, bad in rows:
-                        if line is not None:
-                            w.write(line)
-                            stats.rows[(name, split)] += 1
-                            continue
-                        where = f"{name}/{w.path.name} row {w.rows + 1}"
+                for key in sorted(out.chunks):  # (format, split): the same order whatever the workers
+                    chunk, w = out.chunks[key], writers[key]
+                    for before, sid, (code, message) in chunk.failed:
+                        where = f"{key[0]}/{w.path.name} row {w.rows + before + 1}"
                         if ec.strict:
-                            raise ExportCheckError(f"study {sid}, {where}: {bad[0]}: {bad[1]}",
+                            raise ExportCheckError(f"study {sid}, {where}: {code}: {message}",
                                                    hint="fix the trace or the template, or set export.strict "
                                                         "= false to leave such rows out")
-                        stats.left_out[(name, bad[0])] += 1
-                        quarantine.add("row", sid, bad[0], f"{where} left out: {bad[1]}")
+                        stats.left_out[(key[0], code)] += 1
+                        quarantine.add("row", sid, code, f"{where} left out: {message}")
+                    w.append(Path(chunk.path), chunk.rows)
+                    stats.rows[key] += chunk.rows
     finally:
         for w in writers.values():
             w.close()

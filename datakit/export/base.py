@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from datakit.registry import Registry
 
@@ -28,14 +28,14 @@ EXPORTERS: Registry[type[Exporter]] = Registry(
 )
 
 
-@dataclass(frozen=True)
-class Turn:
+class Turn(NamedTuple):
     """One message as the checks see it: its role, its text, and how many image slots it holds."""
 
     role: str
     text: str
     slots: int = 0
     reasoning: str | None = None  # a separate reasoning field (TRL's reasoning_content)
+    bad_part: bool = False  # an image part with keys beside "type" (TRL)
 
 
 @dataclass(frozen=True)

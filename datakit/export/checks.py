@@ -9,6 +9,8 @@ format renders it (:func:`image_problem`).
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +39,69 @@ CODES = {
 }
 
 
-def image_problem(path: Path) -> Problem | None:
-    """Whether one image file exists and opens (its header is read, not its pixels)."""
-    if not path.is_file():
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _jpeg_size(fh: Any, head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's first SOFn segment, reading segment headers only."""
+    data, pos = head, 2
+    while True:
+        while len(data) < pos + 9:
+            more = fh.read(65536)
+            if not more:
+                return None
+            data += more
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return int.from_bytes(data[pos + 7:pos + 9], "big"), int.from_bytes(data[pos + 5:pos + 7], "big")
+        pos += 2 + length
+
+
+def _quick(path: str | Path) -> tuple[bool, str] | None:
+    """PNG and JPEG checked from their headers and last bytes (a truncated file fails); None: another format."""
+    with open(path, "rb", buffering=0) as fh:
+        head = fh.read(16384)  # one read: a small file whole, a large one its header
+        size = os.fstat(fh.fileno()).st_size
+
+        def tail(n: int) -> bytes:
+            if size <= len(head):
+                return head[-n:]
+            fh.seek(-n, 2)
+            return fh.read(n)
+
+        if head.startswith(PNG_SIGNATURE):
+            w, h = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+            if head[12:16] != b"IHDR" or not (w and h):
+                return False, "its PNG header has no image size"
+            return (True, "") if tail(12)[4:8] == b"IEND" else (False, "the PNG is truncated (no IEND)")
+        if head.startswith(b"\xff\xd8\xff"):
+            dims = _jpeg_size(fh, head)
+            if not dims or not all(dims):
+                return False, "its JPEG header has no image size"
+            return (True, "") if tail(2) == b"\xff\xd9" else (False, "the JPEG is truncated (no EOI marker)")
+    return None
+
+
+def image_problem(path: str | Path) -> Problem | None:
+    """Whether one image file exists and opens.
+
+    PNG (what ingest converts to) and JPEG are read from their headers and checked complete: that is 377,110
+    images in seconds where opening each with Pillow took minutes on two cores. Other formats go to Pillow.
+    """
+    try:
+        quick = _quick(path)
+    except FileNotFoundError:
         return "missing_image", f"image {path} does not exist"
+    except OSError as err:
+        return "unreadable_image", f"image {path} cannot be read: {err.__class__.__name__}: {err}"
+    if quick is not None:
+        return None if quick[0] else ("unreadable_image", f"image {path} does not open: {quick[1]}")
     try:
         with Image.open(path) as im:
             if im.width < 1 or im.height < 1:
@@ -65,6 +126,7 @@ def _roles(turns: list[Turn]) -> Problem | None:
     return None
 
 
+@lru_cache(maxsize=64)  # the formats of one record share the same assistant string
 def _think(text: str, reasoning: str | None, style: str, separate: bool) -> Problem | None:
     counts = {tag: text.count(tag) + (reasoning or "").count(tag) for tag in ALL_TAGS}
     if style == "none" or (separate and style == "reasoning_content"):
@@ -96,22 +158,21 @@ def row_problem(exporter: Exporter, row: dict[str, Any]) -> Problem | None:
     turns, images = exporter.turns(row)
     if exporter.max_images == 1 and (len(images) != 1 or isinstance(row.get("image"), list)):
         return "not_one_image", f"{exporter.name} rows hold exactly one image as a string; this one has {images!r}"
+    typed = exporter.placeholder is None
+    slots = 0
     for i, t in enumerate(turns):
-        if not t.text.strip() and not t.slots:
+        if not t.slots and not t.text.strip():
             return "empty_turn", f"turn {i + 1} ({t.role}) is empty"
-        if "\0image-key" in t.text:
+        if t.bad_part:
             return "image_key_in_part", f"turn {i + 1} has an image part with keys beside 'type'"
-    if exporter.placeholder is None:
-        for i, t in enumerate(turns):
-            if IMAGE_TOKEN in t.text or IMAGE_TOKEN in (t.reasoning or ""):
+        if typed:
+            if IMAGE_TOKEN in t.text or (t.reasoning and IMAGE_TOKEN in t.reasoning):
                 return "literal_image_token", f"turn {i + 1} ({t.role}) holds a literal {IMAGE_TOKEN}, kept as text"
-    else:
-        for i, t in enumerate(turns):
-            if t.role != "user" and (t.slots or IMAGE_TOKEN in (t.reasoning or "")):
-                return "placeholder_outside_user", f"turn {i + 1} ({t.role}) holds {t.slots} {IMAGE_TOKEN}"
-    slots = sum(t.slots for t in turns)
+        elif t.role != "user" and (t.slots or (t.reasoning and IMAGE_TOKEN in t.reasoning)):
+            return "placeholder_outside_user", f"turn {i + 1} ({t.role}) holds {t.slots} {IMAGE_TOKEN}"
+        slots += t.slots
     if slots != len(images):
-        kind = "{\"type\": \"image\"} parts" if exporter.placeholder is None else f"{IMAGE_TOKEN} tokens"
+        kind = "{\"type\": \"image\"} parts" if typed else f"{IMAGE_TOKEN} tokens"
         return "image_count_mismatch", f"{len(images)} image(s) but {slots} {kind}"
     problem = _roles(turns)
     if problem:

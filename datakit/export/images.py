@@ -32,16 +32,16 @@ class Placer:
     def place(self, ref: ImageRef) -> str:
         """The path string a row holds for ``ref``; links or copies the file first where the mode says so."""
         if self.mode == "reference":
-            final = ref.path.resolve()
+            final = ref.path  # absolute: the run root was resolved once
         else:
-            name = _UNSAFE.sub("_", ref.image_id) + ref.path.suffix.lower()
-            final = self.final_root / "images" / name
+            name = _UNSAFE.sub("_", ref.image_id) + os.path.splitext(ref.path)[1].lower()
+            final = str(self.final_root / "images" / name)
             target = self.build_root / "images" / name
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
-                self._put(ref.path, target)
+                self._put(Path(ref.path), target)
         if self.paths == "absolute":
-            return str(final if final.is_absolute() else final.resolve())
+            return final
         return os.path.relpath(final, self.final_root)
 
     def _put(self, source: Path, target: Path) -> None:

@@ -41,7 +41,7 @@ def write_plots(folder: Path, stats: Stats, unit: str, formats: list[str]) -> di
                            ("not mentioned", "#bdc3c7")):
         values = [stats.labels[c][status] for c in names]
         ax.barh([LABELS[c] for c in names], values, left=left, color=colour, label=status)
-        left = [a + b for a, b in zip(left, values)]
+        left = [a + b for a, b in zip(left, values, strict=True)]
     ax.invert_yaxis()
     ax.set_xlabel("studies")
     ax.set_title("CheXpert labels of the exported studies")
@@ -50,7 +50,7 @@ def write_plots(folder: Path, stats: Stats, unit: str, formats: list[str]) -> di
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
     if stats.think_lengths:
-        lengths, counts = zip(*sorted(stats.think_lengths.items()))
+        lengths, counts = zip(*sorted(stats.think_lengths.items()), strict=True)
         ax.hist(lengths, weights=counts, bins=min(60, max(5, len(lengths))), color="#16a085")
     ax.set_xlabel(f"think block length, {unit}")
     ax.set_ylabel("studies")

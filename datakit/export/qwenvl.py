@@ -68,8 +68,10 @@ class QwenVLExporter(Exporter):
         return (
             "Paste `qwen-vl/data_registry.py` into `qwen-vl-finetune/qwenvl/data/__init__.py`, then:\n\n"
             "```sh\n"
-            "torchrun --nproc_per_node 1 qwenvl/train/train_qwen.py --model_name_or_path Qwen/Qwen2.5-VL-7B-Instruct \\\n"
-            f"  --dataset_use {DATASET}_train --data_flatten False --output_dir out ...\n"
+            "torchrun --nproc_per_node 1 qwenvl/train/train_qwen.py \\\n"
+            "  --model_name_or_path Qwen/Qwen2.5-VL-7B-Instruct \\\n"
+            f"  --dataset_use {DATASET}_train --output_dir out ...\n"
             "```\n"
-            "Relative image paths resolve against `data_path` (this folder). The model's default system prompt is used."
+            "Relative image paths resolve against `data_path` (this folder). The model's default system prompt is "
+            "used; train_qwen.py picks the model class from a name containing \"qwen2.5\"."
         )

@@ -9,10 +9,11 @@ many for LLaMA-Factory, ms-swift, Qwen-VL and LLaVA, and plain text that TRL kee
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -33,13 +34,12 @@ VIEW_RANK = {"PA": 0, "AP": 1, "FRONTAL": 2, "LATERAL": 3, "LL": 4, "other": 5}
 ESCAPED_IMAGE = "[image]"
 
 
-@dataclass(frozen=True)
-class ImageRef:
-    """One image of a study: its id, view, and the file on disk (absolute)."""
+class ImageRef(NamedTuple):
+    """One image of a study: its id, view, and the file on disk (an absolute path)."""
 
     image_id: str
     view: str
-    path: Path
+    path: str
 
     @property
     def frontal(self) -> bool:
@@ -81,6 +81,7 @@ class Record:
     style: str
     prompts: Prompts = field(repr=False)
     corrections: list[str] = field(default_factory=list)  # correction kinds, for the card
+    _inline: str | None = field(default=None, repr=False)
 
     def texts(self, n: int | None = None) -> tuple[str | None, str]:
         """(system, user) for a row with the first ``n`` images (all by default)."""
@@ -93,19 +94,22 @@ class Record:
             return self.report, None
         if separate and self.style == "reasoning_content":
             return self.report, self.think
-        open_tag, close_tag = TAGS[self.style] or ("", "")
-        return f"{open_tag}\n{self.think}\n{close_tag}\n\n{self.report}", None
+        if self._inline is None:  # one string shared by every format's row
+            open_tag, close_tag = TAGS[self.style] or ("", "")
+            self._inline = f"{open_tag}\n{self.think}\n{close_tag}\n\n{self.report}"
+        return self._inline, None
 
 
 def order_images(images: list[dict[str, Any]], run_root: Path) -> list[ImageRef]:
     """A study's images frontal first (PA, AP, frontal, lateral, other), then in the source's order."""
     refs = []
+    root = str(run_root)
     for im in images:
         path = im.get("converted_path") or im.get("source_path")
         if not path:
             continue
-        p = Path(path)
-        refs.append(ImageRef(im["image_id"], im.get("view") or "other", p if p.is_absolute() else run_root / p))
+        full = path if os.path.isabs(path) else os.path.join(root, path)
+        refs.append(ImageRef(im["image_id"], im.get("view") or "other", full))
     return sorted(refs, key=lambda r: VIEW_RANK.get(r.view, 9))
 
 

@@ -46,22 +46,25 @@ def read_decisions(path: Path) -> dict[str, str]:
     return last
 
 
-def verdicts(validation: Path) -> pl.LazyFrame:
-    """Per study with a failed row: ``rejected`` (an error failed), ``flagged`` and the first failing code."""
+def verdicts(validation: Path, keep: pl.Expr) -> pl.LazyFrame:
+    """Per validated study among ``keep``: ``rejected`` (an error failed), ``flagged`` and the first failing code."""
+    failed = ~pl.col("passed")
+    error = failed & (pl.col("severity") == "error")
     return (
         pl.scan_parquet(validation)
-        .filter(~pl.col("passed"))
+        .filter(keep)
         .group_by("study_id")
         .agg(
-            rejected=(pl.col("severity") == "error").any(),
-            flagged=(pl.col("severity") == "warning").any(),
-            code=pl.col("code").filter(pl.col("severity") == "error").first().fill_null(pl.col("code").first()),
+            validated=pl.lit(True),
+            rejected=error.any(),
+            flagged=(failed & (pl.col("severity") == "warning")).any(),
+            code=pl.col("code").filter(error).first().fill_null(pl.col("code").filter(failed).first()),
         )
     )
 
 
 def select(frame: pl.DataFrame, review: dict[str, str], include_flagged: bool) -> pl.DataFrame:
-    """Add ``exclude`` (the reason a study is left out, or null) and ``flagged`` to a batch with validation's verdict."""
+    """Add ``exclude`` (why a study is left out, or null) and ``flagged`` to a batch with validation's verdict."""
     decision = pl.col("study_id").replace_strict(review, default=None, return_dtype=pl.Utf8) if review else \
         pl.lit(None, dtype=pl.Utf8)
     rejected = pl.col("rejected").fill_null(False)

@@ -44,15 +44,14 @@ class TRLExporter(Exporter):
             if isinstance(parts, str):  # plain-string content also loads in TRL
                 out.append(Turn(m.get("role", ""), parts, 0, m.get("reasoning_content")))
                 continue
-            texts, slots = [], 0
+            texts, slots, bad = [], 0, False
             for p in parts or []:
                 if p.get("type") == "image":
                     slots += 1
-                    if set(p) != {"type"}:
-                        texts.append("\0image-key")  # flagged by the checks: no keys beside "type"
+                    bad = bad or len(p) != 1  # nothing beside "type": see the module docstring
                 elif p.get("type") == "text":
                     texts.append(p.get("text") or "")
-            out.append(Turn(m.get("role", ""), "".join(texts), slots, m.get("reasoning_content")))
+            out.append(Turn(m.get("role", ""), "".join(texts), slots, m.get("reasoning_content"), bad))
         return out, list(row.get("images") or [])
 
     def load_instructions(self, splits: dict[str, int]) -> str:  # noqa: D102

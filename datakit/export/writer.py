@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import BinaryIO
 
@@ -27,6 +29,17 @@ class SplitWriter:
             self._fh.write(line)
             self._fh.write(b"\n")
         self.rows += 1
+
+    def append(self, chunk: Path, rows: int) -> None:
+        """Append a chunk file of ``rows`` rows written by a worker (its bytes copied by the kernel where it can)."""
+        if rows:
+            if self.json_list:
+                self._fh.write(b"\n" if self.rows == 0 else b",\n")
+            self._fh.flush()
+            with open(chunk, "rb") as src:
+                shutil.copyfileobj(src, self._fh, 1 << 20)
+            self.rows += rows
+        os.unlink(chunk)
 
     def close(self) -> None:
         """Finish the file (close the list)."""
