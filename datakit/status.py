@@ -86,7 +86,8 @@ def run_status(run_dir: str | Path | RunDir) -> RunStatus:
         c = v.get("counts", {})
         status.validation = {"judged": c.get("trace_in", 0), "accepted": c.get("trace_out", 0),
                              "rejected": c.get("trace_quarantined", 0), "flagged": c.get("trace_flagged", 0),
-                             "pass_rate": v.get("pass_rate"), "gate": v.get("min_pass_rate")}
+                             "pass_rate": v.get("pass_rate"),
+                             "gate": v.get("min_pass_rate", (v.get("summary") or {}).get("min_pass_rate"))}
         status.rejected_reasons = dict(v.get("quarantined_by_code") or {})
     if "export" in finished:
         status.exported = _exported(finished["export"])
