@@ -20,10 +20,8 @@ trace on every machine, and one study's trace does not depend on which others ar
 from __future__ import annotations
 
 import hashlib
-import itertools
 import random
 import re
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -385,14 +383,6 @@ def _item(region: str, finding: str, status: str, laterality: str, severity: str
 
 
 # --- the teacher, in parallel --------------------------------------------------------------------------------------
-_WORKER: TraceWriter | None = None
-
-
-def _init_worker(config: DatakitConfig) -> None:
-    global _WORKER
-    _WORKER = _make_writer(config)
-
-
 def _make_writer(config: DatakitConfig) -> TraceWriter:
     from datakit.knowledge.kb import load_configured
     from datakit.reading.findings import FindingReader
@@ -401,9 +391,8 @@ def _make_writer(config: DatakitConfig) -> TraceWriter:
     return TraceWriter(kb, FindingReader(kb), config.teacher)
 
 
-def _write_chunk(studies: list[StudyInput]) -> list[TraceOutcome]:
-    assert _WORKER is not None
-    return [_WORKER.write(s).compact() for s in studies]
+def _write_chunk(writer: TraceWriter, studies: list[StudyInput]) -> list[TraceOutcome]:
+    return [writer.write(s).compact() for s in studies]
 
 
 @teacher("offline")
@@ -428,20 +417,14 @@ class OfflineTeacher:
             writer = TraceWriter(self.kb, FindingReader(self.kb), self.config.teacher)
             return [writer.write(s) for s in studies]
         from datakit.annotate.progress import StageProgress
-        from datakit.parallel import process_pool
+        from datakit.parallel import chunked, map_chunks
 
         size = max(1, min(2000, len(studies) // (workers * 8)))
-        starts = iter(range(0, len(studies), size))
         out: list[TraceOutcome] = []
-        # at most two chunks per worker in flight: memory stays flat however many studies there are
-        with StageProgress("offline teacher", total=len(studies), enabled=self.progress) as bar, \
-                process_pool(workers, _init_worker, (self.config,)) as pool:
-            pending = deque(pool.submit(_write_chunk, list(studies[i : i + size]))
-                            for i in itertools.islice(starts, 2 * workers))
-            while pending:
-                part = pending.popleft().result()
+        # map_chunks keeps two chunks per worker in flight: memory stays flat however many studies there are
+        with StageProgress("offline teacher", total=len(studies), enabled=self.progress) as bar:
+            for part in map_chunks(_write_chunk, chunked(list(studies), size), workers=workers,
+                                   setup=_make_writer, setup_args=(self.config,)):
                 out.extend(part)
                 bar.advance(len(part))
-                for i in itertools.islice(starts, 1):
-                    pending.append(pool.submit(_write_chunk, list(studies[i : i + size])))
         return out
