@@ -14,7 +14,6 @@ Usage::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -103,8 +102,9 @@ def plan(
     if limit is not None:
         run_dir = run_dir.with_name(f"{run_dir.name}-limit{limit}")  # a quick look never touches the full run
     updates: dict[str, Any] = {"source": str(source), "run": str(Path(run_dir).resolve())}
+    if limit is not None:
+        updates["ingest"] = config.ingest.model_copy(update={"limit": limit})
     config = config.model_copy(update=updates)
-    config.ingest.limit = limit
     return Plan(config, path, source, RunDir(run_dir), stages, forced, limit)
 
 
@@ -156,32 +156,25 @@ def _call(stage: str, p: Plan, progress: bool) -> Any:
     if stage == "ingest":
         import datakit.ingest
 
-        return datakit.ingest.run(p.source, p.run.root, p.config, **_force(datakit.ingest.run, force))
+        return datakit.ingest.run(p.source, p.run, p.config, force=force)
     if stage == "retrieve":
         import datakit.retrieve
 
-        return datakit.retrieve.run(p.run, p.config, **_force(datakit.retrieve.run, force))
+        return datakit.retrieve.run(p.run, p.config, force=force)
     if stage == "annotate":
         import datakit.annotate
 
-        return datakit.annotate.run(p.run, p.config, progress=progress, **_force(datakit.annotate.run, force))
+        return datakit.annotate.run(p.run, p.config, progress=progress, force=force)
     if stage == "validate":
         import datakit.validate
 
         try:
-            return datakit.validate.run(p.run, p.config, **_force(datakit.validate.run, force))
+            return datakit.validate.run(p.run, p.config, force=force)
         except ValidationGateError as err:
             return getattr(err, "result", None)  # the gate is checked below, for a skipped validate too
     import datakit.export
 
-    return datakit.export.run(p.run, p.config, **_force(datakit.export.run, force))
-
-
-def _force(fn: Callable[..., Any], force: bool) -> dict[str, bool]:
-    # every stage takes force= under the stage contract; a stage without it always runs, which is what force asks
-    import inspect
-
-    return {"force": True} if force and "force" in inspect.signature(fn).parameters else {}
+    return datakit.export.run(p.run, p.config, force=force)
 
 
 def check_gate(run: RunDir, config: DatakitConfig) -> None:
