@@ -12,6 +12,7 @@ from datakit import ingest
 from datakit.cli.render import ingest_summary, short_paths
 from datakit.cli.validate import summary_view
 from datakit.config import load_config
+from datakit.validate import CHECKS
 from tests.ingest.mimic_fixture import Study, make_tree
 
 PATTERN = "'^[a-z0-9_]+$' and [bold]not bold[/bold]"
@@ -34,7 +35,10 @@ def test_a_check_message_with_brackets_is_shown_as_written(demo_run, tmp_path):
         f"    return problems(ctx.traces.head(1), 'bad_[id]', {PATTERN!r})\n"
     )
     datakit.annotate.run(demo_run, load_config(), progress=False)
-    result = datakit.validate.run(demo_run, load_config(overrides={"validate.plugins": [str(plugin)]}))
+    try:
+        result = datakit.validate.run(demo_run, load_config(overrides={"validate.plugins": [str(plugin)]}))
+    finally:
+        CHECKS.remove("id_pattern")  # registered for this test only
     text = rendered(summary_view(result.summary))
     assert PATTERN in text and "bad_[id]" in text and "Ids follow [a-z] rules." in text
 

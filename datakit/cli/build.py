@@ -39,10 +39,10 @@ def register(app: typer.Typer) -> None:
 
         Stages that are up to date are skipped, so an interrupted build continues where it stopped.
         """
-        import datakit.build
+        import datakit.pipeline
         from datakit.cli.build_view import StageLines, summary_view
         from datakit.cli.options import flag_overrides
-        from datakit.status import run_status
+        from datakit.pipeline.status import run_status
 
         overrides, flags = flag_overrides({
             "teacher.kind": ("--teacher", teacher),
@@ -50,11 +50,11 @@ def register(app: typer.Typer) -> None:
             "teacher.base_url": ("--base-url", base_url),
             "validate.min_pass_rate": ("--min-pass-rate", min_pass_rate),
         })
-        plan = datakit.build.plan(config, run=run, from_stage=from_stage, only=only, limit=limit,
+        plan = datakit.pipeline.plan(config, run=run, from_stage=from_stage, only=only, limit=limit,
                                   overrides=overrides, flags=flags)
         lines = StageLines(plan.run)
         try:
-            result = datakit.build.run_plan(plan, progress=not no_progress, reporter=lines)
+            result = datakit.pipeline.run_plan(plan, progress=not no_progress, reporter=lines)
         finally:
             lines.close()
         console.print(summary_view(run_status(plan.run), requests=result.requests, seconds=result.seconds))
@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
     def status(run: Path = typer.Argument(..., help="A run folder (finished or not).")) -> None:
         """Show what a run holds: stages finished, studies, traces accepted and rejected, exports, teacher use."""
         from datakit.cli.build_view import summary_view
-        from datakit.status import run_status
+        from datakit.pipeline.status import run_status
 
         console.print(summary_view(run_status(run), title="Run"))
 

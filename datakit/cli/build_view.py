@@ -9,9 +9,9 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from datakit.build import StageReport
 from datakit.cli.console import err_console
-from datakit.status import STAGES, RunStatus
+from datakit.pipeline import StageReport
+from datakit.pipeline.status import STAGES, RunStatus
 
 VERB = {"ingest": "reading the source", "retrieve": "retrieving knowledge", "annotate": "writing traces",
         "validate": "checking traces", "export": "writing training files"}

@@ -9,12 +9,12 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-import datakit.build
+import datakit.pipeline
 from datakit.cli.app import app
 from datakit.config import load_config
 from datakit.errors import ConfigError, SourceLayoutError, ValidationGateError
+from datakit.pipeline.status import run_status
 from datakit.starter import DATASETS, write_starter
-from datakit.status import run_status
 from tests.pipeline.conftest import DEMO, snapshot, write_config
 
 
@@ -38,26 +38,36 @@ def test_the_demo_builds_end_to_end_into_runs_demo(tmp_path, monkeypatch):
     assert "27 in = 26 kept + 1 set aside (missing_report 1)" in out
     assert "26 accepted, 0 rejected" in out and "export trl" in out and "train 19" in out
     assert "datakit review --run runs/demo" in out and "datakit finetune runs/demo/export/trl" in out
-    for stage in datakit.build.STAGES:
+    for stage in datakit.pipeline.STAGES:
         assert f"{stage}: done in" in out or f"{stage}: unchanged" in out
 
 
 def test_from_a_stage_whose_inputs_were_never_made_says_what_to_do(config):
     with pytest.raises(Exception) as err:
-        datakit.build.build(config, progress=False, from_stage="annotate")
+        datakit.pipeline.build(config, progress=False, from_stage="annotate")
     assert "ingest" in str(err.value) and "build without --from" in err.value.hint
 
 
 def test_limit_builds_a_quick_look_in_its_own_run(config, tmp_path):
-    datakit.build.build(config, progress=False)
+    datakit.pipeline.build(config, progress=False)
     full = snapshot(tmp_path / "run")
-    quick = datakit.build.build(config, progress=False, limit=3)
+    quick = datakit.pipeline.build(config, progress=False, limit=3)
     assert quick.plan.run.root == tmp_path / "run-limit3"
     assert pl.read_parquet(tmp_path / "run-limit3" / "traces.parquet").height == 3
     assert snapshot(tmp_path / "run") == full
 
 
-def test_a_gate_below_min_pass_rate_stops_before_export_with_exit_4(tmp_path):
+@pytest.fixture
+def strict_check():
+    """The plugin's check is registered for one test only."""
+    yield
+    from datakit.validate import CHECKS
+
+    if "strict" in CHECKS:
+        CHECKS.remove("strict")
+
+
+def test_a_gate_below_min_pass_rate_stops_before_export_with_exit_4(tmp_path, strict_check):
     plugin = tmp_path / "strict.py"
     plugin.write_text(
         "from datakit.validate import check, problems\n\n"
@@ -69,7 +79,7 @@ def test_a_gate_below_min_pass_rate_stops_before_export_with_exit_4(tmp_path):
     config = write_config(tmp_path / "datakit.toml", run=tmp_path / "run",
                           extra=f'[validate]\nmin_pass_rate = 0.9\nplugins = ["{plugin}"]\n')
     with pytest.raises(ValidationGateError) as err:
-        datakit.build.build(config, progress=False)
+        datakit.pipeline.build(config, progress=False)
     assert "50.0% of traces passed validation, below validate.min_pass_rate = 90.0%" in str(err.value)
     assert "too_strict (13)" in str(err.value) and "datakit validate --run" in err.value.hint
     assert not (tmp_path / "run" / "export").exists()
@@ -86,10 +96,10 @@ def test_bad_configs_name_the_key_the_file_and_what_is_allowed(tmp_path):
     assert f"{bad}:8" in res.output and "teacher.modle: unknown key (did you mean model?)" in res.output
     (tmp_path / "nosource.toml").write_text('run = "r"\n')
     with pytest.raises(ConfigError, match="names no source"):
-        datakit.build.plan(tmp_path / "nosource.toml")
+        datakit.pipeline.plan(tmp_path / "nosource.toml")
     ok = write_config(tmp_path / "ok.toml", run=tmp_path / "run")
     with pytest.raises(ConfigError, match="'annotat' is not a stage"):
-        datakit.build.plan(ok, from_stage="annotat")
+        datakit.pipeline.plan(ok, from_stage="annotat")
     res = CliRunner().invoke(app, ["build", str(tmp_path / "ok.toml"), "--teacher", "foo"])
     assert res.exit_code == 2 and "(from flag --teacher)" in res.output
 
@@ -102,13 +112,13 @@ def test_a_reports_only_tree_is_one_clear_error_and_leaves_no_run(tmp_path):
     config = write_config(tmp_path / "datakit.toml", run=tmp_path / "run", source=source,
                           extra='[ingest]\nformat = "mimic-cxr"\n')
     with pytest.raises(SourceLayoutError) as err:
-        datakit.build.build(config, progress=False)
+        datakit.pipeline.build(config, progress=False)
     assert "with reports but not one image file" in str(err.value) and "*.dcm" in str(err.value)
     assert not (tmp_path / "run").exists()
 
 
 def test_status_shows_a_half_finished_run(config, tmp_path):
-    datakit.build.build(config, progress=False, only="ingest")
+    datakit.pipeline.build(config, progress=False, only="ingest")
     status = run_status(tmp_path / "run")
     assert list(status.finished) == ["ingest"] and status.missing == ["retrieve", "annotate", "validate", "export"]
     assert "datakit build" in status.next_commands[0]

@@ -28,6 +28,7 @@ def llm_build(tmp_path, server):
     reference = snapshot(run)
     n = len(server.chat_requests())
     assert n == 26 and "export/trl/train.jsonl" in reference
+    assert "requests: 26 made, 0 from the cache, 0 failed" in out
     shutil.rmtree(run)
     server.log.clear()
     return config, run, reference, n
@@ -53,6 +54,7 @@ def test_kill_9_during_annotate_then_resume_is_identical_and_asks_nothing_twice(
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     assert len(server.chat_requests()) - sent_before == n - stored  # only what the cache does not hold
+    assert f"requests: {n - stored} made, {stored} from the cache, 0 failed" in out
     assert snapshot(run) == reference
 
 

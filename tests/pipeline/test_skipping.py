@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-import datakit.build
+import datakit.pipeline
 from tests.pipeline.conftest import snapshot, write_config
 
 
@@ -21,38 +21,38 @@ def statuses(result) -> dict[str, str]:
 
 
 def test_a_rerun_skips_every_stage_and_changes_nothing(config):
-    first = datakit.build.build(config, progress=False)
+    first = datakit.pipeline.build(config, progress=False)
     assert set(statuses(first).values()) == {"ran"}
     before = snapshot(first.plan.run.root)
-    again = datakit.build.build(config, progress=False)
-    assert statuses(again) == dict.fromkeys(datakit.build.STAGES, "skipped")
+    again = datakit.pipeline.build(config, progress=False)
+    assert statuses(again) == dict.fromkeys(datakit.pipeline.STAGES, "skipped")
     assert snapshot(again.plan.run.root) == before
 
 
 def test_one_setting_reruns_only_the_stages_it_affects(config, tmp_path):
-    datakit.build.build(config, progress=False)
+    datakit.pipeline.build(config, progress=False)
     text = config.read_text() + '\n[export]\ntag_style = "thought"\n'
     config.write_text(text)
-    changed = datakit.build.build(config, progress=False)
+    changed = datakit.pipeline.build(config, progress=False)
     assert statuses(changed) == {"ingest": "skipped", "retrieve": "skipped", "annotate": "skipped",
                                  "validate": "skipped", "export": "ran"}
     config.write_text(text + "\n[teacher]\nerror_rate = 0.5\n")
-    changed = datakit.build.build(config, progress=False)
+    changed = datakit.pipeline.build(config, progress=False)
     assert statuses(changed) == {"ingest": "skipped", "retrieve": "skipped", "annotate": "ran",
                                  "validate": "ran", "export": "ran"}
 
 
 def test_from_and_only_run_part_of_it_again(config):
-    datakit.build.build(config, progress=False)
-    part = datakit.build.build(config, progress=False, from_stage="validate")
+    datakit.pipeline.build(config, progress=False)
+    part = datakit.pipeline.build(config, progress=False, from_stage="validate")
     assert statuses(part) == {"validate": "ran", "export": "ran"}
-    one = datakit.build.build(config, progress=False, only="retrieve")
+    one = datakit.pipeline.build(config, progress=False, only="retrieve")
     assert statuses(one) == {"retrieve": "ran"}
 
 
 @pytest.mark.parametrize("how", ["cp -r", "tar"])
 def test_a_copied_run_builds_on_as_if_it_had_not_been(config, tmp_path, how):
-    datakit.build.build(config, progress=False)
+    datakit.pipeline.build(config, progress=False)
     copy = tmp_path / "copy"
     if how == "cp -r":
         shutil.copytree(tmp_path / "run", copy)
@@ -62,6 +62,6 @@ def test_a_copied_run_builds_on_as_if_it_had_not_been(config, tmp_path, how):
         shutil.rmtree(tmp_path / "run")  # the original is gone: only the unpacked copy is left
         with tarfile.open(tmp_path / "run.tar") as tar:
             tar.extractall(tmp_path, filter="data")
-    again = datakit.build.build(config, progress=False, run=copy)
+    again = datakit.pipeline.build(config, progress=False, run=copy)
     assert statuses(again) == {"ingest": "skipped", "retrieve": "skipped", "annotate": "skipped",
                                "validate": "skipped", "export": "skipped"}

@@ -7,8 +7,8 @@ part of the flow to run again. A validation gate below ``validate.min_pass_rate`
 
 Usage::
 
-    result = datakit.build.build("datakit.toml")
-    result = datakit.build.build(None)          # the bundled demo, offline teacher, into runs/demo
+    result = datakit.pipeline.build("datakit.toml")
+    result = datakit.pipeline.build(None)          # the bundled demo, offline teacher, into runs/demo
 """
 
 from __future__ import annotations
