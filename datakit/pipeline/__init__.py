@@ -28,7 +28,7 @@ DEMO_RUN = Path("runs/demo")
 
 def demo_config() -> Path:
     """The bundled demo's config (in a source checkout: examples/demo/datakit.toml)."""
-    path = Path(__file__).resolve().parents[1] / "examples" / "demo" / "datakit.toml"
+    path = Path(__file__).resolve().parents[2] / "examples" / "demo" / "datakit.toml"
     if not path.is_file():
         raise DatakitError(
             "the bundled demo ships with datakit's source checkout, and this installation has none",
@@ -147,7 +147,8 @@ def _cache_counts(run: RunDir, config: DatakitConfig) -> tuple[int, int]:
     if not path.is_file():
         return 0, 0
     with Cache(path) as cache:
-        return cache.count(answered=True), cache.count(answered=False)
+        answered = cache.count(answered=True)
+        return answered, cache.count(answered=False) - answered  # rows without an answer: calls that failed
 
 
 def _call(stage: str, p: Plan, progress: bool) -> Any:

@@ -41,7 +41,8 @@ def _cache_rows(run: RunDir) -> tuple[int, int]:
     if not run.cache_path.is_file():
         return 0, 0
     with Cache(run.cache_path) as cache:
-        return cache.count(answered=True), cache.count(answered=False)
+        answered = cache.count(answered=True)
+        return answered, cache.count(answered=False) - answered  # rows without an answer: calls that failed
 
 
 def _exported(entry: dict[str, Any]) -> dict[str, dict[str, int]]:
