@@ -108,6 +108,10 @@ class TeacherConfig(_Strict):
     http_client: Literal["datakit", "openai"] = Field(
         "datakit", description="chat completions through datakit's lean HTTP/1.1 client, or the openai SDK"
     )
+    ca_bundle: str | None = Field(
+        None, description="PEM file (or folder) of the CAs that sign the endpoint's TLS certificate; default: "
+        "SSL_CERT_FILE, REQUESTS_CA_BUNDLE, else the system's"
+    )
     prompt_mode: Literal["single", "multi"] = Field("single", description="one call per trace, or three stages")
     prompts_dir: str | None = Field(None, description="your own prompt templates; default: datakit's")
     temperature: float | None = Field(0.2, ge=0, le=2)

@@ -1,6 +1,6 @@
 """The run directory: every stage reads and writes its tables here, never through globals.
 
-Layout (DESIGN.md, "Run directory")::
+Layout::
 
     runs/<name>/datakit.toml  manifest.json  studies.parquet  images.parquet  images/
                 knowledge.parquet  traces.parquet  validation.parquet  quarantine.jsonl  cache.sqlite
@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from datakit import __version__
+from datakit.config import dump_config
 from datakit.errors import RunDirError
+from datakit.hashing import table_digest
 
 TABLES = {
     "studies": ("studies.parquet", "ingest"),
@@ -209,8 +211,6 @@ class RunDir:
         The identity (:func:`datakit.hashing.table_digest`) is stored in the file's key-value metadata, so it
         travels with the file through a copy, a move, rsync or a tar, and readers need not hash it again.
         """
-        from datakit.hashing import table_digest
-
         digest = table_digest(df)
         with atomic_path(self.table_path(table)) as tmp:
             df.write_parquet(tmp, compression="zstd", statistics=True, metadata={CONTENT_KEY: digest})
@@ -223,8 +223,6 @@ class RunDir:
         hashed from its content.
         """
         import polars as pl
-
-        from datakit.hashing import table_digest
 
         path = self.table_path(table)
         if not path.is_file():
@@ -315,8 +313,6 @@ class RunDir:
 
     def save_config(self, config: Any) -> None:
         """Write the resolved configuration as the run's datakit.toml (keys' *names* only, never keys)."""
-        from datakit.config import dump_config
-
         write_atomic(self.config_path, dump_config(config))
 
     def check_upstream(self, reads: tuple[str, ...], consumer: str) -> None:

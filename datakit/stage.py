@@ -28,19 +28,21 @@ Usage inside a stage's ``run``::
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datakit import __version__
+from datakit import __version__, logs
 from datakit.config import DatakitConfig, resolve_config
 from datakit.hashing import content_hash
 from datakit.registry import Registry
 from datakit.rundir import RunDir
 
 Depends = Callable[[RunDir, DatakitConfig], dict[str, Any]]
+log = logging.getLogger("datakit.stage")
 
 
 @dataclass
@@ -123,11 +125,15 @@ class Stage:
         settings meant for this call only.
         """
         t0 = time.perf_counter()
+        logs.setup(run.root)  # every stage's story goes to the run's datakit.log
         run.check_upstream(self.reads, self.name)
         fingerprint = self.fingerprint(run, config, **options)
         entry = None if force else self.current(run, fingerprint)
         if entry is not None:  # nothing to do, and the call worked: its settings become the run's
             run.save_config(keep or config)
+            log.info("%s: nothing changed since %s; skipped", self.name, entry.get("finished_utc"))
+        else:
+            log.info("%s: started (fingerprint %s%s)", self.name, fingerprint, ", forced" if force else "")
         return Started(fingerprint, t0, entry)
 
     def finish(
@@ -144,6 +150,7 @@ class Stage:
         """Record the finished run in the manifest (last) and keep the resolved config as the run's own."""
         if save_config:
             run.save_config(config)
+        log.info("%s: finished in %.1f s: %s", self.name, started.seconds, counts)
         return run.record_stage(
             self.name,
             counts=counts,

@@ -120,12 +120,8 @@ def test_imports_run_down_the_layers():
     assert violations(graph()) == []
 
 
-# being taken apart with the split of engine.py (issue 14); nothing may join it
-KNOWN_CYCLES: list[list[str]] = [["datakit.annotate.batch", "datakit.annotate.engine"]]
-
-
 def test_no_import_cycles():
-    assert [c for c in cycles(graph()) if c not in KNOWN_CYCLES] == []
+    assert cycles(graph()) == []
 
 
 def test_an_upward_import_is_caught():

@@ -15,13 +15,18 @@ from pathlib import Path
 import polars as pl
 
 from datakit import tables
+from datakit.annotate.prompts import PromptSet
 from datakit.annotate.teacher import ImageRef, StudyInput, TraceOutcome, get_teacher
 from datakit.config import DatakitConfig
-from datakit.errors import RunDirError
+from datakit.errors import ConfigError, RunDirError
+from datakit.hashing import content_hash, file_digest
+from datakit.knowledge import load_configured
+from datakit.reading.lexicon import default_lexicon_path
+from datakit.resources import schema_path
 from datakit.rundir import Quarantine, RunDir
 from datakit.stage import STAGES, Stage, open_run
 from datakit.text import clean
-from datakit.trace import SCHEMA_ID
+from datakit.trace import SCHEMA_ID, SCHEMA_NAME
 
 
 @dataclass
@@ -130,12 +135,6 @@ def outcomes_to_table(outcomes: list[TraceOutcome], teacher: str, n_images: dict
 
 def _depends(run: RunDir, config: DatakitConfig) -> dict:
     """What the traces depend on besides the tables and the teacher's settings."""
-    from datakit.hashing import content_hash, file_digest
-    from datakit.knowledge import load_configured
-    from datakit.reading.lexicon import default_lexicon_path
-    from datakit.resources import schema_path
-    from datakit.trace import SCHEMA_NAME
-
     deps = {
         "teacher_version": TEACHER_VERSIONS.get(config.teacher.kind),
         "knowledge": load_configured(config).fingerprint,
@@ -144,7 +143,6 @@ def _depends(run: RunDir, config: DatakitConfig) -> dict:
     if config.teacher.kind == "offline":
         deps["lexicon"] = file_digest(default_lexicon_path())
     else:  # every template of the prompt folder: a changed one re-asks only what it touches (the cache)
-        from datakit.annotate.prompts import PromptSet
 
         folder = PromptSet(config.teacher.prompts_dir).folder
         deps["templates"] = content_hash({str(t.relative_to(folder)): t.read_text(encoding="utf-8")
@@ -171,7 +169,6 @@ STAGES.add(STAGE.name, STAGE)
 
 
 def _prepare(run_dir: str | RunDir, config: DatakitConfig | str | Path | None, limit: int | None):
-    from datakit.knowledge import load_configured
 
     run, config = open_run(run_dir, config)
     run.check_upstream(STAGE.reads, STAGE.name)
@@ -202,8 +199,7 @@ def guard_limit(run: RunDir, studies: pl.DataFrame, limit: int) -> None:
 def estimate(run_dir: str | RunDir, config: DatakitConfig | str | Path | None = None, *, limit: int | None = None):
     """What an LLM run would send and cost (``--dry-run``): nothing is sent."""
     from datakit.annotate.cache import Cache
-    from datakit.annotate.engine import estimate as estimate_requests
-    from datakit.errors import ConfigError
+    from datakit.annotate.dryrun import estimate as estimate_requests
 
     config, run, _, kb, inputs = _prepare(run_dir, config, limit)
     if config.teacher.kind != "llm":

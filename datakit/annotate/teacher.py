@@ -1,4 +1,4 @@
-"""What every teacher gets and gives back, and the registry of teachers (STYLE.md H9).
+"""What every teacher gets and gives back, and the registry of teachers.
 
 A teacher turns :class:`StudyInput` rows into :class:`TraceOutcome` rows: a trace (a dict valid against the trace
 schema) plus provenance, or a failure with a reason code that sends the study to quarantine.

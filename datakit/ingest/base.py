@@ -1,4 +1,4 @@
-"""The contract between the ingest pipeline and one source format (STYLE.md H9: one format per module).
+"""The contract between the ingest pipeline and one source format (one format per module).
 
 A format module registers a :class:`SourceFormat`. Its ``read`` returns the source's studies and images as
 polars tables plus how many rows it saw; every row it sets aside goes to ``ctx.quarantine`` with a reason code.
@@ -92,7 +92,7 @@ def get_format(name: str) -> SourceFormat:
     return FORMATS.get(name)
 
 
-# ViewPosition values (FACTS.md §2.2) and IU-Xray projections → the views of the images table.
+# ViewPosition values (mimic-cxr-2.0.0-metadata.csv) and IU-Xray projections → the images table's views.
 _VIEW_MAP = {
     "PA": "PA",
     "AP": "AP",

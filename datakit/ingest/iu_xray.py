@@ -225,7 +225,7 @@ def _study_row(fmt: str, rep: IuReport, mesh: MeshMap, notes: dict[str, int]) ->
         if header.lower() in SECTIONS and text:
             found.setdefault(header.lower(), []).append(text)
     sections = {s: "\n".join(found[s]) if s in found else None for s in SECTIONS}
-    # What a CheXpert-style labeller reads: the impression, else the findings (FACTS.md §2.2, §4.1).
+    # What a CheXpert-style labeller reads: the impression, else the findings (as CheXpert reads MIMIC-CXR).
     extracted = "impression" if sections["impression"] else "findings" if sections["findings"] else None
     labels = mesh.labels(rep.mesh_terms)
     notes["mesh_terms"] += sum(1 for t in rep.mesh_terms if t.strip())

@@ -17,7 +17,7 @@ from datakit.errors import MissingColumnError, SourceLayoutError
 from datakit.ingest.base import ReadContext, SourceTables, register
 from datakit.ingest.mimic_walk import ScanResult, list_patient_dirs, scan_patients
 from datakit.ingest.sections import CustomRules
-from datakit.parallel import given, map_chunks
+from datakit.parallel import given, map_chunks, pool_size
 from datakit.tables import LABEL_BY_NAME
 
 CSV_NAMES = {
@@ -117,7 +117,7 @@ class MimicCxr:
                 f"{files_dir} holds no pXX/pNNNNNNNN patient folders", hint="point datakit at the dataset's top folder"
             )
         rules = CustomRules.load()
-        workers = min(ctx.workers, max(1, len(patients) // 2000))
+        workers = pool_size(ctx.workers, len(patients), min_items=2000, per_worker=2000)
         if ctx.limit is not None or workers <= 1:
             return scan_patients(patients, self.image_exts, rules, ctx.limit)
         # Chunks small enough to balance the workers, large enough that start-up and pickling stay cheap.

@@ -13,7 +13,7 @@ from typing import Any
 
 from datakit.errors import DatakitError
 from datakit.hashing import content_hash
-from datakit.tables import LABELS
+from datakit.vocabulary import LABELS
 
 ENTRY_SCHEMA = "knowledge_entry.v1.json"
 TREE_SCHEMA = "perception_tree.v1.json"

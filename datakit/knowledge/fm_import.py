@@ -1,4 +1,4 @@
-"""Import Open Imaging Finding Models (``*.fm.json``, MIT) as user knowledge entries (FACTS.md §5.2).
+"""Import Open Imaging Finding Models (``*.fm.json``, MIT) as user knowledge entries (openimagingdata/findingmodels).
 
 Each model becomes ``<into>/findings/fm_<name>.yaml``. Kept: the oifm_id, the name, the description (as the
 definition), the synonyms, the model's own index codes (RadLex, SNOMED, GAMUTS, RadElement), the contributors,

@@ -23,10 +23,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from datakit.config import DatakitConfig, KnowledgeConfig
 from datakit.errors import KnowledgeError
 from datakit.knowledge.entries import ENTRY_SCHEMA, TREE_SCHEMA, Entry, KnowledgeBase, Region, _close, _close_hint
+from datakit.memo import Memo
 from datakit.resources import data_path
-from datakit.tables import LABELS
+from datakit.vocabulary import LABELS
 from datakit.yamldoc import Problem, problems_error, read_yaml, schema_problems
 
 
@@ -195,8 +197,7 @@ def _folder_signature(folder: Path) -> tuple:
     return (str(folder), tuple(items))
 
 
-_CACHE: dict[tuple, KnowledgeBase] = {}
-_CACHE_SIZE = 8
+_CACHE: Memo[KnowledgeBase] = Memo(8)
 
 
 def load_kb(paths: Sequence[str | Path] = (), *, shipped: bool = True) -> KnowledgeBase:
@@ -219,13 +220,7 @@ def load_kb(paths: Sequence[str | Path] = (), *, shipped: bool = True) -> Knowle
             )
         folders.append((folder.resolve(), "user"))
     key = (shipped, tuple(_folder_signature(f) for f, _ in folders))
-    if key in _CACHE:
-        return _CACHE[key]
-    kb = _load(folders)
-    if len(_CACHE) >= _CACHE_SIZE:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = kb
-    return kb
+    return _CACHE.get(key, lambda: _load(folders))
 
 
 def _load(folders: list[tuple[Path, str]]) -> KnowledgeBase:
@@ -325,8 +320,6 @@ def load_configured(config: Any = None) -> KnowledgeBase:
 
     ``config`` is a :class:`~datakit.config.DatakitConfig` or its ``knowledge`` section (defaults when None).
     """
-    from datakit.config import DatakitConfig, KnowledgeConfig
-
     if config is None:
         kcfg = KnowledgeConfig()
     elif isinstance(config, DatakitConfig):

@@ -157,7 +157,7 @@ def _call(stage: str, p: Plan, progress: bool) -> Any:
     if stage == "ingest":
         import datakit.ingest
 
-        return datakit.ingest.run(p.source, p.run, p.config, force=force)
+        return datakit.ingest.run(p.source, p.run.root, p.config, force=force)  # a path: ingest makes the folder
     if stage == "retrieve":
         import datakit.retrieve
 

@@ -5,8 +5,8 @@ synonyms of each label's entries plus ``knowledge/labeler/lexicon.yaml`` (supple
 cues); the engine is in :mod:`datakit.reading.rules`. Validation uses it to check a trace against a
 study's labels, eval for clinical-efficacy metrics.
 
-Aggregation per label (FACTS.md §4.1): positive beats uncertain beats negative; a label with no mention is
-None, never 0. Two rules on top:
+Aggregation per label (chexpert-labeler stages/aggregate.py): positive beats uncertain beats negative; a
+label with no mention is None, never 0. Two rules on top:
 
 - **No Finding** is 1 when no finding other than Support Devices is 1 or -1 and no other abnormality the
   lexicon lists (emphysema, hernia, granuloma …) is mentioned as present or possible; else None. It is set by
@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from datakit.errors import ConfigError
+from datakit.memo import Memo
 from datakit.parallel import chunked, cores, given, map_chunks
 from datakit.reading import rules
 from datakit.reading.lexicon import Tables, build_tables, default_lexicon_path, read_lexicon
@@ -172,7 +173,7 @@ def _frame(codes: np.ndarray) -> pl.DataFrame:
     return frame.with_columns(pl.when(pl.col(c) != _NULL).then(pl.col(c)).alias(c) for c in LABEL_COLUMNS)
 
 
-_DEFAULT: dict[tuple[str, str], Labeler] = {}
+_DEFAULT: Memo[Labeler] = Memo(4)
 
 
 def default_labeler(kb: Any = None) -> Labeler:
@@ -181,12 +182,7 @@ def default_labeler(kb: Any = None) -> Labeler:
         from datakit.knowledge.kb import load_kb
 
         kb = load_kb()
-    key = (kb.fingerprint, str(default_lexicon_path()))
-    if key not in _DEFAULT:
-        if len(_DEFAULT) >= 4:
-            _DEFAULT.pop(next(iter(_DEFAULT)))
-        _DEFAULT[key] = Labeler(kb)
-    return _DEFAULT[key]
+    return _DEFAULT.get((kb.fingerprint, str(default_lexicon_path())), lambda: Labeler(kb))
 
 
 def section_texts(studies: pl.DataFrame, sections: str = "extracted") -> pl.Series:

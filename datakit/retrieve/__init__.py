@@ -1,6 +1,6 @@
 """Retrieve: studies → ``knowledge.parquet``, the knowledge entries each study's reasoning should draw on.
 
-Three lookups are merged per study (DESIGN.md, "Knowledge"):
+Three lookups are merged per study:
 - **label** — each positive (1) or uncertain (-1) CheXpert label brings its own entry (``label:<column>``);
 - **tree** — every entry whose name or synonym the report mentions, negated or not (``tree:<region>``);
 - **bm25** — the top ``knowledge.top_k`` entries for the report text as a query (``bm25``), leaving out those
@@ -15,7 +15,7 @@ label or 0.5 for an uncertain one; rows are ranked by score (ties by entry id) a
 Usage::
 
     result = datakit.retrieve.run("runs/demo")           # reads studies.parquet, writes knowledge.parquet
-    hits = datakit.retrieve.retrieve(studies, load_kb())  # the pure function underneath
+    hits = datakit.retrieve.retrieve(studies, datakit.knowledge.load_kb())  # the pure function underneath
 """
 
 from __future__ import annotations
@@ -27,26 +27,13 @@ import polars as pl
 
 from datakit import tables
 from datakit.config import DatakitConfig
-from datakit.knowledge import Entry, KnowledgeBase, Region, load_configured, load_kb
-from datakit.knowledge.bm25 import get_index, search
-from datakit.knowledge.tree import get_matcher, regions_mentioned
+from datakit.knowledge import KnowledgeBase, load_configured
+from datakit.knowledge.bm25 import get_index
+from datakit.knowledge.tree import get_matcher
 from datakit.rundir import RunDir
 from datakit.stage import STAGES, Stage, open_run
 
-__all__ = [
-    "Entry",
-    "KnowledgeBase",
-    "Region",
-    "RetrieveResult",
-    "label_entries",
-    "load_configured",
-    "load_kb",
-    "query_texts",
-    "regions_mentioned",
-    "retrieve",
-    "run",
-    "search",
-]
+__all__ = ["STAGE", "RetrieveResult", "label_entries", "query_texts", "retrieve", "run"]
 
 # Bump when the merge or the scoring changes, so an unchanged run is not wrongly skipped.
 ALGORITHM_VERSION = 1

@@ -36,7 +36,10 @@ import polars as pl
 from datakit import tables
 from datakit.config import DatakitConfig, ValidateConfig
 from datakit.errors import RunDirError, ValidationGateError
+from datakit.hashing import file_digest
+from datakit.knowledge import load_configured
 from datakit.reading.labeler import default_labeler
+from datakit.reading.lexicon import default_lexicon_path
 from datakit.rundir import Quarantine, RunDir
 from datakit.stage import STAGES, Stage, open_run
 from datakit.validate.context import Context
@@ -56,7 +59,6 @@ __all__ = [
     "run",
     "validate",
 ]
-
 
 
 @dataclass
@@ -94,7 +96,6 @@ def validate(
 
 
 def _outcome(traces, studies, images, hits, *, kb, labeler, config) -> Outcome:
-    from datakit.knowledge.kb import load_configured
 
     config = config or ValidateConfig()
     kb = kb if kb is not None else load_configured()
@@ -122,10 +123,6 @@ def _read_traces(run: RunDir) -> pl.DataFrame:
 
 def _depends(run: RunDir, config: DatakitConfig) -> dict:
     """What the verdicts depend on besides the tables and the settings: knowledge, lexicon, plugins' code."""
-    from datakit.hashing import file_digest
-    from datakit.knowledge import load_configured
-    from datakit.reading.lexicon import default_lexicon_path
-
     plugins = {}
     for name in config.validate.plugins:
         path = Path(name).expanduser()
@@ -183,8 +180,6 @@ def run(
     the pass rate is below ``min_pass_rate`` (default ``validate.min_pass_rate``); the error's ``result`` holds
     the :class:`ValidationResult`.
     """
-    from datakit.knowledge import load_configured
-
     run, config = open_run(run, config)
     vcfg = config.validate if workers is None else config.validate.model_copy(update={"workers": workers})
     gate = vcfg.min_pass_rate if min_pass_rate is None else min_pass_rate

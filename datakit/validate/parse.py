@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from datakit.parallel import cores, given, map_chunks
+from datakit.parallel import given, map_chunks, pool_size
 
 # Below this many traces, the pass runs in the calling process (workers cost more than they save).
 PARALLEL_FROM = 4000
@@ -82,9 +82,9 @@ def parse_chunks(texts: Any, tags: tuple[str, str], workers: int | None = None) 
     the caller turns each chunk's results into a table before the next, so memory stays flat.
     """
     n = len(texts)
-    workers = workers or cores()
+    workers = pool_size(workers, n, min_items=PARALLEL_FROM, per_worker=CHUNK)
     bounds = [(i, min(n, i + CHUNK)) for i in range(0, n, CHUNK)]
-    if workers <= 1 or n < PARALLEL_FROM:
+    if workers <= 1:
         for start, stop in bounds:
             yield _parse_chunk((_as_list(texts, start, stop), tags))
         return

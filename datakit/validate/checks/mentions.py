@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from datakit.parallel import chunked, cores, given, map_chunks
+from datakit.parallel import chunked, given, map_chunks, pool_size
 from datakit.reading.words import SEVERITY_WORDS, laterality_of, severity_of
 
 if TYPE_CHECKING:
@@ -76,8 +76,8 @@ def read(ctx: Context, texts: pl.Series) -> pl.DataFrame:
     memo = ctx.readings
     distinct = texts.drop_nulls().unique().to_list()
     todo = [t for t in distinct if t not in memo]
-    workers = min(ctx.config.workers or cores(), len(todo) // CHUNK)
-    if todo and len(todo) >= PARALLEL_MIN_TEXTS and workers > 1:
+    workers = pool_size(ctx.config.workers, len(todo), min_items=PARALLEL_MIN_TEXTS, per_worker=CHUNK)
+    if workers > 1:
         chunks = chunked(todo, CHUNK)
         for chunk, got in zip(chunks, map_chunks(_read_chunk, chunks, workers=workers, setup=given,
                                                  setup_args=(ctx.reader,)), strict=True):
