@@ -1,10 +1,9 @@
 # Two commands set everything up on a fresh machine (README.md):
-#   make demo   install, then ingest → retrieve → annotate → validate the bundled demo data (no API key, no GPU)
+#   make demo   install, then `datakit build`: the bundled demo, ingest → … → export, into runs/demo (no key, no GPU)
 #   make test   install with the test, fine-tune (CPU torch first) and review extras, then run the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-RUN ?= runs/demo
 # The fine-tune tests need torch; it goes in first, pinned, so the [finetune] extra's range takes it as it is and
 # pip never pulls a CUDA build. TORCH_INDEX=<an index with CPU wheels> where the default index has only CUDA ones.
 TORCH ?= torch==2.13.0
@@ -25,10 +24,7 @@ install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,finetune,review]'
 
 demo: install
-	$(BIN)/datakit ingest examples/demo/mimic-cxr --run $(RUN)
-	$(BIN)/datakit retrieve --run $(RUN)
-	$(BIN)/datakit annotate --run $(RUN)
-	$(BIN)/datakit validate --run $(RUN)
+	$(BIN)/datakit build
 
 test: install-test
 	$(BIN)/python -m pytest -q -n 2

@@ -299,6 +299,8 @@ class DatakitConfig(BaseSettings):
     )
 
     source: str | None = None
+    # the run folder `datakit build` writes; a relative path is relative to the config file's folder
+    run: str | None = None
     ingest: IngestConfig = IngestConfig()
     knowledge: KnowledgeConfig = KnowledgeConfig()
     teacher: TeacherConfig = TeacherConfig()
@@ -337,45 +339,28 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
-def _has_dotted(data: dict[str, Any], keys: tuple[Any, ...]) -> bool:
-    node: Any = data
-    for key in keys:
-        if not isinstance(node, dict) or key not in node:
-            return False
-        node = node[key]
-    return True
-
-
-def _where(loc: tuple[Any, ...], flags: dict[str, Any], path: Path | None, environ: dict[str, str]) -> str:
-    """Where the value at ``loc`` came from, for the error message."""
-    keys = tuple(str(k) for k in loc if not isinstance(k, int))
-    if keys and _has_dotted(flags, keys):
-        return "from a command-line option"
-    env = {k.upper(): k for k in environ}
-    for depth in range(len(keys), 0, -1):  # DATAKIT_TEACHER__KIND, or a whole section as JSON: DATAKIT_TEACHER
-        name = ENV_PREFIX + "__".join(keys[:depth]).upper()
-        if name in env:
-            return f"from the environment variable {env[name]}"
-    if path is not None:
-        return f"in {path}"
-    return "by default"
-
-
 def load_config(
     path: str | Path | None = None,
     *,
     overrides: dict[str, Any] | None = None,
+    flag_names: dict[str, str] | None = None,
 ) -> DatakitConfig:
-    """Resolve the configuration: ``overrides`` (dotted keys from flags) > environment > file > defaults."""
+    """Resolve the configuration: ``overrides`` (dotted keys from flags) > environment > file > defaults.
+
+    ``flag_names`` names the command-line flag of each dotted override (``{"teacher.kind": "--teacher"}``), so
+    that a bad value is reported with where it came from.
+    """
+    text = ""
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist", hint="check the --config path")
+        text = path.read_text(encoding="utf-8")
         try:
-            tomllib.loads(path.read_text(encoding="utf-8"))
+            tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{path} is not valid TOML: {err}", hint="fix the file, or start again with "
-                              "`datakit init`") from err
+            raise ConfigError(f"{path} is not valid TOML: {err}", hint="fix the line it names, or start again "
+                              "with `datakit init`") from err
     flags: dict[str, Any] = {}
     for dotted, value in (overrides or {}).items():
         if value is not None:
@@ -384,18 +369,22 @@ def load_config(
     try:
         return DatakitConfig(**flags)
     except ValidationError as err:
-        raise _config_error(err, flags, path) from err
+        raise _config_error(err, overrides, path, text, flag_names) from err
     finally:
         _TOML_FILE.reset(token)
 
 
-def _config_error(err: ValidationError, flags: dict[str, Any], path: Path | None) -> ConfigError:
-    env = dict(os.environ)
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '(top)'} ({_where(e['loc'], flags, path, env)}): {e['msg']}"
-        for e in err.errors()
+def _config_error(err: ValidationError, overrides: dict[str, Any] | None, path: Path | None, text: str,
+                  flag_names: dict[str, str] | None) -> ConfigError:
+    """Every problem with its key, what is allowed, and where the value came from (flag, variable, file:line)."""
+    from datakit.config_origin import describe_errors, origins
+
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    where = origins(path, text, dict(os.environ), given, flag_names)
+    return ConfigError(
+        f"invalid configuration: {describe_errors(err, where, DatakitConfig)}",
+        hint="fix the value where it came from (README.md, 'Configuration', lists every key)",
     )
-    return ConfigError(f"invalid configuration: {problems}", hint="see README.md, 'Configuration'")
 
 
 def resolve_config(
@@ -403,6 +392,7 @@ def resolve_config(
     config: DatakitConfig | str | Path | None = None,
     *,
     overrides: dict[str, Any] | None = None,
+    flag_names: dict[str, str] | None = None,
 ) -> DatakitConfig:
     """The one resolution every stage uses.
 
@@ -413,18 +403,16 @@ def resolve_config(
         if not overrides:
             return config
         data = config.model_dump(mode="json", exclude_none=True)
-        flags: dict[str, Any] = {}
         for dotted, value in overrides.items():
             if value is not None:
                 _set_dotted(data, dotted, value)
-                _set_dotted(flags, dotted, value)
         try:  # model_validate reads no environment or file: the config was resolved already
             return DatakitConfig.model_validate(data)
         except ValidationError as err:
-            raise _config_error(err, flags, None) from err
+            raise _config_error(err, overrides, None, "", flag_names) from err
     if config is None and run_config is not None and Path(run_config).is_file():
         config = run_config
-    return load_config(config, overrides=overrides)
+    return load_config(config, overrides=overrides, flag_names=flag_names)
 
 
 def dump_config(config: DatakitConfig) -> str:

@@ -45,6 +45,10 @@ class MissingColumnError(SourceLayoutError):
         self.column = column
 
 
+class IngestError(DatakitError):
+    """Ingest read the source but kept nothing a later stage could use."""
+
+
 class SplitLeakError(DatakitError):
     """A subject appears in more than one split."""
 

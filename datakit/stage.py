@@ -175,6 +175,7 @@ def open_run(
     *,
     create: bool = False,
     overrides: dict[str, Any] | None = None,
+    flag_names: dict[str, str] | None = None,
 ) -> tuple[RunDir, DatakitConfig]:
     """The run directory and its resolved config, the same way from Python and from the CLI.
 
@@ -187,4 +188,4 @@ def open_run(
         run = RunDir.create(run_dir) if create else RunDir.open(run_dir)
     if isinstance(config, DatakitConfig) and not overrides:
         return run, config
-    return run, resolve_config(run.config_path, config, overrides=overrides)
+    return run, resolve_config(run.config_path, config, overrides=overrides, flag_names=flag_names)

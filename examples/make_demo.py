@@ -1358,6 +1358,24 @@ The images of the study without a report are set aside with it (`study_quarantin
 """
 
 
+# The demo's config: `datakit build` (no argument) and `make demo` build it.
+DEMO_CONFIG = """\
+# The bundled demo: `datakit build` (no argument) or `make demo` builds it with the offline teacher into
+# runs/demo. Synthetic MIMIC-CXR-shaped data (examples/demo/README.md); no API key, no GPU, no download.
+source = "mimic-cxr"
+run = "../../runs/demo"
+
+[teacher]
+kind = "offline"
+
+[validate]
+min_pass_rate = 0.9
+
+[export]
+formats = ["trl", "llamafactory", "swift", "qwen-vl", "llava"]
+"""
+
+
 def build(out: Path) -> dict:
     """Write the whole demo into ``out`` (its mimic-cxr/ and iu-xray/ are replaced)."""
     out = Path(out)
@@ -1367,6 +1385,7 @@ def build(out: Path) -> dict:
     mimic = build_mimic(out / "mimic-cxr", rng)
     iu = build_iu(out / "iu-xray")
     (out / "README.md").write_text(readme(mimic, iu), encoding="utf-8")
+    (out / "datakit.toml").write_text(DEMO_CONFIG, encoding="utf-8")
     return {"mimic": mimic, "iu": iu}
 
 

@@ -33,6 +33,8 @@ def test_wheel_carries_the_data_folders(wheel):
         "datakit/_data/knowledge/labeler/lexicon.yaml",
         "datakit/ingest/data/mimic_cxr_custom_rules.json",
         "datakit/ingest/data/mesh_to_chexpert.csv",
+        "datakit/annotate/data/prices.toml",
+        "datakit/data/starter.toml",
     ):
         assert required in names, required
     assert not any("iu-xray-reports-dev" in n for n in names)  # CC BY-NC-ND test data is never shipped
@@ -52,6 +54,8 @@ def test_installed_wheel_works_outside_the_checkout(wheel, tmp_path):
         "kb = load_kb(); assert len(kb.entries) >= 60\n"
         "PromptSet().render('annotate/reask.j2', error='x', schema_name='trace.v1')\n"
         "assert Labeler(kb).label('Small left pleural effusion.')['pleural_effusion'] == 1\n"
+        "from datakit.annotate.prices import shipped; assert shipped().models['gpt-4o']\n"
+        "from datakit.starter import starter_text; assert 'source = ' in starter_text('iu-xray')\n"
         "print('ok', len(kb.entries))\n"
     )
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}

@@ -141,7 +141,8 @@ def test_a_changed_knowledge_entry_reruns_retrieve_and_what_follows_but_not_inge
 
 def test_a_stage_after_a_stale_one_names_it_also_after_a_copy(demo_run, tmp_path):
     datakit.annotate.run(demo_run, progress=False)
-    datakit.ingest.run(DEMO, demo_run, load_config(overrides={"ingest.limit": 5, "ingest.images.max_size": 128}))
+    datakit.ingest.run(DEMO, demo_run, load_config(overrides={"ingest.limit": 5, "ingest.images.max_size": 128}),
+                       replace=True)
     dest = tmp_path / "copy"
     shutil.copytree(demo_run, dest)
     with pytest.raises(Exception) as err:

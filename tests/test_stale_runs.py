@@ -16,7 +16,7 @@ from tests.annotate.run_fixture import REPO
 
 def _reingest(run, limit: int) -> None:
     cfg = load_config(overrides={"ingest.limit": limit, "ingest.images.max_size": 64})
-    datakit.ingest.run(REPO / "examples/demo/mimic-cxr", run, cfg)
+    datakit.ingest.run(REPO / "examples/demo/mimic-cxr", run, cfg, replace=True)
 
 
 def test_validate_refuses_traces_written_from_studies_ingested_again(demo_run):

@@ -18,7 +18,7 @@ from datakit import tables
 from datakit.annotate.prompts import PromptSet
 from datakit.annotate.teacher import ImageRef, StudyInput, TraceOutcome, get_teacher
 from datakit.config import DatakitConfig
-from datakit.errors import ConfigError
+from datakit.errors import ConfigError, RunDirError
 from datakit.hashing import content_hash, file_digest
 from datakit.knowledge import load_configured
 from datakit.reading.lexicon import default_lexicon_path
@@ -181,6 +181,21 @@ def _prepare(run_dir: str | RunDir, config: DatakitConfig | str | Path | None, l
     return config, run, studies, kb, build_inputs(run, studies, images, hits)
 
 
+def guard_limit(run: RunDir, studies: pl.DataFrame, limit: int) -> None:
+    """Refuse a ``--limit`` that would replace a run's traces with fewer."""
+    if not run.has_table("traces"):
+        return
+    before = pl.read_parquet(run.table_path("traces"), columns=["study_id"])["study_id"]
+    dropped = int((~before.is_in(studies["study_id"].implode())).sum())
+    if dropped:
+        raise RunDirError(
+            f"--limit {limit} would replace the {before.len()} traces of {run.root} with {studies.height} "
+            f"({dropped} studies would lose their trace)",
+            hint="take a quick look in its own run (`datakit build CONFIG --limit N` makes RUN-limitN), "
+                 "or add --replace to replace them",
+        )
+
+
 def estimate(run_dir: str | RunDir, config: DatakitConfig | str | Path | None = None, *, limit: int | None = None):
     """What an LLM run would send and cost (``--dry-run``): nothing is sent."""
     from datakit.annotate.cache import Cache
@@ -205,8 +220,12 @@ def run(
     limit: int | None = None,
     progress: bool = True,
     force: bool = False,
+    replace: bool = False,
 ) -> AnnotateResult:
-    """Write a trace for every study of the run (or the first ``limit``); skipped when nothing changed."""
+    """Write a trace for every study of the run (or the first ``limit``); skipped when nothing changed.
+
+    A ``limit`` that would leave out studies the run already has traces for is refused unless ``replace``.
+    """
     run, config = open_run(run_dir, config)
     started = STAGE.start(run, config, force=force, limit=limit)
     if started.skipped:
@@ -215,6 +234,8 @@ def run(
                               entry.get("counts", {}), Quarantine(STAGE.name), entry.get("injected_errors", {}),
                               skipped=True)
     config, run, studies, kb, inputs = _prepare(run, config, limit)
+    if limit is not None and not replace:
+        guard_limit(run, studies, limit)
     teacher = get_teacher(config.teacher.kind)(config=config, kb=kb, run=run, progress=progress)
     outcomes = teacher.annotate(inputs)
 

@@ -25,6 +25,7 @@ class Estimate:
     cached_cost_usd: float  # what the cached answers cost when they were bought
     unpriced_models: tuple[str, ...]
     output_basis: str  # where the output estimate comes from
+    prices_as_of: str | None = None  # the date of datakit's price table, when a price came from it
 
 
 def estimate(
@@ -65,6 +66,9 @@ def estimate(
             unpriced.add(r.model)
         else:
             cost += price
+    from datakit.annotate.prices import lookup, shipped
+
+    from_table = any((lookup(config.prices, m) or (None, ""))[1] == "table" for m in {r.model for r in todo})
     return Estimate(
         requests=len(requests),
         cached=len(requests) - len(todo),
@@ -76,4 +80,5 @@ def estimate(
         cached_cost_usd=sum(a.cost_usd for a in answers.values()),
         unpriced_models=tuple(sorted(unpriced)),
         output_basis=basis,
+        prices_as_of=shipped().as_of if from_table else None,
     )

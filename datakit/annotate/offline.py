@@ -20,10 +20,8 @@ trace on every machine, and one study's trace does not depend on which others ar
 from __future__ import annotations
 
 import hashlib
-import itertools
 import random
 import re
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -486,14 +484,6 @@ def _item(region: str, finding: str, status: str, laterality: str, severity: str
 
 
 # --- the teacher, in parallel --------------------------------------------------------------------------------------
-_WORKER: TraceWriter | None = None
-
-
-def _init_worker(config: DatakitConfig) -> None:
-    global _WORKER
-    _WORKER = _make_writer(config)
-
-
 def _make_writer(config: DatakitConfig) -> TraceWriter:
     from datakit.knowledge.kb import load_configured
     from datakit.reading.findings import FindingReader
@@ -502,9 +492,8 @@ def _make_writer(config: DatakitConfig) -> TraceWriter:
     return TraceWriter(kb, FindingReader(kb), config.teacher)
 
 
-def _write_chunk(studies: list[StudyInput]) -> list[TraceOutcome]:
-    assert _WORKER is not None
-    return [_WORKER.write(s).compact() for s in studies]
+def _write_chunk(writer: TraceWriter, studies: list[StudyInput]) -> list[TraceOutcome]:
+    return [writer.write(s).compact() for s in studies]
 
 
 @teacher("offline")
@@ -516,6 +505,7 @@ class OfflineTeacher:
     def __init__(self, *, config: DatakitConfig, kb: Any, run: Any = None, progress: bool = True) -> None:
         self.config = config
         self.kb = kb
+        self.progress = progress
 
     def annotate(self, studies: Sequence[StudyInput]) -> list[TraceOutcome]:
         """One trace per study, in order."""
@@ -527,20 +517,15 @@ class OfflineTeacher:
 
             writer = TraceWriter(self.kb, FindingReader(self.kb), self.config.teacher)
             return [writer.write(s) for s in studies]
-        from concurrent.futures import ProcessPoolExecutor
+        from datakit.annotate.progress import StageProgress
+        from datakit.parallel import chunked, map_chunks
 
-        from datakit.parallel import worker_context
-
-        size = max(1, min(5000, len(studies) // (workers * 8)))
-        starts = iter(range(0, len(studies), size))
+        size = max(1, min(2000, len(studies) // (workers * 8)))
         out: list[TraceOutcome] = []
-        # at most two chunks per worker in flight: memory stays flat however many studies there are
-        with ProcessPoolExecutor(workers, mp_context=worker_context(), initializer=_init_worker,
-                                 initargs=(self.config,)) as pool:
-            pending = deque(pool.submit(_write_chunk, list(studies[i : i + size]))
-                            for i in itertools.islice(starts, 2 * workers))
-            while pending:
-                out.extend(pending.popleft().result())
-                for i in itertools.islice(starts, 1):
-                    pending.append(pool.submit(_write_chunk, list(studies[i : i + size])))
+        # map_chunks keeps two chunks per worker in flight: memory stays flat however many studies there are
+        with StageProgress("offline teacher", total=len(studies), enabled=self.progress) as bar:
+            for part in map_chunks(_write_chunk, chunked(list(studies), size), workers=workers,
+                                   setup=_make_writer, setup_args=(self.config,)):
+                out.extend(part)
+                bar.advance(len(part))
         return out

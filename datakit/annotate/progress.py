@@ -102,3 +102,40 @@ class ProgressView:
         while True:
             await asyncio.sleep(REFRESH_S)
             self.draw()
+
+
+class StageProgress:
+    """A rich bar with counts, rate and ETA for synchronous work (the offline teacher, a build's stages)."""
+
+    def __init__(self, label: str, *, total: int | None, enabled: bool = True) -> None:
+        self._progress: Any = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True), transient=False,
+            )
+            self._task = self._progress.add_task(label, total=total)
+
+    def __enter__(self) -> StageProgress:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def advance(self, n: int = 1) -> None:
+        """Count ``n`` more done."""
+        if self._progress is not None:
+            self._progress.advance(self._task, n)

@@ -269,8 +269,14 @@ def response_format_for(
 def cost_usd(
     prices: Mapping[str, Any], model: str, input_tokens: int, output_tokens: int, *, factor: float = 1.0
 ) -> float | None:
-    """Cost of one call from the price table (USD per million tokens); ``None`` when the model has none."""
-    price = prices.get(model)
-    if price is None:
+    """Cost of one call (USD per million tokens): ``prices`` (the run's) first, then datakit's dated table.
+
+    ``None`` when neither has the model.
+    """
+    from datakit.annotate.prices import lookup
+
+    found = lookup(prices, model)
+    if found is None:
         return None
+    price = found[0]
     return factor * (input_tokens * price.input_per_mtok + output_tokens * price.output_per_mtok) / 1e6

@@ -34,26 +34,30 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="Count uncached requests and project tokens and cost."),
         cancel: bool = typer.Option(False, "--cancel", help="Cancel this run's submitted batches and stop."),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+        replace: bool = typer.Option(False, "--replace", help="Let --limit replace traces the run already has."),
         config: Path | None = typer.Option(None, "--config", help="A datakit.toml (default: the run's)."),
         force: bool = typer.Option(False, "--force", help="Run even when nothing changed since the last annotate."),
     ) -> None:
         """Write perception → reasoning → reflection traces for every study of RUN (traces.parquet)."""
         import datakit.annotate
+        from datakit.cli.options import flag_overrides
         from datakit.cli.render import annotate_summary, estimate_table
         from datakit.stage import open_run
 
-        rd, cfg = open_run(run, config, overrides={
-            "teacher.kind": teacher,
-            "teacher.model": model,
-            "teacher.base_url": base_url,
-            "teacher.api_key_env": api_key_env,
-            "teacher.transport": transport,
-            "teacher.prompt_mode": None if multi_stage is None else ("multi" if multi_stage else "single"),
-            "teacher.prompts_dir": str(prompts) if prompts else None,
-            "teacher.max_concurrency": concurrency,
-            "teacher.error_rate": error_rate,
-            "teacher.seed": seed,
+        overrides, flags = flag_overrides({
+            "teacher.kind": ("--teacher", teacher),
+            "teacher.model": ("--model", model),
+            "teacher.base_url": ("--base-url", base_url),
+            "teacher.api_key_env": ("--api-key-env", api_key_env),
+            "teacher.transport": ("--transport", transport),
+            "teacher.prompt_mode": ("--multi-stage/--single-call",
+                                    None if multi_stage is None else ("multi" if multi_stage else "single")),
+            "teacher.prompts_dir": ("--prompts", str(prompts) if prompts else None),
+            "teacher.max_concurrency": ("--concurrency", concurrency),
+            "teacher.error_rate": ("--error-rate", error_rate),
+            "teacher.seed": ("--seed", seed),
         })
+        rd, cfg = open_run(run, config, overrides=overrides, flag_names=flags)
         if cancel:
             from datakit.annotate.batch import cancel_batches
 
@@ -63,13 +67,13 @@ def register(app: typer.Typer) -> None:
             for batch in cancelled:
                 n = len(batch.get("keys", []))
                 console.print(f"Batch {batch.get('id')} ({n} requests): {batch.get('status')}; a later "
-                              "`datakit annotate` merges what it answered and resubmits the rest.")
+                              "`datakit annotate` merges what it answered and resubmits the rest.", markup=False)
             return
         if dry_run:
             console.print(estimate_table(datakit.annotate.estimate(rd, cfg, limit=limit)))
             return
         # only a stage that worked changes the run's settings (it saves them when it finishes)
-        result = datakit.annotate.run(rd, cfg, limit=limit, progress=not no_progress, force=force)
+        result = datakit.annotate.run(rd, cfg, limit=limit, progress=not no_progress, force=force, replace=replace)
         console.print(annotate_summary(result))
         # The work is done and the process about to end: the collections Python runs while it shuts down would
         # walk every object of the run once more (~0.1 s after 2,000 LLM traces). Frozen objects are skipped.

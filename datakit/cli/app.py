@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 
 import typer
@@ -28,6 +29,22 @@ class ErrorBoundary(TyperGroup):
             if err.hint:
                 typer.echo(f"Hint: {err.hint}", err=True)
             sys.exit(err.exit_code)
+        except KeyboardInterrupt:
+            typer.secho("Interrupted.", err=True, fg="yellow")
+            typer.echo(interrupted_hint(ctx.invoked_subcommand), err=True)
+            sys.exit(130)
+
+
+def interrupted_hint(command: str | None) -> str:
+    """What an interrupted command kept and how to go on from there."""
+    again = "datakit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    kept = "Tables and the manifest are written whole or not at all, so nothing half-written was kept"
+    if command in ("annotate", "build"):
+        kept = ("The LLM teacher's answers received so far are kept in the run's cache.sqlite and will not be "
+                "asked again; tables and the manifest are written whole or not at all")
+    if command == "build":
+        kept += ", and finished stages are not redone"
+    return f"{kept}. To continue, run the same command again:\n  {again}"
 
 
 app = typer.Typer(
@@ -55,16 +72,17 @@ def _root(
 
 
 def _register() -> None:
-    from datakit.cli import annotate, evaluate, export, finetune, ingest, knowledge, review, validate
+    from datakit.cli import annotate, build, evaluate, export, finetune, ingest, knowledge, review, validate
 
     ingest.register(app)
     knowledge.register(app)
     annotate.register(app)
     validate.register(app)
-    export.register(app)
     finetune.register(app)
     evaluate.register(app)
     review.register(app)
+    export.register(app)
+    build.register(app)
 
 
 _register()

@@ -31,37 +31,40 @@ def register(app: typer.Typer) -> None:
         workers: int | None = typer.Option(None, "--workers", min=1, help="Processes (default: all cores)."),
         config: Path | None = typer.Option(None, "--config", help="A datakit.toml to start from."),
         force: bool = typer.Option(False, "--force", help="Run even when nothing changed since the last ingest."),
+        replace: bool = typer.Option(
+            False, "--replace", help="Let another source, or a --limit, replace the studies already in RUN."
+        ),
     ) -> None:
         """Read SOURCE into RUN: studies.parquet, images.parquet, images/, quarantine.jsonl, manifest.json."""
         import datakit.ingest
+        from datakit.cli.options import flag_overrides
         from datakit.cli.render import ingest_summary
         from datakit.config import resolve_config
         from datakit.rundir import RunDir
 
         # a run that exists keeps its own settings (datakit.toml) unless --config names another file
-        cfg = resolve_config(
-            RunDir(run).config_path,
-            config,
-            overrides={
-                "ingest.format": format,
-                "ingest.limit": limit,
-                "ingest.split.strategy": split,
-                "ingest.label_source": labels,
-                "ingest.images.convert": convert,
-                "ingest.images.max_size": image_size,
-                "ingest.workers": workers,
-                "ingest.images.workers": workers,
-            },
-        )
+        overrides, flags = flag_overrides({
+            "ingest.format": ("--format", format),
+            "ingest.limit": ("--limit", limit),
+            "ingest.split.strategy": ("--split", split),
+            "ingest.label_source": ("--labels", labels),
+            "ingest.images.convert": ("--convert/--no-convert", convert),
+            "ingest.images.max_size": ("--image-size", image_size),
+            "ingest.workers": ("--workers", workers),
+            "ingest.images.workers": ("--workers", workers),
+        })
+        cfg = resolve_config(RunDir(run).config_path, config, overrides=overrides, flag_names=flags)
         if limit is None:
             cfg.ingest.limit = None  # --limit is for one command, never a setting the run keeps
-        result = datakit.ingest.run(source, run, cfg, force=force)
+        result = datakit.ingest.run(source, run, cfg, force=force, replace=replace)
         console.print(ingest_summary(result))
 
     @app.command()
     def formats() -> None:
         """List the source formats datakit reads and what it looks for to detect each."""
+        from rich.text import Text
+
         from datakit.ingest.base import FORMATS
 
         for name, fmt in sorted(FORMATS.items()):
-            console.print(f"[bold]{name}[/bold] ({fmt.dataset}): {fmt.looks_for}")
+            console.print(Text.assemble((name, "bold"), f" ({fmt.dataset}): {fmt.looks_for}"))

@@ -61,7 +61,8 @@ def search(
         words = ", ".join(explain(kb, query, hit.entry_id))
         why = "; ".join(x for x in (why, f"words: {words}" if words else "") if x)
         table.add_row(
-            str(rank), entry.id, entry.name, entry.region or "—", _label(entry), f"{hit.score:.2f}", why
+            str(rank), *(Text(x) for x in (entry.id, entry.name, entry.region or "—", _label(entry))),
+            f"{hit.score:.2f}", Text(why),
         )
     if not hits:
         console.print(Text(f"No entry matches {query!r}.", style="yellow"))
@@ -103,7 +104,7 @@ def show(
             for item in items:
                 body.append(f"  • {item}\n")
     body.append("\nLicence: ", style="bold").append(e.license)
-    console.print(Panel(body, title=f"[bold]{e.name}[/bold] [dim]({e.id})[/dim]", title_align="left"))
+    console.print(Panel(body, title=Text.assemble((e.name, "bold"), " ", (f"({e.id})", "dim")), title_align="left"))
 
 
 @knowledge_app.command("list")
@@ -125,7 +126,7 @@ def list_entries(
             table.add_column(col, no_wrap=col == "id")
         for e in kb.by_region(rid):
             listed.add(e.id)
-            table.add_row(e.id, e.name, _label(e), e.origin)
+            table.add_row(*(Text(str(x)) for x in (e.id, e.name, _label(e), e.origin)))
         console.print(table)
     if not region:
         rest = [e for e in kb.entries.values() if e.id not in listed]
@@ -159,9 +160,9 @@ def import_models(
     table.add_column("region")
     table.add_column("entries", justify="right")
     for key, n in sorted(result.regions.items(), key=lambda kv: -kv[1]):
-        table.add_row(key, str(n))
+        table.add_row(Text(str(key)), str(n))
     labels = ", ".join(f"{k} {n}" for k, n in sorted(result.labels.items(), key=lambda kv: -kv[1]))
-    table.caption = f"labels: {labels}" if labels else None
+    table.caption = Text(f"labels: {labels}") if labels else None
     if result.written:
         console.print(table)
     for s in result.skipped:
@@ -195,7 +196,7 @@ def register(app: typer.Typer) -> None:
         rd, cfg = open_run(run, config, overrides={
             "knowledge.top_k": k,
             "knowledge.paths": [str(Path(p).resolve()) for p in knowledge] if knowledge else None,
-        })
+        }, flag_names={"knowledge.top_k": "--top-k", "knowledge.paths": "--knowledge"})
         result = datakit.retrieve.run(rd, cfg, force=force)
         c = result.counts
         verb = "Unchanged, kept" if result.skipped else "Wrote"

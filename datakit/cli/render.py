@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import polars as pl
@@ -35,7 +36,7 @@ def _view_table(result: Any) -> Table:
     t.add_column("view")
     t.add_column("images", justify="right")
     for view, n in result.images.group_by("view").len().sort("len", descending=True).iter_rows():
-        t.add_row(view, str(n))
+        t.add_row(Text(str(view)), str(n))
     return t
 
 
@@ -50,8 +51,21 @@ def _label_table(result: Any) -> Table:
         s = studies[col]
         t.add_row(name, str((s == 1).sum()), str((s == 0).sum()), str((s == -1).sum()), str(s.null_count()))
     unlabelled = studies["label_source"].null_count()
-    t.caption = f"label source: {', '.join(sources) or 'none'}; studies without labels: {unlabelled}"
+    t.caption = Text(f"label source: {', '.join(sources) or 'none'}; studies without labels: {unlabelled}")
     return t
+
+
+# An absolute path of at least four parts inside a message: the summary shows its last three.
+_LONG_PATH = re.compile(r"(?<![\w.~])/(?:[^\s/:;,'\"()]+/){3,}[^\s/:;,'\"()]+")
+
+
+def short_paths(message: str, keep: int = 3) -> str:
+    """Shorten the absolute paths in a message to their last ``keep`` parts: the part that names the file."""
+    def tail(m: re.Match[str]) -> str:
+        parts = m.group(0).split("/")
+        return "…/" + "/".join(parts[-keep:])
+
+    return _LONG_PATH.sub(tail, message)
 
 
 def _quarantine_table(result: Any) -> Table | Text:
@@ -62,7 +76,7 @@ def _quarantine_table(result: Any) -> Table | Text:
     t.add_column("kind")
     t.add_column("reason")
     t.add_column("rows", justify="right")
-    t.add_column("example")
+    t.add_column("example", overflow="fold")  # folded, never cut: the end of a path names the file
     seen: dict[tuple[str, str], Any] = {}
     counts: dict[tuple[str, str], int] = {}
     for r in q.records:
@@ -70,7 +84,7 @@ def _quarantine_table(result: Any) -> Table | Text:
         seen.setdefault((r.kind, r.code), r)
     for (kind, code), n in sorted(counts.items(), key=lambda kv: -kv[1]):
         ex = seen[(kind, code)]
-        t.add_row(kind, code, str(n), f"{ex.key}: {ex.message}")
+        t.add_row(Text(kind), Text(code), str(n), Text(f"{ex.key}: {short_paths(ex.message)}"))
     return t
 
 
@@ -121,7 +135,7 @@ def annotate_summary(result: Any) -> Group:
         tab.add_column("kind")
         tab.add_column("traces", justify="right")
         for kind, n in sorted(result.injected.items()):
-            tab.add_row(kind, str(n))
+            tab.add_row(Text(str(kind)), str(n))
         tab.add_row("none (re-check only)", str(t.height - sum(result.injected.values())))
         parts.append(tab)
     if t.height and int(t["input_tokens"].sum()):
@@ -146,6 +160,8 @@ def estimate_table(estimate: Any) -> Table:
     cost = "unknown (no price for: " + ", ".join(est.unpriced_models) + ")" if est.cost_usd is None \
         else f"${est.cost_usd:,.2f}"
     t.add_row("projected cost", cost)
+    if est.prices_as_of:
+        t.add_row("prices", f"datakit's list prices of {est.prices_as_of} ([teacher.prices] overrides)")
     if stages > 1:
         t.caption = (f"multi-stage: {stages} requests per study; later stages depend on earlier answers, "
                      f"so expect about {stages}× these figures")

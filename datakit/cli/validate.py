@@ -28,25 +28,25 @@ def _overview(summary: dict[str, Any]) -> Table:
     for c in summary["checks"]:
         codes = ", ".join(f"{code} {n}" for code, n in c["codes"].items()) or "-"
         t.add_row(
-            c["check"],
+            Text(c["check"]),
             f"{c['judged']:,}",
             f"{c['passed']:,}",
             f"[red]{c['failed']:,}[/red]" if c["failed"] else "0",
             f"[yellow]{c['flagged']:,}[/yellow]" if c["flagged"] else "0",
-            codes,
+            Text(codes),
         )
     return t
 
 
 def _examples(check: dict[str, Any]) -> Table:
-    t = Table(title=f"{check['check']}: {check['description']}", title_justify="left", show_lines=False)
+    t = Table(title=Text(f"{check['check']}: {check['description']}"), title_justify="left", show_lines=False)
     t.add_column("study")
     t.add_column("code")
     t.add_column("message", overflow="fold")
     for ex in check["examples"]:
         style = "red" if ex["severity"] == "error" else "yellow"
         message = ex["message"] if len(ex["message"]) <= 300 else ex["message"][:297] + "…"
-        t.add_row(ex["study_id"], f"[{style}]{ex['code']}[/{style}]", message)
+        t.add_row(Text(str(ex["study_id"])), Text(ex["code"], style=style), Text(message))
     return t
 
 

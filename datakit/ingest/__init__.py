@@ -9,6 +9,7 @@ Usage from Python::
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import polars as pl
 
 from datakit import tables
 from datakit.config import DatakitConfig
-from datakit.errors import SourceLayoutError
+from datakit.errors import IngestError, RunDirError, SourceLayoutError
 from datakit.hashing import content_hash
 from datakit.ingest.base import (
     FORMATS,
@@ -94,6 +95,41 @@ def _drop_studies_without_images(
     return studies.filter(pl.col("n_images") > 0).with_columns(pl.col("n_images").cast(pl.Int16))
 
 
+def nothing_kept(root: Path, studies_in: int, quarantine: Quarantine) -> IngestError:
+    """The error for an ingest that set every study aside: the main reasons, with counts, and what to do."""
+
+    def top(kind: str) -> tuple[str, str]:
+        codes = quarantine.by_code(kind).most_common(3)
+        if not codes:
+            return "", ""
+        example = next(r for r in quarantine.records if r.kind == kind and r.code == codes[0][0])
+        return "; ".join(f"{code} ({n:,})" for code, n in codes), f"{example.key}: {example.message}"
+
+    studies, example = top("study")
+    images, image_example = top("image")
+    reasons = f"studies: {studies or 'none listed'}"
+    if images and "no_images" in studies:
+        reasons += f"; their images: {images}"  # a study without images: the image rows say why
+        example = image_example
+    what = f"{studies_in:,} studies" if studies_in else "no study"
+    return IngestError(
+        f"ingest kept no study of {root}: {what} read, all set aside. Main reasons, {reasons}"
+        + (f"\nfor example, {example}" if example else ""),
+        hint="fix the main reason above, then ingest again; nothing was written",
+    )
+
+
+def prune_images(run: RunDir, images: pl.DataFrame) -> int:
+    """Remove converted PNGs the images table no longer lists (an earlier ingest's); returns how many."""
+    listed = {Path(p).name for p in images["converted_path"].drop_nulls().to_list()}
+    removed = 0
+    for path in run.images_dir.glob("*.png"):
+        if path.name not in listed:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def source_listing(root: Path) -> str:
     """An identity of the source folder's files: every relative path with its size and modification time.
 
@@ -130,11 +166,46 @@ def run(
     config: DatakitConfig | str | Path | None = None,
     *,
     force: bool = False,
+    replace: bool = False,
 ) -> IngestResult:
     """Read ``source`` into the run directory: tables, converted images, quarantine, manifest.
 
     Skipped when the source folder's files, the settings and the tables are unchanged since the last ingest.
+    A run folder this call made is removed again when ingest fails. ``replace`` lets another source, or a
+    ``limit`` that keeps fewer studies, replace what an earlier ingest wrote into the run.
     """
+    folder = Path(run_dir.root if isinstance(run_dir, RunDir) else run_dir)
+    made = not folder.exists()
+    try:
+        return _run(source, run_dir, config, force=force, replace=replace)
+    except BaseException:
+        if made:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def guard_replace(run: RunDir, root: Path, fmt: str, limit: int | None) -> None:
+    """Refuse to replace a run's studies with another source's, or with the first ``limit`` of them."""
+    entry = run.stage_entry(STAGE.name)
+    if not entry:
+        return
+    before = entry.get("source"), entry.get("format")
+    if before != (str(root), fmt):
+        raise RunDirError(
+            f"{run.root} holds studies ingested from {before[0]} ({before[1]}); ingesting {root} ({fmt}) "
+            "would replace them and make the run's knowledge, traces and validation stale",
+            hint="ingest into a new run folder (--run), or add --replace to replace them",
+        )
+    kept = (entry.get("counts") or {}).get("study_out", 0)
+    if limit is not None and kept > limit:
+        raise RunDirError(
+            f"--limit {limit} would replace the {kept} studies of {run.root} with {limit}",
+            hint=f"take the quick look in its own run (e.g. --run {run.root}-limit{limit}), or add --replace",
+        )
+
+
+def _run(source: str | Path, run_dir: str | Path | RunDir, config: DatakitConfig | str | Path | None, *,
+         force: bool, replace: bool) -> IngestResult:
     run, config = open_run(run_dir, config, create=True)
     root = Path(source).expanduser().resolve()
     config = config.model_copy(update={"source": str(root)})
@@ -147,6 +218,8 @@ def run(
         return IngestResult(run, entry.get("format", ""), run.read_table("studies"), run.read_table("images"),
                             entry.get("counts", {}), Quarantine(STAGE.name), entry.get("notes", {}), skipped=True)
     fmt = get_format(cfg.format) if cfg.format else detect_format(root)
+    if not replace:
+        guard_replace(run, root, fmt.name, cfg.limit)
     quarantine = Quarantine(STAGE.name)
 
     raw = fmt.read(ReadContext(root=root, config=cfg, quarantine=quarantine))
@@ -163,6 +236,8 @@ def run(
         images = convert_images(images, run, cfg.images, quarantine, previous)
         studies = _drop_studies_without_images(studies, images, quarantine, after_conversion=True)
     check_no_leak(studies)
+    if studies.is_empty():
+        raise nothing_kept(root, raw.studies_in, quarantine)
 
     studies = tables.Studies.validate(tables.conform(studies, tables.Studies).sort("study_id"))
     images = tables.Images.validate(tables.conform(images, tables.Images).sort("study_id", "image_id"))
@@ -171,6 +246,7 @@ def run(
         **quarantine.balance("image", raw.images_in, images.height),
     }
     outputs = {"studies": run.write_table("studies", studies), "images": run.write_table("images", images)}
+    prune_images(run, images)
     run.write_quarantine(quarantine)
     STAGE.finish(
         run,

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from datakit.ingest import sniff
+
 CODECS_HINT = "pip install 'datakit[codecs]'"
 
 
@@ -242,7 +244,7 @@ def decode(data: bytes, path: str) -> tuple[np.ndarray, Any]:
     except ImageRejected:
         raise
     except Exception as err:  # pydicom raises many kinds of exception on damaged files
-        raise ImageRejected("corrupt_image", f"cannot parse {path} as DICOM ({type(err).__name__}: {err}); "
+        raise ImageRejected("corrupt_image", f"cannot parse {path} as DICOM: {sniff.problem(data, err)}; "
                             "download the file again") from err
     short = _cut_short(ds)
     if short:
@@ -259,7 +261,7 @@ def decode(data: bytes, path: str) -> tuple[np.ndarray, Any]:
     except Exception as err:
         raise ImageRejected(
             "corrupt_image",
-            f"cannot decode the pixels of {path} ({type(err).__name__}: {err}); "
+            f"cannot decode the pixels of {path}: {sniff.problem(data, err)}; "
             "the file is damaged or incomplete: download it again",
         ) from err
     if arr.ndim not in (2, 3) or arr.size == 0:

@@ -34,7 +34,7 @@ from PIL import Image
 from datakit.config import ImageConfig
 from datakit.errors import ConfigError
 from datakit.hashing import content_hash
-from datakit.ingest import dicom
+from datakit.ingest import dicom, sniff
 from datakit.ingest.dicom import ImageRejected, to_uint8
 from datakit.parallel import cores, given, map_chunks
 from datakit.rundir import Quarantine, RunDir, atomic_path
@@ -133,8 +133,8 @@ def _decode_bitmap(data: bytes, path: str, settings: _Settings) -> tuple[np.ndar
             gray = im.convert("L") if im.mode != "L" else im
             return np.asarray(gray, dtype=np.uint8).copy(), *size
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        raise ImageRejected("corrupt_image", f"cannot read {path} as an image ({type(err).__name__}: {err}); "
-                            "the file is damaged or incomplete: download it again") from err
+        raise ImageRejected("corrupt_image", f"cannot read {path} as an image: {sniff.problem(data, err)}; "
+                            "download the file again, or remove it") from err
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -183,7 +183,10 @@ class MimicCxr:
     def _images(self, scan: ScanResult, ctx: ReadContext, on_disk: dict[str, str]) -> tuple[pl.DataFrame, int]:
         """Images of the studies on disk: files joined with metadata rows; each row kept or set aside once."""
         q = ctx.quarantine
-        disk = pl.DataFrame(scan.images, schema=["image_id", "study_id", "subject_id", "source_path"], orient="row")
+        cols = ["image_id", "study_id", "subject_id", "source_path"]
+        disk = pl.DataFrame(scan.images, schema={c: pl.Utf8 for c in cols}, orient="row")
+        if disk.is_empty() and on_disk:
+            self._no_images(ctx, len(on_disk))
         owners = pl.DataFrame({"study_id": list(on_disk), "owner": list(on_disk.values())})
         disk = disk.join(owners, on="study_id", how="inner")  # drops studies outside --limit
         meta_path = find_csv(ctx.root, "metadata")
@@ -248,6 +251,23 @@ class MimicCxr:
             pl.col("rows").cast(pl.Int32, strict=False).alias("source_height"),
         )
         return images.sort("study_id", "image_id"), images_in
+
+    def _no_images(self, ctx: ReadContext, n_studies: int) -> None:
+        """Not one image file in the study folders read: the images were never downloaded or extracted."""
+        exts = "/".join(f"*.{e}" for e in self.image_exts)
+        meta_path = find_csv(ctx.root, "metadata")
+        listed = ""
+        if meta_path is not None:
+            n = read_csv(meta_path, ["dicom_id"]).height
+            listed = f"; {meta_path.name} lists {n:,} images"
+        other = ("; if your images are DICOMs (*.dcm), the format is --format mimic-cxr" if self.name == "mimic-cxr-jpg"
+                 else "; if your images are JPGs, the format is --format mimic-cxr-jpg")
+        raise SourceLayoutError(
+            f"{ctx.root / 'files'} holds {n_studies:,} studies with reports but not one image file: looked for "
+            f"{exts} in files/p1X/pNNNNNNNN/sNNNNNNNN/{listed}",
+            hint="the reports and the images are separate downloads: extract the image files into the same "
+                 f"files/ tree, beside the reports{other}",
+        )
 
     def _attach_split(self, studies: pl.DataFrame, images: pl.DataFrame, root: Path, ctx: ReadContext) -> pl.DataFrame:
         """The official split of a study is the split of its images (one per study in the real file)."""

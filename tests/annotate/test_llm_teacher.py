@@ -94,7 +94,7 @@ def test_single_call_traces_then_a_second_run_sends_nothing(demo_run, server):
 def test_a_changed_parameter_re_asks_only_what_it_changes(demo_run, server):
     datakit.annotate.run(demo_run, cfg(server), progress=False)
     n = len(server.chat_requests())
-    datakit.annotate.run(demo_run, cfg(server, **{"teacher.temperature": 0.7}), progress=False, limit=3)
+    datakit.annotate.run(demo_run, cfg(server, **{"teacher.temperature": 0.7}), progress=False, limit=3, replace=True)
     assert len(server.chat_requests()) == n + 3
 
 
@@ -131,7 +131,7 @@ def test_unknown_knowledge_ids_are_re_asked_with_the_reason(demo_run):
         return answer_for(body, index)
 
     with FakeOpenAI(handler) as server:
-        result = datakit.annotate.run(demo_run, cfg(server), progress=False, limit=2)
+        result = datakit.annotate.run(demo_run, cfg(server), progress=False, limit=2, replace=True)
         reasks = [r.body for r in server.chat_requests() if len(r.body["messages"]) > 2]
     assert result.counts["study_out"] == 2
     assert len(reasks) == 2
@@ -139,7 +139,7 @@ def test_unknown_knowledge_ids_are_re_asked_with_the_reason(demo_run):
 
 
 def test_multi_stage_sends_three_requests_each_seeing_the_earlier_answers(demo_run, server):
-    result = datakit.annotate.run(demo_run, cfg(server, **{"teacher.prompt_mode": "multi"}), progress=False, limit=2)
+    result = datakit.annotate.run(demo_run, cfg(server, **{"teacher.prompt_mode": "multi"}), progress=False, limit=2, replace=True)
     assert result.counts["study_out"] == 2
     sent = [r.body for r in server.chat_requests()]
     assert len(sent) == 6
@@ -164,10 +164,10 @@ def test_dry_run_sends_nothing_and_projects_cost(demo_run, server):
 
 def test_the_key_is_never_written_to_the_run(demo_run, server, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-very-secret-0123456789")
-    datakit.annotate.run(demo_run, cfg(server), progress=False, limit=2)
+    datakit.annotate.run(demo_run, cfg(server), progress=False, limit=2, replace=True)
     runner = CliRunner()
     runner.invoke(app, ["annotate", "--run", str(demo_run), "--teacher", "llm", "--model", "teacher-m",
-                        "--base-url", server.base_url, "--limit", "2", "--no-progress"])
+                        "--base-url", server.base_url, "--limit", "2", "--no-progress", "--replace"])
     for root, _, files in os.walk(demo_run):
         for name in files:
             data = open(os.path.join(root, name), "rb").read()
@@ -185,7 +185,7 @@ def test_llm_teacher_needs_a_model(demo_run):
 def test_no_key_for_the_openai_endpoint_fails_at_once(demo_run):
     runner = CliRunner()
     res = runner.invoke(app, ["annotate", "--run", str(demo_run), "--teacher", "llm", "--model", "gpt-4o",
-                              "--limit", "1", "--no-progress"])
+                              "--limit", "1", "--no-progress", "--replace"])
     assert res.exit_code == 3
     assert "OPENAI_API_KEY is empty or unset" in res.output and "--base-url" in res.output
 
@@ -200,7 +200,7 @@ def test_json_object_endpoints_are_shown_the_schema_in_the_prompt(demo_run, mode
 
     with FakeOpenAI(answer) as server:
         over = {"teacher.structured_output": "json_object", "teacher.prompt_mode": mode}
-        result = datakit.annotate.run(demo_run, cfg(server, **over), progress=False, limit=2)
+        result = datakit.annotate.run(demo_run, cfg(server, **over), progress=False, limit=2, replace=True)
         sent = [r.body for r in server.chat_requests()]
     assert result.counts["study_out"] == 2 and len(sent) == (2 if mode == "single" else 6)
     assert all("JSON Schema" in b["messages"][1]["content"][-1]["text"] for b in sent)

@@ -155,7 +155,7 @@ def test_tables_rewritten_upstream_are_not_used_silently(demo_run):
 
     annotate(demo_run)
     datakit.ingest.run(REPO / "examples/demo/mimic-cxr", demo_run,
-                       load_config(overrides={"ingest.limit": 5, "ingest.images.max_size": 64}))
+                       load_config(overrides={"ingest.limit": 5, "ingest.images.max_size": 64}), replace=True)
     with pytest.raises(RunDirError) as err:
         annotate(demo_run)
     assert "studies.parquet changed after `datakit retrieve`" in str(err.value)

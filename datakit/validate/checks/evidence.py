@@ -231,13 +231,15 @@ def _report_problems(ctx: Context) -> list[pl.DataFrame]:
     wanted = pl.concat([sided.select("study_id"), graded.select("study_id")]).unique()
     sentences = ctx.report_sentences.join(wanted, on="study_id", how="semi").filter(
         pl.col("sentence").str.contains(SIDE_OR_GRADE)
-    )
+    ).with_row_index("_pos")
     said = sentences.join(read(ctx, sentences["sentence"]), left_on="sentence", right_on="text")
-    # each mention as the finding of every item it names
+    # each mention as the finding of every item it names; in report order, since joins do not keep row order and
+    # the messages quote the clauses in the order they come (the same run must give the same table)
     said = (
         said.filter(_abnormal("m_status"))
         .join(kin(ctx), on="entry")
         .join(final.select("study_id", "finding"), on=["study_id", "finding"], how="semi")
+        .sort("_pos", "clause", maintain_order=True)
     )
 
     # sides: every side the items have must be one the report allows; a report's "bilateral" needs both
