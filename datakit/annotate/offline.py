@@ -75,6 +75,9 @@ class TraceWriter:
         for p in self.reader.read(text):
             if p.entry_id == "no_finding" or self.region_of.get(p.entry_id) is None:
                 continue
+            if "calcified" in p.descriptors and p.entry_id in W.CALCIFIED_IS:
+                # a calcified nodule is a healed granuloma, not a lung lesion
+                p = replace(p, entry_id=W.CALCIFIED_IS[p.entry_id], region=self.region_of[W.CALCIFIED_IS[p.entry_id]])
             key = (p.entry_id, p.laterality)
             prev = found.get(key)
             # present beats uncertain beats absent, as the CheXpert aggregation does; the richer mention wins a tie

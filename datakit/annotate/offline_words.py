@@ -200,6 +200,9 @@ def impression(main: Sequence[str], minor: Sequence[str], rng: random.Random) ->
     return out + "."
 
 
+# What a finding described as calcified is.
+CALCIFIED_IS = {"pulmonary_nodule": "granuloma", "multiple_pulmonary_nodules": "granuloma"}
+
 # Findings an impression names as incidental or chronic beside the acute ones (beside devices and bones).
 INCIDENTAL = frozenset({"tortuous_aorta", "aortic_calcification", "granuloma", "calcified_lymph_nodes",
                         "lung_scarring", "hiatal_hernia", "elevated_hemidiaphragm", "hyperinflation",
