@@ -154,3 +154,15 @@ MORE = [
 @pytest.mark.parametrize("text, must, must_not", MORE, ids=[c[0][:60] for c in MORE])
 def test_reading_across_sentences_and_devices(reader, text, must, must_not):
     test_reading(reader, text, must, must_not)
+
+
+def test_a_hedge_before_a_finding_hedges_that_finding(reader):
+    got = {(p.entry_id, p.status) for p in reader.read("Right lower lobe opacity. This is likely pneumonia.")}
+    assert got == {("lung_opacity", "present"), ("pneumonia", "uncertain")}
+    got = {(p.entry_id, p.status) for p in reader.read("Opacity at the right base is likely atelectasis.")}
+    assert got == {("lung_opacity", "present"), ("atelectasis", "uncertain")}
+
+
+def test_advice_about_another_modality_is_no_finding(reader):
+    assert reader.read("CT scan is more sensitive in detecting small nodules.") == []
+    assert reader.read("Vague nodular opacity near the first rib. This may be calcification.") == []
