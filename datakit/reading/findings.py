@@ -42,6 +42,9 @@ _ANATOMY = (r"atrium|atrial|ventricle|ventricular|heart border|cardiac border|he
             r"main bronchus|bronchus|internal jugular|ij|subclavian|brachiocephalic|innominate")
 ANATOMIC_SIDE = re.compile(rf"\b(?:left|right)[\s-]+(?:{_ANATOMY})\b")
 _ANATOMY_WORD = re.compile(rf"\b(?:{_ANATOMY})\b")
+# "left" at the end of a clause is what remains ("only trace blunting of the angle left"), unless it is a place
+# ("on the left", "right greater than left")
+_REMAINING = re.compile(r"(?<!the )(?<!and )(?<!or )(?<!than )(?<!to )\bleft(?=\s*(?:[.;:,]|$))")
 # Words that narrow a negative: "no large effusion" is not "no effusion".
 LIMITS = re.compile(r"\b(left|right|bilateral|large|significant|focal|acute|definite|definitive|displaced|gross|grossly|obvious|overt|"
                     r"frank|sizable|sizeable|appreciable|substantial|visible|confluent|lobar|dense|moderate|new|"
@@ -78,7 +81,9 @@ class FindingReader:
             return []
         norm = rules.normalize(text)
         out: list[Perceived] = []
+        prev_end = 0
         for f in rules.find(self.tables, norm):
+            own_start, prev_end = prev_end, f.end  # a mention's own words start after the mention before it
             found = {e: st for e, st in rules.statuses(f, self.tables.anchors).items() if e in self.kb}
             if any(self.kb.get(e).origin != "imported" for e in found):
                 # an imported finding model that shares a term with a written entry adds nothing but a duplicate
@@ -92,7 +97,7 @@ class FindingReader:
                 if entry.region is None:
                     continue
                 left, right = _clause(norm, f.start, f.end)
-                context = self._own_anatomy.get(entry_id, ANATOMIC_SIDE).sub(" ", norm[left:right])
+                context = _REMAINING.sub(" ", self._own_anatomy.get(entry_id, ANATOMIC_SIDE).sub(" ", norm[left:right]))
                 side = laterality_of(context) if entry.laterality and status != 0 else "none"
                 if entry.region == "lines_devices" and status != 0:
                     # a device's side is the word before it ("left PICC"); sides after it place its tip
@@ -106,7 +111,7 @@ class FindingReader:
                     side = whole if whole in ("left", "right") else "none"
                 grade = severity_of(context) if status != 0 and SEVERITY_WORDS.search(context) else None
                 clause = " ".join(text[left:right].split()).strip(" ,;:")
-                before = " ".join(norm[left : f.start].split()[-_WORDS_BEFORE:])
+                before = " ".join(norm[max(left, own_start) : f.start].split()[-_WORDS_BEFORE:])
                 own = f"{before} {norm[f.start : f.end]}"
                 limit = " ".join(dict.fromkeys(LIMITS.findall(before))) if status == 0 else ""
                 location = _location(context) if status != 0 else ""

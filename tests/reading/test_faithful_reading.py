@@ -148,6 +148,9 @@ MORE = [
     ("Postoperative changes of sternotomy and CABG.", [("sternotomy_wires", "P", None)], ["surgical_clips"]),
     ("Lungs are hyperexpanded.", [("hyperinflation", "P", None)], []),
     ("Degenerative changes in the spine.", [("degenerative_spine", "P", None)], []),
+    # "left" at the end of a clause is what remains, not a side
+    ("The right effusion has nearly resolved, with only trace blunting of the right costophrenic angle left.",
+     [("pleural_effusion", "P", "right")], []),
 ]
 
 
@@ -166,3 +169,8 @@ def test_a_hedge_before_a_finding_hedges_that_finding(reader):
 def test_advice_about_another_modality_is_no_finding(reader):
     assert reader.read("CT scan is more sensitive in detecting small nodules.") == []
     assert reader.read("Vague nodular opacity near the first rib. This may be calcification.") == []
+
+
+def test_a_limit_belongs_to_its_own_mention(reader):
+    got = {p.entry_id: p.limit for p in reader.read("No large pleural effusion or pneumothorax.")}
+    assert got == {"pleural_effusion": "large", "pneumothorax": ""}
