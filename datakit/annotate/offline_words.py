@@ -69,7 +69,8 @@ def phrase(name: str, laterality: str, severity: str | None, location: str = "",
         return f"{grade}{desc}{side}{location} {n}" if location not in n else f"{grade}{desc}{side}{n}"
     if location:
         if laterality == "bilateral":
-            where = f"both {_PLURAL[location]}" if location in _PLURAL else f"the {location} on both sides"
+            plural = _PLURAL.get(location, location if location in _PLURAL.values() else None)
+            where = f"both {plural}" if plural else f"the {location} on both sides"
         else:
             where = f"the {side}{location}"
         prep = "at" if location.split()[-1] in ("base", "apex") else "in"
