@@ -73,7 +73,7 @@ def phrase(name: str, laterality: str, severity: str | None, location: str = "",
             where = f"both {plural}" if plural else f"the {location} on both sides"
         else:
             where = f"the {side}{location}"
-        prep = "at" if location.split()[-1] in ("base", "apex") else "in"
+        prep = "at" if location.split()[-1] in ("base", "apex", "bases", "apices") else "in"
         return f"{grade}{desc}{n} {prep} {where}"
     return f"{grade}{desc}{side}{n}"
 
