@@ -12,7 +12,8 @@ of its knowledge entry's terms occurs in a report sentence with no negation word
 - present items whose only mentions are hedged ("probable X", "X versus Y"): a hedge upgraded;
 - unsupported pertinent negatives per trace: absent items the report neither negates nor covers with a global
   normal statement, and "normal" region items that assert normality for a region the report never mentions;
-- share of final items whose report sentence gives a side / a grade that keep it;
+- share of final items whose report clause (the mention's stretch up to a comma, "and" or "with") gives a side /
+  a grade that keep it;
 - distinct evidence strings per item; share of think lines recurring word for word in ≥ 100 traces;
 - how many traces the validator rejects, by first error code.
 """
@@ -149,7 +150,11 @@ class Judge:
             for a, b in zip(starts, ends, strict=True):
                 before = " ".join(s[:a].split()[-6:])
                 window = before + " " + " ".join(s[b:].split()[:4])
-                out.append((s, bool(_NEG.search(before)), bool(_HEDGE.search(window))))
+                # the mention's own stretch: its clause (commas, "and", "with" end it), for its side and grade
+                left = max(s.rfind(",", 0, a), s.rfind(" and ", 0, a), s.rfind(" with ", 0, a), -1) + 1
+                right = min([i for i in (s.find(",", b), s.find(" and ", b), s.find(" with ", b)) if i >= 0]
+                            or [len(s)])
+                out.append((s[left:right], bool(_NEG.search(before)), bool(_HEDGE.search(window))))
         return out
 
 

@@ -42,6 +42,10 @@ _ANATOMY = (r"atrium|atrial|ventricle|ventricular|heart border|cardiac border|he
             r"main bronchus|bronchus|internal jugular|ij|subclavian|brachiocephalic|innominate")
 ANATOMIC_SIDE = re.compile(rf"\b(?:left|right)[\s-]+(?:{_ANATOMY})\b")
 _ANATOMY_WORD = re.compile(rf"\b(?:{_ANATOMY})\b")
+_DEVICE_PLACE = re.compile(r"\b(?:left|right)[\s-]+(?:atrium|atrial|ventricle|ventricular|heart|cardiac|"
+                           r"hemidiaphragm|hemithorax|main ?stem|mainstem|main bronchus|bronchus|brachiocephalic|"
+                           r"innominate)\b")
+_TIP = re.compile(r"\btips?\b|\bterminat|\bends?\b|\bcourses?\b|\bextends?\b")
 # "left" at the end of a clause is what remains ("only trace blunting of the angle left"), unless it is a place
 # ("on the left", "right greater than left")
 _REMAINING = re.compile(r"(?<!the )(?<!and )(?<!or )(?<!than )(?<!to )\bleft(?=\s*(?:[.;:,]|$))")
@@ -100,9 +104,15 @@ class FindingReader:
                 context = _REMAINING.sub(" ", self._own_anatomy.get(entry_id, ANATOMIC_SIDE).sub(" ", norm[left:right]))
                 side = laterality_of(context) if entry.laterality and status != 0 else "none"
                 if entry.region == "lines_devices" and status != 0:
-                    # a device's side is the word before it ("left PICC"); sides after it place its tip
-                    # ("tip in the right hemithorax")
-                    side = laterality_of(" ".join(norm[left : f.start].split()[-3:]))
+                    # a device's side is said before it ("left IJ approach central catheter"), or after it but
+                    # before its tip ("clips in the right upper quadrant"); the tip's place is no side ("left PICC
+                    # tip in the right hemithorax")
+                    strip = _DEVICE_PLACE  # the vein a line enters by is its side ("left IJ catheter")
+                    side = laterality_of(strip.sub(" ", norm[left : f.end]))
+                    if side == "none":
+                        after = norm[f.end : right]
+                        tip = _TIP.search(after)
+                        side = laterality_of(strip.sub(" ", after[: tip.start()] if tip else after))
                 if side == "none" and entry.laterality and status != 0 and entry.region != "lines_devices":
                     # "calcified granuloma, right base", "left lower lobe opacity, concerning for pneumonia": a
                     # sentence with one side only gives it to a mention whose own clause has none

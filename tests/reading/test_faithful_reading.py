@@ -143,6 +143,9 @@ MORE = [
      [("atelectasis", "P", "left")], ["enlarged_cardiomediastinum"]),
     # a device's side is the word before it, not where its tip lies
     ("Left PICC with its tip in the right hemithorax.", [("picc", "P", "left")], []),
+    ("There is a left IJ approach central catheter.", [("central_venous_catheter", "P", "left")], []),
+    ("A right upper extremity PICC is seen.", [("picc", "P", "right")], []),
+    ("Surgical clips in the region of the left breast.", [("surgical_clips", "P", "left")], []),
     ("Two pacemaker electrodes in stable position.", [("pacemaker", "P", None)], ["ecg_leads"]),
     # operations are not clips
     ("Postoperative changes of sternotomy and CABG.", [("sternotomy_wires", "P", None)], ["surgical_clips"]),
