@@ -69,6 +69,19 @@ def summary_view(summary: dict[str, Any]) -> Group:
     parts += [_examples(c) for c in summary["checks"] if c["examples"]]
     for note in summary.get("notes", []):
         parts.append(Text(f"Note: {note}", style="yellow"))
+    priors = summary.get("prior_references")
+    if priors and priors["traces"]:
+        parts.append(
+            Text(
+                f"{priors['traces']:,} final report(s) compare with an earlier study ({priors['sentences']:,} "
+                'sentences): the export option prior_sentences = "remove" rewrites or drops them.',
+                style="yellow",
+            )
+        )
+    judge = summary.get("judge")
+    if judge:
+        asked = f"{judge['asked']:,} traces, {judge['sent']:,} sent, {judge['cached']:,} from the cache"
+        parts.append(Text(f"LLM judge: {asked}."))
     if summary.get("duplicates"):
         parts.append(
             Text(

@@ -21,23 +21,52 @@ from __future__ import annotations
 
 import re
 
-_STUDY = r"(?:study|studies|exam|exams|examination|examinations|radiograph|radiographs|film|films|image|images|" \
-         r"imaging|chest x-?ray|x-?rays?|ct|cxr|one|comparison)"
+_STUDY = (
+    r"(?:study|studies|exam|exams|examination|examinations|radiograph|radiographs|film|films|image|images|"
+    r"imaging|chest x-?ray|x-?rays?|ct|cxr|one|comparison)"
+)
 _EARLIER = r"(?:prior|previous|previously|earlier|recent|most recent|last|preceding|outside|old)"
 # phrases that compare with an earlier study (matched case-insensitively on word boundaries)
 _COMPARISON = [
-    rf"compared (?:with|to)\b", r"\bcomparison\b", rf"\b{_EARLIER}\s+(?:\w+\s+)?{_STUDY}\b",
-    rf"\bsince\s+(?:the\s+)?(?:{_EARLIER}|last|\d)", r"\bas before\b", r"\bagain\b", r"\bredemonstrat\w*",
-    r"\bre-demonstrat\w*", r"\bstable\b", r"\bstably\b", r"\bunchanged\b", r"\bunaltered\b",
-    r"\bpersist\w*", r"\bnew\b", r"\bnewly\b", r"\bno longer\b", r"\binterval\w*", r"\bresolv\w*",
-    r"\bresolution\b", r"\bimprov\w*", r"\bworse\w*", r"\bprogress\w*", r"\bregress\w*",
+    r"compared (?:with|to)\b",
+    r"\bcomparison\b",
+    rf"\b{_EARLIER}\s+(?:\w+\s+)?{_STUDY}\b",
+    rf"\bsince\s+(?:the\s+)?(?:{_EARLIER}|last|\d)",
+    r"\bas before\b",
+    r"\bagain\b",
+    r"\bredemonstrat\w*",
+    r"\bre-demonstrat\w*",
+    r"\bstable\b",
+    r"\bstably\b",
+    r"\bunchanged\b",
+    r"\bunaltered\b",
+    r"\bpersist\w*",
+    r"\bnew\b",
+    r"\bnewly\b",
+    r"\bno longer\b",
+    r"\binterval\w*",
+    r"\bresolv\w*",
+    r"\bresolution\b",
+    r"\bimprov\w*",
+    r"\bworse\w*",
+    r"\bprogress\w*",
+    r"\bregress\w*",
     r"\b(?:has|have|had)\s+(?:\w+\s+)?(?:increased|decreased|enlarged|grown|developed|cleared|changed)\b",
     r"\b(?:increas|decreas)\w*\s+in\s+(?:size|extent|conspicuity)\b",
     r"\b(?:appears?|appearing|is|are|has|have)\s+(?:slightly\s+|mildly\s+|markedly\s+)?(?:increased|decreased)\b"
-    r"(?!\s+(?:density|opacity|opacities|interstitial|markings|lung|attenuation|lucency|radiodensity))", r"\b(?:increasing|decreasing)\b",
-    r"\bno (?:significant |appreciable |substantial )?change\b", r"\bwithout (?:significant |interval )?change\b",
-    r"\bremains?\b", r"\bremained\b", r"\bstill\b", r"\bcontinue[sd]?\b", r"\bcontinuing\b",
-    r"\bsimilar(?:ly)?\s+(?:to|in|compared)\b", r"\bpreviously\b", r"\brecurren\w*", r"\bresidual\b",
+    r"(?!\s+(?:density|opacity|opacities|interstitial|markings|lung|attenuation|lucency|radiodensity))",
+    r"\b(?:increasing|decreasing)\b",
+    r"\bno (?:significant |appreciable |substantial )?change\b",
+    r"\bwithout (?:significant |interval )?change\b",
+    r"\bremains?\b",
+    r"\bremained\b",
+    r"\bstill\b",
+    r"\bcontinue[sd]?\b",
+    r"\bcontinuing\b",
+    r"\bsimilar(?:ly)?\s+(?:to|in|compared)\b",
+    r"\bpreviously\b",
+    r"\brecurren\w*",
+    r"\bresidual\b",
 ]
 _PRIOR = re.compile("|".join(f"(?:{p})" for p in _COMPARISON), re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])|\n\s*\n|\n(?=\s*\d+\.\s)")
@@ -51,7 +80,8 @@ _CLAUSES = [
     rf",?\s*(?:from|on|than on|than)\s+(?:the\s+)?{_EARLIER}\s+(?:\w+\s+)?{_STUDY}",
     r",?\s*as before\b",
     r",?\s*and\s+(?:appears?|is|are)\s+(?:slightly\s+)?(?:increased|decreased|improved|worse|unchanged|stable)"
-    r"(?:\s+in\s+(?:size|extent))?", r",?\s*(?:and\s+)?(?:unchanged|stable)(?=\s*[.;]|\s*$)",
+    r"(?:\s+in\s+(?:size|extent))?",
+    r",?\s*(?:and\s+)?(?:unchanged|stable)(?=\s*[.;]|\s*$)",
     r"\bagain\s+(?=seen|noted|demonstrated|identified|visualized)",
 ]
 _CLAUSE_RX = [re.compile(c, re.IGNORECASE) for c in _CLAUSES]
@@ -59,7 +89,8 @@ _CLAUSE_RX = [re.compile(c, re.IGNORECASE) for c in _CLAUSES]
 _LEADING = re.compile(
     r"^(?:(?:there\s+(?:is|are)\s+)?(?:a\s+)?)?(?:stable|unchanged|persistent|persisting|redemonstrated|"
     r"re-demonstrated|again seen|again noted|previously seen|previously noted|known|grossly stable|"
-    r"grossly unchanged|overall stable|similar|new|newly seen|newly noted|residual)\s+(?:appearance\s+of\s+(?:the\s+)?)?",
+    r"grossly unchanged|overall stable|similar|new|newly seen|newly noted|residual)\s+"
+    r"(?:appearance\s+of\s+(?:the\s+)?)?",
     re.IGNORECASE,
 )
 # After rewriting, a sentence must still say something: a finding word or a normal statement.
@@ -80,11 +111,48 @@ def sentences(text: str) -> list[str]:
 
 # Every comparison pattern holds one of these (lower case): a sentence with none is skipped without the regex,
 # which is slow on its many alternatives.
-_KEYS = ("compar", "since", "before", "again", "demonstrat", "stabl", "unchang", "unalter", "persist", "new",
-         "longer", "interval", "resol", "improv", "worse", "progress", "regress", "increas", "decreas", "grown",
-         "develop", "cleared", "change", "remain", "still", "continu", "similar", "previous", "recurren",
-         "residual", "prior", "earlier", "recent", "last", "preceding", "outside", "old ", "enlarged")
-_KEYS_RX = re.compile("|".join(_KEYS))
+_KEYS = (
+    "compar",
+    "since",
+    "before",
+    "again",
+    "demonstrat",
+    "stabl",
+    "unchang",
+    "unalter",
+    "persist",
+    "new",
+    "longer",
+    "interval",
+    "resol",
+    "improv",
+    "worse",
+    "progress",
+    "regress",
+    "increas",
+    "decreas",
+    "grown",
+    "develop",
+    "cleared",
+    "change",
+    "remain",
+    "still",
+    "continu",
+    "similar",
+    "previous",
+    "recurren",
+    "residual",
+    "prior",
+    "earlier",
+    "recent",
+    "last",
+    "preceding",
+    "outside",
+    "old ",
+    "enlarged",
+)
+KEYS_PATTERN = "|".join(_KEYS)  # plain words: the same pattern for re and for polars
+_KEYS_RX = re.compile(KEYS_PATTERN)
 
 
 def refers_to_prior(sentence: str) -> bool:

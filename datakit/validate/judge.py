@@ -126,5 +126,6 @@ class Judge:
                 "the LLM judge needs a cache: validate a run directory, or set validate.llm_judge.cache_path"
             )
         with Cache.for_run(run, self.cfg.cache_path) as cache:
-            return run_requests(requests, cache=cache, config=self.tc, parse=parse_answer, transport="online",
-                                run=run, progress=False)
+            return run_requests(
+                requests, cache=cache, config=self.tc, parse=parse_answer, transport="online", run=run, progress=False
+            )

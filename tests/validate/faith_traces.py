@@ -18,8 +18,16 @@ SILENT = "Examined; the report describes nothing in this region."
 def _trace(report: dict[str, str], items: list[dict], conclusions: list[tuple[str, str]]) -> dict[str, Any]:
     regions = {i["region"] for i in items}
     perception = list(items)
-    for region in ("airway", "lungs", "pleura", "heart_mediastinum", "hila", "bones_soft_tissue", "upper_abdomen",
-                   "lines_devices"):
+    for region in (
+        "airway",
+        "lungs",
+        "pleura",
+        "heart_mediastinum",
+        "hila",
+        "bones_soft_tissue",
+        "upper_abdomen",
+        "lines_devices",
+    ):
         if region not in regions:
             perception.append(item(region, "normal", "present", SILENT))
     return {
@@ -100,8 +108,7 @@ def postop() -> dict[str, Any]:
             item("lungs", "normal", "present", "The lungs are clear."),
             item("pleura", "pneumothorax", "absent", "No pneumothorax."),
             item("lines_devices", "sternotomy_wires", "present", "Median sternotomy wires."),
-            item("upper_abdomen", "elevated_hemidiaphragm", "present", "The right hemidiaphragm is elevated.",
-                 "right"),
+            item("upper_abdomen", "elevated_hemidiaphragm", "present", "The right hemidiaphragm is elevated.", "right"),
             item("bones_soft_tissue", "degenerative_spine", "present", "Degenerative changes of the spine."),
         ],
         [("sternotomy_wires", "present"), ("elevated_hemidiaphragm", "present")],
@@ -198,77 +205,117 @@ GOOD: list[tuple[str, dict[str, Any], dict[str, int | None]]] = [
 # (study, code, trace, labels): one corruption each; all are errors but unsupported_negative (a warning)
 BAD: list[tuple[str, str, dict[str, Any], dict[str, int | None]]] = [
     (  # an invented finding: a nodule the report never mentions
-        "fb_invented", "finding_not_in_report",
-        spoil(effusion(), _add(item("lungs", "pulmonary_nodule", "present", "A nodule in the right upper lobe.",
-                                    "right"))),
+        "fb_invented",
+        "finding_not_in_report",
+        spoil(
+            effusion(), _add(item("lungs", "pulmonary_nodule", "present", "A nodule in the right upper lobe.", "right"))
+        ),
         EFFUSION_LABELS,
     ),
     (  # a density the report attributes to a healing rib fracture, read as a lung nodule
-        "fb_attributed", "finding_not_in_report",
-        spoil(rib(), _add(item("lungs", "pulmonary_nodule", "present", "Nodular density in the left lower zone.",
-                               "left"))),
+        "fb_attributed",
+        "finding_not_in_report",
+        spoil(
+            rib(), _add(item("lungs", "pulmonary_nodule", "present", "Nodular density in the left lower zone.", "left"))
+        ),
         labels(fracture=1, cardiomegaly=0),
     ),
     (  # external monitor leads read as a pacemaker
-        "fb_leads_pacemaker", "finding_not_in_report",
+        "fb_leads_pacemaker",
+        "finding_not_in_report",
         spoil(rib(), _add(item("lines_devices", "pacemaker", "present", "Pacemaker leads."))),
         labels(fracture=1, cardiomegaly=0),
     ),
     (  # "stable cardiomediastinal silhouette" read as possible enlargement
-        "fb_stable_silhouette", "finding_not_in_report",
-        spoil(postop(), _add(item("heart_mediastinum", "enlarged_cardiomediastinum", "uncertain",
-                                  "Possibly enlarged cardiomediastinal silhouette."))),
+        "fb_stable_silhouette",
+        "finding_not_in_report",
+        spoil(
+            postop(),
+            _add(
+                item(
+                    "heart_mediastinum",
+                    "enlarged_cardiomediastinum",
+                    "uncertain",
+                    "Possibly enlarged cardiomediastinal silhouette.",
+                )
+            ),
+        ),
         labels(support_devices=1),
     ),
     (  # the side swapped against the report
-        "fb_side", "side_contradicted",
-        spoil(effusion(), lambda t: _item(t, "pleural_effusion").update(laterality="right",
-                                                                       evidence="Small right pleural effusion.")),
+        "fb_side",
+        "side_contradicted",
+        spoil(
+            effusion(),
+            lambda t: _item(t, "pleural_effusion").update(laterality="right", evidence="Small right pleural effusion."),
+        ),
         EFFUSION_LABELS,
     ),
     (  # a hedge made present ("atelectasis versus pneumonia")
-        "fb_hedge", "hedge_upgraded",
+        "fb_hedge",
+        "hedge_upgraded",
         spoil(hedged(), lambda t: _item(t, "pneumonia").update(status="present", evidence="Left basilar pneumonia.")),
         labels(lung_opacity=1, pneumonia=-1, atelectasis=-1, pleural_effusion=0),
     ),
     (  # the grade changed ("large" → small)
-        "fb_grade", "grade_contradicted",
-        spoil(graded(), lambda t: _item(t, "pleural_effusion").update(severity="small",
-                                                                     evidence="Small right pleural effusion.")),
+        "fb_grade",
+        "grade_contradicted",
+        spoil(
+            graded(),
+            lambda t: _item(t, "pleural_effusion").update(severity="small", evidence="Small right pleural effusion."),
+        ),
         labels(pleural_effusion=1, atelectasis=1, cardiomegaly=1, pneumothorax=0),
     ),
     (  # "no support devices" beside the sternotomy wires
-        "fb_no_devices", "normal_region_contradicted",
-        spoil(postop(), _replace("lines_devices", item("lines_devices", "normal", "present",
-                                                       "No support devices are seen."))),
+        "fb_no_devices",
+        "normal_region_contradicted",
+        spoil(
+            postop(),
+            _replace("lines_devices", item("lines_devices", "normal", "present", "No support devices are seen.")),
+        ),
         labels(support_devices=1),
     ),
     (  # bones "unremarkable" beside degenerative change of the spine
-        "fb_bones", "normal_region_contradicted",
-        spoil(postop(), _replace("bones_soft_tissue", item("bones_soft_tissue", "normal", "present",
-                                                           "The bones are unremarkable."))),
+        "fb_bones",
+        "normal_region_contradicted",
+        spoil(
+            postop(),
+            _replace(
+                "bones_soft_tissue", item("bones_soft_tissue", "normal", "present", "The bones are unremarkable.")
+            ),
+        ),
         labels(support_devices=1),
     ),
     (  # hemidiaphragms "normal" beside the reported elevation
-        "fb_diaphragm", "normal_region_contradicted",
-        spoil(postop(), _replace("upper_abdomen", item("upper_abdomen", "normal", "present",
-                                                       "The hemidiaphragms are normal in position."))),
+        "fb_diaphragm",
+        "normal_region_contradicted",
+        spoil(
+            postop(),
+            _replace(
+                "upper_abdomen",
+                item("upper_abdomen", "normal", "present", "The hemidiaphragms are normal in position."),
+            ),
+        ),
         labels(support_devices=1),
     ),
     (  # an absent item against the report's own statement
-        "fb_negative", "negative_contradicts_report",
+        "fb_negative",
+        "negative_contradicts_report",
         spoil(graded(), _replace("pleura", item("pleura", "pleural_effusion", "absent", "No pleural effusion."))),
         labels(atelectasis=1, cardiomegaly=1, pneumothorax=0),
     ),
     (  # an absent item against a positive (MeSH) label, the report silent
-        "fb_label", "absent_but_labelled_positive",
+        "fb_label",
+        "absent_but_labelled_positive",
         spoil(mesh_silent(), _add(item("pleura", "pleural_effusion", "absent", "No pleural effusion."))),
         labels(pleural_effusion=1),
     ),
     (  # a pertinent negative the report never made
-        "fb_unsupported", "unsupported_negative",
-        spoil(mesh_silent(), _add(item("upper_abdomen", "pneumoperitoneum", "absent",
-                                       "No free air under the diaphragm."))),
+        "fb_unsupported",
+        "unsupported_negative",
+        spoil(
+            mesh_silent(), _add(item("upper_abdomen", "pneumoperitoneum", "absent", "No free air under the diaphragm."))
+        ),
         labels(no_finding=1),
     ),
 ]

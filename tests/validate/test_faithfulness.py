@@ -55,8 +55,10 @@ def test_messages_quote_the_report():
 def test_the_existing_good_corpus_is_not_rejected():
     """The good traces the other checks are tested on state nothing their reports contradict (their stock
     normal phrases are pertinent negatives the reports never made: warnings, not errors)."""
-    cases = [(sid, kw["trace"] if "report" not in kw else {**kw["trace"], "report": kw["report"]}, kw["lab"])
-             for sid, kw in bad_traces.GOOD]
+    cases = [
+        (sid, kw["trace"] if "report" not in kw else {**kw["trace"], "report": kw["report"]}, kw["lab"])
+        for sid, kw in bad_traces.GOOD
+    ]
     table = _table(cases)
     bad = table.filter(~pl.col("passed") & (pl.col("severity") == "error"))
     assert bad.height == 0, bad.to_dicts()
@@ -70,11 +72,15 @@ def test_a_correction_is_judged_in_its_final_state():
 
     def draft_right(t):
         next(i for i in t["perception"] if i["finding"] == "pleural_effusion")["laterality"] = "right"
-        t["reflection"]["corrections"].append({
-            "kind": "laterality", "finding": "pleural_effusion", "before": state("present", "right", "small"),
-            "after": state("present", "left", "small"),
-            "note": "The meniscus is on the left on both views: a left effusion, not a right one.",
-        })
+        t["reflection"]["corrections"].append(
+            {
+                "kind": "laterality",
+                "finding": "pleural_effusion",
+                "before": state("present", "right", "small"),
+                "after": state("present", "left", "small"),
+                "note": "The meniscus is on the left on both views: a left effusion, not a right one.",
+            }
+        )
 
     table = _table([("fc", spoil(effusion(), draft_right), EFFUSION_LABELS)])
     assert table["passed"].to_list() == [True], table["message"].to_list()

@@ -41,8 +41,9 @@ def _answer(body, index):
 
 
 def test_off_by_default(run):
-    result = datakit.validate.run(run, DatakitConfig(validate=ValidateConfig(skip=["diversity"])),
-                                  labeler=KeywordLabeler())
+    result = datakit.validate.run(
+        run, DatakitConfig(validate=ValidateConfig(skip=["diversity"])), labeler=KeywordLabeler()
+    )
     assert "judge" not in {c["check"] for c in result.summary["checks"]}
 
 
@@ -93,7 +94,8 @@ def test_an_http_failure_is_a_problem_row_not_a_crash(run):
 
 def test_parse_answer_and_config_errors():
     assert parse_answer(_problems(("unsupported", " a ", ""))) == [
-        {"kind": "unsupported", "statement": "a", "reason": ""}]
+        {"kind": "unsupported", "statement": "a", "reason": ""}
+    ]
     for bad in ("[]", '{"problems": {}}', '{"problems": [{"kind": "unsupported", "statement": ""}]}', "x"):
         with pytest.raises(ValueError):
             parse_answer(bad)

@@ -79,16 +79,22 @@ def test_priors_check_flags_and_counts():
     import polars as pl
 
     from datakit.config import ValidateConfig
-    from datakit.validate import validate
     from datakit.knowledge.kb import load_configured
+    from datakit.validate import validate
     from datakit.validate.core import run_checks, summarize
     from tests.validate.builders import Corpus, KeywordLabeler, effusion_trace
     from tests.validate.faith_traces import EFFUSION_LABELS
 
     corpus = Corpus()
-    corpus.add("p1", effusion_trace(), EFFUSION_LABELS, report={
-        "findings": "Unchanged small left pleural effusion. The heart size is normal. Stable mediastinum.",
-        "impression": "Small left pleural effusion."})
+    corpus.add(
+        "p1",
+        effusion_trace(),
+        EFFUSION_LABELS,
+        report={
+            "findings": "Unchanged small left pleural effusion. The heart size is normal. Stable mediastinum.",
+            "impression": "Small left pleural effusion.",
+        },
+    )
     corpus.add("p2", effusion_trace(), EFFUSION_LABELS)
     t = corpus.tables()
     cfg = ValidateConfig(skip=["diversity", "faithfulness"])
@@ -96,6 +102,7 @@ def test_priors_check_flags_and_counts():
     rows = {r["study_id"]: r for r in table.filter(pl.col("check") == "priors").to_dicts()}
     assert rows["p1"]["code"] == "report_refers_to_prior" and rows["p1"]["severity"] == "warning"
     assert rows["p1"]["message"].startswith("2 sentence(s)") and rows["p2"]["passed"]
-    outcome = run_checks(t["traces"], t["studies"], t["images"], t["hits"], kb=load_configured(),
-                         labeler=KeywordLabeler(), config=cfg)
+    outcome = run_checks(
+        t["traces"], t["studies"], t["images"], t["hits"], kb=load_configured(), labeler=KeywordLabeler(), config=cfg
+    )
     assert summarize(outcome)["prior_references"] == {"traces": 1, "sentences": 2}

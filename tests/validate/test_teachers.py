@@ -39,7 +39,8 @@ def demo(demo_bases, tmp_path):
 # made (the stock normal phrases of every region), and reports that compare with a prior study (the report's
 # doing, not the trace's).
 TOLERATED = {"unsupported_negative", "report_refers_to_prior"}
-# Demo traces the faithfulness check rejects because the offline teacher wrote them wrong (issue 15): the
+# Demo traces the faithfulness check rejects because the offline teacher wrote them wrong (issue 15; the first is
+# fixed by the issue-15 teacher, which these tests also accept): the
 # report says "The cardiomediastinal contours are stable" and the trace has an uncertain enlarged
 # cardiomediastinum (the stable-silhouette misreading; the study's labels say -1 from the same misreading); the
 # report says "only trace blunting of the right costophrenic angle left" and the trace has a bilateral effusion

@@ -28,7 +28,7 @@ only the knowledge base's entry names and synonyms (what the findings are called
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from datakit.reading.second import words as W
@@ -65,7 +65,7 @@ class Mention:
     status: str  # present | absent | uncertain
     sides: tuple[str, ...]  # left, right, bilateral given beside it
     levels: tuple[int, ...]  # grade steps given beside it (0 trace … 3 large/severe)
-    context: str  # current | attributed | historical
+    context: str  # current | attributed | historical | unassessed (a structure that could not be judged)
     qualified: bool  # a negation limited by a size word: "no large effusion"
     sentence: str
 
@@ -106,15 +106,21 @@ class SecondReader:
                     continue
                 structure = all(s in W.STRUCTURE for s in stems)
                 terms.append(_Term(entry.id, frozenset(stems), tuple(stems), len(stems), structure))
-        self._by_stem: dict[str, list[_Term]] = {}
-        for term in terms:
+        self._terms = terms
+        self._by_stem: dict[str, list[int]] = {}  # stem → indexes into _terms
+        for k, term in enumerate(terms):
             for s in term.stems:
-                self._by_stem.setdefault(s, []).append(term)
+                self._by_stem.setdefault(s, []).append(k)
         both = set(W.PRE_NEGATION) & set(W.POST_NEGATION)  # "resolved" looks both ways
         triggers = (
-            _phrases(sorted(both), "both_neg") + _phrases(W.PSEUDO, "pseudo") + _phrases(W.POST_HEDGE, "post_hedge") + _phrases(W.PRE_HEDGE, "pre_hedge")
-            + _phrases(W.POST_NEGATION, "post_neg") + _phrases(W.PRE_NEGATION, "pre_neg")
-            + _phrases(W.TERMINATION, "term") + _phrases(W.HISTORY, "history")
+            _phrases(sorted(both), "both_neg")
+            + _phrases(W.PSEUDO, "pseudo")
+            + _phrases(W.POST_HEDGE, "post_hedge")
+            + _phrases(W.PRE_HEDGE, "pre_hedge")
+            + _phrases(W.POST_NEGATION, "post_neg")
+            + _phrases(W.PRE_NEGATION, "pre_neg")
+            + _phrases(W.TERMINATION, "term")
+            + _phrases(W.HISTORY, "history")
             + _phrases(W.ATTRIBUTION, "attrib")
         )
         self._triggers: dict[str, list[tuple[tuple[str, ...], str]]] = {}
@@ -152,11 +158,11 @@ class SecondReader:
         stems = [stem(t) for t in toks]
         seg, clause = [], []
         s = c = 0
-        for t in toks:
+        for k, t in enumerate(toks):
             if t in W.CLAUSE_BREAK:
                 c += 1
                 s += 1
-            elif t in W.SEGMENT_BREAK:
+            elif t in W.SEGMENT_BREAK and not (t == "," and k and toks[k - 1] in W.LIST_ADJECTIVES):
                 s += 1
             seg.append(s)
             clause.append(c)
@@ -170,6 +176,7 @@ class SecondReader:
         glob = False
         kept: list[tuple[int, int, str, set[int], bool]] = []
         for start, end, entry, pos, structure in matches:
+            state = None
             negated = any(i in neg for i in pos)
             hedged = any(i in hedge for i in pos)
             if structure:
@@ -178,6 +185,8 @@ class SecondReader:
                     continue
                 if state == "normal":
                     negated = True
+                elif state == "unassessed":
+                    hedged = True  # "heart size is difficult to assess": neither normal nor enlarged
                 qualifiers = [i for i in range(len(toks)) if seg[i] == seg[start] and stems[i] in W.ABNORMAL]
                 negated = negated or any(i in neg for i in qualifiers)
                 hedged = hedged or any(i in hedge for i in qualifiers)
@@ -188,8 +197,12 @@ class SecondReader:
                 negated = True  # "pulmonary vascular engorgement appears within normal limits"
             status = "absent" if negated else "uncertain" if hedged else "present"
             kept.append((start, end, entry, pos, status == "absent"))
-            mentions.append(self._mention(sentence, toks, stems, seg, clause, matches, start, end, entry, pos,
-                                          status, attrib, history))
+            m = self._mention(
+                sentence, toks, stems, seg, clause, matches, start, end, entry, pos, status, attrib, history
+            )
+            if state == "unassessed":
+                m = replace(m, context="unassessed")  # supports a hedged finding, states none
+            mentions.append(m)
         mentions = self._alternatives(toks, clause, kept, mentions)
         regions = self._normal_regions(toks, stems, seg, neg, hedge, kept)
         return tuple(mentions), frozenset(regions), glob
@@ -245,7 +258,7 @@ class SecondReader:
                 j = start - 1
                 while j >= 0 and toks[j] in W.VERBS:  # its own verb: "effusion *is* not seen"
                     j -= 1
-                stop = max(-1, j - 12)
+                stop = max(-1, j - 16)
                 span = []
                 while j > stop:
                     t = toks[j]
@@ -268,12 +281,16 @@ class SecondReader:
             where: dict[str, list[int]] = {}
             for i in positions:
                 where.setdefault(stems[i], []).append(i)
-            seen: set[_Term] = set()
+            seen: set[int] = set()
+            have = where.keys()
             for st in where:
-                for term in self._by_stem.get(st, ()):
-                    if term in seen or not term.stems <= where.keys():
+                for k in self._by_stem.get(st, ()):
+                    if k in seen:
                         continue
-                    seen.add(term)
+                    seen.add(k)
+                    term = self._terms[k]
+                    if not term.stems <= have:
+                        continue
                     best = _window([where[x] for x in term.order])
                     # in the term's own order a few words may come between; out of order, fewer
                     slack = 3 if best and (term.n > 2 or list(best[2]) == sorted(best[2])) else 2
@@ -282,13 +299,15 @@ class SecondReader:
         cands.sort()
         used: set[int] = set()
         taken: set[tuple[int, ...]] = set()
+        named: set[tuple[str, tuple[int, ...]]] = set()
         out = []
-        for _, _, start, entry, pos, structure in cands:
+        for _, _, _, entry, pos, structure in cands:
             key = tuple(sorted(pos))
-            if used.intersection(pos) and key not in taken:
+            if (entry, key) in named or (used.intersection(pos) and key not in taken):
                 continue  # overlaps a longer match; the same words as one already taken name both entries
             used.update(pos)
             taken.add(key)
+            named.add((entry, key))
             out.append((min(pos), max(pos) + 1, entry, set(pos), structure))
         out.sort()
         return out
@@ -304,6 +323,8 @@ class SecondReader:
         c = clause[min(pos)]
         in_seg = [stems[i] for i in range(len(stems)) if seg[i] == s and i not in pos]
         in_clause = [stems[i] for i in range(len(stems)) if clause[i] == c and i not in pos]
+        if any(w in W.UNASSESSED for w in in_clause):
+            return "unassessed"
         if any(w in W.ABNORMAL for w in in_seg):
             return "abnormal"
         if any(w in W.NORMAL for w in in_seg):
@@ -314,8 +335,9 @@ class SecondReader:
             return "normal"
         return None
 
-    def _mention(self, sentence, toks, stems, seg, clause, matches, start, end, entry, pos, status, attrib,
-                 history) -> Mention:
+    def _mention(
+        self, sentence, toks, stems, seg, clause, matches, start, end, entry, pos, status, attrib, history
+    ) -> Mention:
         c = clause[start]
         taken = {seg[m[0]] for m in matches if clause[m[0]] == c}
         near = {seg[start]} | {seg[i] for i in range(len(toks)) if clause[i] == c and seg[i] not in taken}
@@ -336,6 +358,12 @@ class SecondReader:
                 sides.add(W.SIDE_PHRASES[(t, toks[i + 1])])
             if t in W.GRADE_WORDS and i not in pos:
                 levels.update(W.GRADE_WORDS[t])
+        if not sides:  # "densities in the left base may be … atelectasis": the side of what it explains
+            for i in range(len(toks)):
+                side = W.SIDE_WORDS.get(toks[i])
+                nxt = stems[i + 1] if i + 1 < len(toks) else ""
+                if clause[i] == c and side and (nxt not in W.ANATOMY or nxt in own):
+                    sides.add(side)
         qualified = status == "absent" and any(
             toks[i] in W.GRADE_WORDS or toks[i] in ("significant", "substantial", "sizable", "appreciable")
             for i in range(max(0, start - 3), start)
@@ -344,8 +372,19 @@ class SecondReader:
         clause_toks = [toks[i] for i in range(len(toks)) if clause[i] == c]
         clause_stems = {stems[i] for i in range(len(toks)) if clause[i] == c and i not in pos}
         if entry == "surgical_clips":
-            if clause_stems & {"clavicle", "clavicular", "rib", "humeral", "shoulder", "spine", "spinal", "bone",
-                               "osseous", "cervical", "thoracic"}:
+            if clause_stems & {
+                "clavicle",
+                "clavicular",
+                "rib",
+                "humeral",
+                "shoulder",
+                "spine",
+                "spinal",
+                "bone",
+                "osseous",
+                "cervical",
+                "thoracic",
+            }:
                 context = "attributed"
         elif entry in W.LUNG_LIKE:
             # the density is explained by what follows an attribution word: "… represents a healing fracture"
@@ -373,8 +412,7 @@ class SecondReader:
                 for k in (a, b):
                     if out[k].status == "present":
                         m = out[k]
-                        out[k] = Mention(m.entry, "uncertain", m.sides, m.levels, m.context, m.qualified,
-                                         m.sentence)
+                        out[k] = Mention(m.entry, "uncertain", m.sides, m.levels, m.context, m.qualified, m.sentence)
         return out
 
     def _normal_regions(self, toks, stems, seg, neg, hedge, kept) -> set[str]:

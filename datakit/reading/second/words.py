@@ -12,6 +12,8 @@ radiograph report wording.
 
 from __future__ import annotations
 
+# Word lists packed by hand, many to a line:
+# fmt: off
 # --- triggers: phrases as lower-case words (tokens), matched longest first ----------------------------------
 PSEUDO = [  # look like a trigger, are not one: the finding they touch is not negated or hedged
     "no change", "no significant change", "no interval change", "no appreciable change", "not changed",
@@ -75,6 +77,10 @@ NEW_SUBJECT = {"the", "there", "this", "these", "it", "a", "an", "heart", "lungs
 # words that split a sentence into segments; a term is matched inside one segment
 SEGMENT_BREAK = {",", "and", "or", "but", "with", "without", "versus", "vs", "while", "whereas", "which", "nor"}
 CLAUSE_BREAK = {";", ":"}
+# a comma after one of these joins two adjectives of one noun ("a tortuous, calcified aorta"): no segment break
+LIST_ADJECTIVES = {"tortuous", "calcified", "ectatic", "dilated", "enlarged", "elevated", "small", "large", "mild",
+                   "moderate", "patchy", "streaky", "linear", "nodular", "hazy", "dense", "chronic", "old", "healed",
+                   "healing", "tiny", "minimal", "subtle", "scattered", "faint", "irregular"}
 
 # --- context: where a mention does not describe the current radiograph's own lung, or not at all ------------
 ATTRIBUTION = [
@@ -97,8 +103,8 @@ NON_LUNG = {
     "projection", "crowding", "inspiration", "volumes",
 }
 # in a density's own segment, words that place it outside the lung
-NOT_LUNG_HERE = {"soft", "tissue", "rib", "bone", "bony", "osseous", "nipple", "breast", "vascular", "vessel",
-                 "artifact", "artefact", "superimposed", "paratracheal", "mediastinal", "shadow", "summation",
+NOT_LUNG_HERE = {"thyroid", "goiter", "soft", "tissue", "rib", "bone", "bony", "osseous", "nipple", "breast",
+                 "vascular", "vessel", "artifact", "artefact", "paratracheal", "mediastinal", "shadow", "summation",
                  "cartilage", "costochondral", "skin", "clavicle", "scapula", "vertebral"}
 LUNG_LIKE = {"lung_opacity", "pulmonary_nodule", "lung_lesion", "lung_mass", "multiple_pulmonary_nodules",
              "consolidation", "pneumonia", "interstitial_abnormality", "edema", "pulmonary_vascular_congestion"}
@@ -154,13 +160,17 @@ STRUCTURE = {"heart", "cardiac", "size", "silhouette", "contour", "cardiomediast
              "knob", "arch", "diaphragm", "hemidiaphragm", "lung", "volume", "vascularity", "vasculature",
              "vascular", "marking", "interstitial", "width", "pulmonary"}
 ABNORMAL = {"enlarged", "widened", "wide", "prominent", "increased", "large", "big", "globular", "cardiomegaly",
-            "abnormal", "elevated", "tortuous", "dilated", "engorged", "congested", "borderline", "lobulated", "bulky", "full", "fullness", "moderate", "mild", "mildly", "markedly",
-            "severe", "moderately", "accentuated", "coarsened", "coarse", "exaggerated", "enlarg", "thickened",
-            "irregular", "reticular", "nodular", "thick", "increase"}
-NORMAL = {"normal", "unremarkable", "clear", "intact", "midline", "patent", "negative", "satisfactory", "preserved", "limits", "wnl", "maintained", "expanded", "aerated", "inflated",
-          "appropriate", "sharp", "acceptable"}
+            "abnormal", "elevated", "tortuous", "dilated", "engorged", "congested", "borderline", "lobulated",
+            "bulky", "full", "fullness", "moderate", "mild", "mildly", "markedly", "severe", "moderately",
+            "accentuated", "coarsened", "coarse", "exaggerated", "enlarg", "thickened", "irregular", "reticular",
+            "nodular", "thick", "increase"}
+# beside a structure: it could not be judged ("heart size is difficult to assess", "limited assessment")
+UNASSESSED = {"difficult", "limited", "obscured", "indeterminate", "suboptimal", "assess", "assessment",
+              "evaluate", "evaluation", "magnified"}
+NORMAL = {"normal", "unremarkable", "clear", "intact", "midline", "patent", "negative", "satisfactory", "preserved",
+          "limits", "wnl", "maintained", "expanded", "aerated", "inflated", "appropriate", "sharp", "acceptable"}
 # Terms of the knowledge base this reader does not use: too general to name a finding on their own.
-SKIP_TERMS = {"ctr", "dish", "lump", "port", "line", "lines", "plate-like", "postsurgical changes", "postoperative changes",
+SKIP_TERMS = {"ctr", "dish", "lump", "port", "line", "lines", "plate-like",
               "leads", "lead", "ddd", "spn", "electrodes"}
 # Terms the knowledge base does not list that reports use; entry → phrases.
 EXTRA_TERMS = {
@@ -168,7 +178,10 @@ EXTRA_TERMS = {
     "pleural_effusion": ["blunted costophrenic", "blunting costophrenic", "costophrenic blunting",
                          "fluid horizontal fissure", "fluid minor fissure", "fluid major fissure"],
     "pleural_thickening": ["thickening fissure", "fissural thickening", "thickened fissure"],
-    "lung_scarring": ["pleural parenchymal scarring", "pleural parenchymal scar", "pleuroparenchymal scarring"],
+    "lung_scarring": ["pleural parenchymal scarring", "pleural parenchymal scar", "pleuroparenchymal scarring",
+                      "apical pleural parenchymal scarring"],  # as pleural thickening's terms: both are read
+    "mediastinal_widening": ["prominent paratracheal", "paratracheal prominence", "paratracheal fullness",
+                             "prominent superior mediastinum", "superior mediastinal prominence"],
     "bulla": ["bullous", "bullae", "bullous emphysema", "bullous changes"],
     "lymphadenopathy": ["hilar adenopathy", "mediastinal adenopathy", "adenopathy", "enlarged lymph nodes"],
     "ecg_leads": ["monitor leads", "monitoring wires", "monitor wires", "cardiac monitor leads", "ecg lead",
@@ -190,8 +203,8 @@ EXTRA_TERMS = {
     "scoliosis": ["scoliotic", "curvature of the spine", "dextroscoliosis", "levoscoliosis",
                   "dextrocurvature", "levocurvature"],
     "pulmonary_nodule": ["nodular density", "nodular opacity", "fibronodular", "nodular infiltrate"],
-    "support_devices": ["support devices", "tubes lines", "lines tubes", "medical devices", "tip", "closure device", "stimulator",
-                        "catheter tip"],
+    "support_devices": ["support devices", "tubes lines", "lines tubes", "medical devices", "tip", "closure device",
+                        "stimulator", "catheter tip"],
     "central_venous_catheter": ["central venous catheter", "central line", "venous catheter"],
     "surgical_clips": ["surgical clips", "clips", "metallic clips", "staples"],
     "cardiomegaly": ["heart enlarged", "cardiac enlarged"],
@@ -214,3 +227,4 @@ REGION_SUBJECTS = {
 GLOBAL_REGIONS = ("lungs", "pleura")
 ACUTE = {"consolidation", "pneumonia", "edema", "pleural_effusion", "pneumothorax", "lung_opacity",
          "aspiration", "atelectasis", "pulmonary_vascular_congestion"}
+# fmt: on

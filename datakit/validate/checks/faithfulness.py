@@ -59,12 +59,22 @@ NARROWER = {
     "enlarged_cardiomediastinum": ("cardiomegaly", "mediastinal_widening"),
     "cardiomegaly": ("enlarged_cardiomediastinum",),
     "pleural_effusion": ("hydropneumothorax", "empyema"),
-    "pulmonary_nodule": ("multiple_pulmonary_nodules",),
+    # a calcified granuloma is a (benign) nodule: "calcified pulmonary nodules" names a pulmonary nodule
+    "pulmonary_nodule": ("multiple_pulmonary_nodules", "granuloma"),
 }
 # Findings of a region that a report routinely states beside calling that region normal: they do not
 # contradict a normal region ("lungs clear; calcified granuloma").
-SOFT = {"ecg_leads", "low_lung_volumes", "granuloma", "calcified_lymph_nodes", "lung_scarring", "no_finding"}
+SOFT = {
+    "ecg_leads",
+    "low_lung_volumes",
+    "granuloma",
+    "calcified_lymph_nodes",
+    "lung_scarring",
+    "no_finding",
+    "surgical_clips",
+}
 ABNORMAL = ("present", "uncertain")
+MEMO_REPORTS = 50_000  # distinct reports whose judgements are kept at once (memory stays bounded)
 
 
 class Relations:
@@ -112,8 +122,10 @@ class Relations:
         return self.names.get(finding, {finding})
 
     def contradicted_by(self, finding: str) -> set[str]:
-        """Entries whose presence contradicts an absent ``finding`` (a chest tube does not contradict "no
-        PICC"; any device contradicts "no support devices")."""
+        """Entries whose presence contradicts an absent ``finding``.
+
+        A chest tube does not contradict "no PICC"; any device contradicts "no support devices".
+        """
         return self.contra.get(finding, {finding})
 
     def negated_by(self, finding: str) -> set[str]:
@@ -138,27 +150,54 @@ def _name(finding: str) -> str:
 
 
 class _Judge:
-    """The problems of one trace against its report's reading and its labels."""
+    """The problems of statements against one report's reading (one judge per distinct report)."""
 
-    def __init__(self, rel: Relations, report: Reading, labels: dict[str, Any], readings: dict[str, Reading]):
+    def __init__(self, rel: Relations, report: Reading, readings: dict[str, Reading]):
         self.rel = rel
         self.report = report
-        self.labels = labels
         self.readings = readings
         self.by_entry: dict[str, list[Mention]] = defaultdict(list)
+        self.region_stated: dict[str | None, list[Mention]] = defaultdict(list)  # current abnormal, not soft
+        self.region_negated: set[str | None] = set()  # regions with a negated mention
         for m in report.mentions:
             self.by_entry[m.entry].append(m)
+            region = rel.region.get(m.entry)
+            if m.context == "current" and m.status in ABNORMAL and m.entry not in SOFT:
+                self.region_stated[region].append(m)
+            if m.status == "absent":
+                self.region_negated.add(region)
+        self._negatives: dict[str, tuple[bool, Mention | None]] = {}
+        self.present = frozenset(self.by_entry)
+        self._contradicting: dict[str, list[Mention]] = {}
+
+    def contradicting(self, finding: str) -> list[Mention]:
+        """Current present or hedged mentions that contradict "no <finding>" (cached per finding)."""
+        got = self._contradicting.get(finding)
+        if got is None:
+            got = self._contradicting[finding] = self.stated(self.rel.contradicted_by(finding))
+        return got
 
     def mentions(self, entries: set[str]) -> list[Mention]:
-        return [m for e in entries for m in self.by_entry.get(e, ())]
+        """The report's mentions of the entries (the report's own entries are few: intersect with them)."""
+        by = self.by_entry
+        return [m for e in sorted(self.present & entries) for m in by[e]]  # sorted: the same message every run
 
     def stated(self, entries: set[str]) -> list[Mention]:
         """Current present or hedged mentions of the entries."""
         return [m for m in self.mentions(entries) if m.context == "current" and m.status in ABNORMAL]
 
-    def abnormal_item(self, item: dict, out: list) -> None:
+    def abnormal_item(self, item: dict) -> list[tuple[str, str]]:
+        """Problems of a present or uncertain item."""
         f = item["finding"]
         support = self.stated(self.rel.named_by(f))
+        if not support and item["status"] == "uncertain":
+            # "a possible nodule … may be a nipple shadow": a hedged explanation leaves a hedged finding; "heart
+            # size is difficult to assess" leaves an uncertain cardiomegaly
+            support = [
+                m
+                for m in self.mentions(self.rel.named_by(f))
+                if m.context in ("attributed", "unassessed") and m.status == "uncertain"
+            ]
         if not support:
             said = self.mentions(self.rel.named_by(f))
             if not said:
@@ -167,11 +206,14 @@ class _Judge:
                 why = "the report says there is none: " + _quote(next(m for m in said if m.status == "absent"))
             else:
                 m = said[0]
-                what = "attributes it to something else" if m.context == "attributed" else (
-                    "names it only on another study or in a history")
+                what = (
+                    "attributes it to something else"
+                    if m.context == "attributed"
+                    else "names it only on another study or in a history"
+                )
                 why = f"the report {what}: {_quote(m)}"
-            out.append(("finding_not_in_report", f"{item['status']} {_name(f)}: {why}"))
-            return
+            return [("finding_not_in_report", f"{item['status']} {_name(f)}: {why}")]
+        out: list[tuple[str, str]] = []
         # an opacity or a device is seen even where its cause or type is hedged ("opacity, atelectasis versus
         # pneumonia"; "presumed closure device")
         hedgeable = f != "lung_opacity" and self.rel.region.get(f) != "lines_devices"
@@ -187,11 +229,18 @@ class _Judge:
         if level is not None:
             graded = [m for m in support if m.levels]
             if graded and level not in {lv for m in graded for lv in m.levels}:
-                out.append(("grade_contradicted", f"{item['severity']} {_name(f)}, the report grades it otherwise: "
-                            f"{_quote(graded[0])}"))
+                msg = f"{item['severity']} {_name(f)}, the report grades it otherwise: {_quote(graded[0])}"
+                out.append(("grade_contradicted", msg))
+        return out
 
     def negative_supported(self, finding: str) -> tuple[bool, Mention | None]:
         """Whether the report makes this negative; the limited negation it makes instead, if that is all."""
+        got = self._negatives.get(finding)
+        if got is None:
+            got = self._negatives[finding] = self._negative_supported(finding)
+        return got
+
+    def _negative_supported(self, finding: str) -> tuple[bool, Mention | None]:
         negs = [m for m in self.mentions(self.rel.negated_by(finding)) if m.status == "absent"]
         if any(not m.qualified for m in negs):
             return True, None
@@ -202,28 +251,31 @@ class _Judge:
             return True, None
         return False, negs[0] if negs else None
 
-    def absent_item(self, item: dict, abnormal: set[str], out: list) -> None:
+    def absent_item(self, item: dict, abnormal: frozenset[str], labels: dict[str, Any]) -> list[tuple[str, str]]:
+        """Problems of an absent item (``abnormal``: the trace's present or uncertain findings)."""
         f = item["finding"]
         if self.rel.named_by(f) & abnormal:
-            return  # the trace states it elsewhere (another side, another item)
-        stated = self.stated(self.rel.contradicted_by(f))
+            return []  # the trace states it elsewhere (another side, another item)
+        stated = self.contradicting(f)
         side = item["laterality"]
         if side in ("left", "right", "bilateral"):
             stated = [m for m in stated if not m.sides or _allows(m.sides, side)]
         if stated:
-            out.append(("negative_contradicts_report", f"absent {_name(f)}, but the report states it: "
-                        f"{_quote(stated[0])}"))
-            return
+            return [
+                ("negative_contradicts_report", f"absent {_name(f)}, but the report states it: {_quote(stated[0])}")
+            ]
         col = self.rel.chexpert.get(f)
-        if col and col != "no_finding" and self.labels.get(col) == 1:
+        if col and col != "no_finding" and labels.get(col) == 1:
             if not any(self.rel.chexpert.get(a) == col for a in abnormal):
-                out.append(("absent_but_labelled_positive", f"absent {_name(f)}, but the study is labelled "
-                            f"{tables.LABELS.get(col, col)} positive"))
-                return
+                label = tables.LABELS.get(col, col)
+                return [
+                    ("absent_but_labelled_positive", f"absent {_name(f)}, but the study is labelled {label} positive")
+                ]
         if item["source"] == "draft":
             ok, limited = self.negative_supported(f)
             if not ok:
-                out.append(("unsupported_negative", self._unsupported(f, limited)))
+                return [("unsupported_negative", self._unsupported(f, limited))]
+        return []
 
     @staticmethod
     def _unsupported(finding: str, limited: Mention | None) -> str:
@@ -231,50 +283,48 @@ class _Judge:
             return f"no {_name(finding)}: the report only says {_quote(limited)}"
         return f"no {_name(finding)}: the report never says so"
 
-    def normal_item(self, region: str, evidence: str, abnormal: set[str], out: list) -> None:
+    def normal_item(self, region: str, evidence: str, abnormal: frozenset[str]) -> list[tuple[str, str]]:
+        """Problems of a ``normal`` item: the regions it calls normal, the negatives its evidence makes."""
+        out: list[tuple[str, str]] = []
         said = self.readings.get(evidence)
         regions = {region} | (set(said.normal_regions) if said else set())
-        blamed: set[str] = set()
+        blamed = False
         for r in sorted(regions):
             if r in self.report.normal_regions:
                 continue
-            for m in self.report.mentions:
-                if (m.context == "current" and m.status in ABNORMAL and m.entry not in SOFT
-                        and self.rel.region.get(m.entry) == r and not (self.rel.kin.get(m.entry, {m.entry}) & abnormal)):
-                    out.append(("normal_region_contradicted", f"{_name(r)} called normal (\"{evidence[:80]}\"), "
-                                f"but the report states {_name(m.entry)}: {_quote(m)}"))
-                    blamed.add(m.entry)
+            for m in self.region_stated.get(r, ()):
+                if not (self.rel.kin.get(m.entry, {m.entry}) & abnormal):
+                    msg = f'{_name(r)} called normal ("{evidence[:80]}"), but the report states {_name(m.entry)}: '
+                    out.append(("normal_region_contradicted", msg + _quote(m)))
+                    blamed = True
                     break
         if said is None:
-            return
+            return out
         for m in said.mentions:
             if m.status != "absent":
                 continue
-            stated = self.stated(self.rel.contradicted_by(m.entry))
-            stated = [s for s in stated if not (self.rel.kin.get(s.entry, {s.entry}) & abnormal)]
-            if blamed and any(s.entry in blamed or self.rel.region.get(s.entry) in regions for s in stated):
+            stated = [s for s in self.contradicting(m.entry) if not (self.rel.kin.get(s.entry, {s.entry}) & abnormal)]
+            if blamed and any(self.rel.region.get(s.entry) in regions for s in stated):
                 continue  # already said for this item
             if stated:
-                out.append(("normal_region_contradicted", f"\"{evidence[:80]}\", but the report states "
-                            f"{_name(stated[0].entry)}: {_quote(stated[0])}"))
+                msg = f'"{evidence[:80]}", but the report states {_name(stated[0].entry)}: {_quote(stated[0])}'
+                out.append(("normal_region_contradicted", msg))
             elif not self.negative_supported(m.entry)[0]:
-                out.append(("unsupported_negative", f"\"{evidence[:80]}\": the report never says "
-                            f"no {_name(m.entry)}"))
+                out.append(("unsupported_negative", f'"{evidence[:80]}": the report never says no {_name(m.entry)}'))
         for r in sorted(set(said.normal_regions) - self.report.normal_regions):
-            if r in GLOBAL_REGIONS and self.report.global_normal:
+            if r in GLOBAL_REGIONS and self.report.global_normal or r in self.region_negated:
                 continue
-            if any(self.rel.region.get(m.entry) == r and m.status == "absent" for m in self.report.mentions):
-                continue
-            out.append(("unsupported_negative", f"\"{evidence[:80]}\": the report never calls the "
-                        f"{_name(r)} normal"))
+            out.append(("unsupported_negative", f'"{evidence[:80]}": the report never calls the {_name(r)} normal'))
+        return out
 
 
 def _report_texts(ctx: Context) -> pl.DataFrame:
     rep = pl.col("report")
     return ctx.decoded.select(
         "study_id",
-        pl.concat_str([rep.struct.field("findings").fill_null(""), rep.struct.field("impression").fill_null("")],
-                      separator="\n").alias("text"),
+        pl.concat_str(
+            [rep.struct.field("findings").fill_null(""), rep.struct.field("impression").fill_null("")], separator="\n"
+        ).alias("text"),
     )
 
 
@@ -295,20 +345,43 @@ def faithfulness(ctx: Context) -> pl.DataFrame:
     for sid, region, evidence in normals.iter_rows():
         normal_items[sid].append((region, evidence or ""))
     label_cols = [c for c in tables.LABEL_COLUMNS]
-    labels = {r[0]: dict(zip(label_cols, r[1:], strict=True)) for r in ctx.labels.select("study_id", *label_cols).iter_rows()}
+    labels = {
+        r[0]: dict(zip(label_cols, r[1:], strict=True)) for r in ctx.labels.select("study_id", *label_cols).iter_rows()
+    }
     rows: list[tuple[str, str, str]] = []
+    judges: dict[str, _Judge] = {}  # one per distinct report
+    # reports, stock evidence and items repeat across a run: each distinct statement is judged once per report
+    memo: dict[tuple, list[tuple[str, str]]] = {}
     for sid, text in reports.iter_rows():
-        judge = _Judge(rel, readings[text], labels.get(sid, {}), readings)
+        judge = judges.get(text)
+        if judge is None:
+            if len(judges) >= MEMO_REPORTS:
+                judges.clear()
+                memo.clear()
+            judge = judges[text] = _Judge(rel, readings[text], readings)
+        lab = labels.get(sid, {})
         items = final.get(sid, [])
-        abnormal = {i["finding"] for i in items if i["status"] in ABNORMAL}
+        abnormal = frozenset(i["finding"] for i in items if i["status"] in ABNORMAL)
         out: list[tuple[str, str]] = []
         for item in items:
+            state = (item["finding"], item["status"], item["laterality"], item["severity"], item["source"])
             if item["status"] in ABNORMAL:
-                judge.abnormal_item(item, out)
+                key: tuple = (text, state)
+                if key not in memo:
+                    memo[key] = judge.abnormal_item(item)
             elif item["status"] == "absent":
-                judge.absent_item(item, abnormal, out)
+                col = rel.chexpert.get(item["finding"])
+                key = (text, state, abnormal, lab.get(col) if col else None)
+                if key not in memo:
+                    memo[key] = judge.absent_item(item, abnormal, lab)
+            else:
+                continue
+            out.extend(memo[key])
         for region, evidence in normal_items.get(sid, []):
-            judge.normal_item(region, evidence, abnormal, out)
+            key = (text, region, evidence, abnormal)
+            if key not in memo:
+                memo[key] = judge.normal_item(region, evidence, abnormal)
+            out.extend(memo[key])
         rows.extend((sid, code, msg) for code, msg in dict.fromkeys(out))
     if not rows:
         return no_problems()

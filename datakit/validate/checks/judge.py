@@ -22,8 +22,10 @@ def judge(ctx: Context) -> pl.DataFrame:
     from datakit.validate.judge import Judge
 
     cfg = ctx.config.llm_judge
-    items = [(sid, think or "", report or "") for sid, think, report in
-             ctx.texts.select("study_id", "think", "report").iter_rows()]
+    items = [
+        (sid, think or "", report or "")
+        for sid, think, report in ctx.texts.select("study_id", "think", "report").iter_rows()
+    ]
     if not items:
         return no_problems()
     results = Judge(cfg).ask(items, run=ctx.run)
@@ -32,10 +34,15 @@ def judge(ctx: Context) -> pl.DataFrame:
     ctx.summary_extra["judge"] = {"asked": len(results), "sent": sent, "cached": len(results) - sent}
     for res in results:
         if not res.ok:
-            rows.append((res.study_id, "judge_failed", f"the judge gave no usable answer ({res.error_code}): "
-                         f"{(res.error or '')[:300]}"))
+            rows.append(
+                (
+                    res.study_id,
+                    "judge_failed",
+                    f"the judge gave no usable answer ({res.error_code}): {(res.error or '')[:300]}",
+                )
+            )
             continue
         for p in res.parsed[: cfg.max_findings]:
             reason = f" ({p['reason'][:200]})" if p["reason"] else ""
-            rows.append((res.study_id, f"judge_{p['kind']}", f"\"{p['statement'][:200]}\"{reason}"))
+            rows.append((res.study_id, f"judge_{p['kind']}", f'"{p["statement"][:200]}"{reason}'))
     return pl.DataFrame(rows, schema=PROBLEM_SCHEMA, orient="row") if rows else no_problems()

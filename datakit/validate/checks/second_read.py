@@ -32,7 +32,7 @@ def _work(texts: list[str]) -> list[Reading]:
 
 
 def read_all(ctx: Context, texts: list[str]) -> dict[str, Reading]:
-    """text → :class:`Reading` for every text (memoised on the context)."""
+    """Text → :class:`Reading` for every text (memoised on the context)."""
     memo = ctx.second_readings
     todo = list(dict.fromkeys(t for t in texts if t not in memo))
     workers = min(ctx.config.workers or cores(), max(1, len(todo) // CHUNK))
