@@ -10,8 +10,8 @@ impression text of each report with the labeler (IU reports are short; the impre
 
 Convention: MeSH lists what is *present* (plus "normal" for a normal study), so only positive calls are
 compared: a label is positive for MeSH when the mapping gives 1, and for the labeler when it gives 1.
-Uncertain (-1) counts as not positive on both sides in the main table (the R2Gen CE convention, FACTS.md
-§4.2); a second table counts uncertain as positive on both sides (the F1CheXbert convention). Studies whose
+Uncertain (-1) counts as not positive on both sides in the main table (the R2Gen CE convention,
+zhjohnchan/R2Gen compute_ce.py); a second table counts uncertain as positive on both sides (F1CheXbert). Studies whose
 MeSH says "No Indexing" (not coded) are left out; a study whose terms map to none of the 14 ("Calcified
 Granuloma" alone, say) stays in with no positive. Per label: precision, recall, F1 of the labeler's positives
 against MeSH's; then macro F1 over the labels with at least one MeSH positive (with and without No Finding,
@@ -31,7 +31,7 @@ import polars as pl
 
 from datakit.config import IngestConfig
 from datakit.ingest.base import ReadContext
-from datakit.ingest.iu_xray import KaggleCsv
+from datakit.ingest.iu_xray_csv import KaggleCsv
 from datakit.reading.labeler import Labeler, label_studies
 from datakit.rundir import Quarantine
 from datakit.tables import LABEL_COLUMNS

@@ -147,7 +147,7 @@ def make_report(rng: random.Random) -> tuple[str, dict[str, str]]:
     lines += _wrap("TECHNIQUE", rng.choice(TECHNIQUES))
     lines += _wrap("COMPARISON", rng.choice(["___", "None.", "Chest radiograph from ___."]))
     shape = rng.random()
-    if shape < 0.825:  # findings and impression (FACTS.md §2.2: 82.4% of reports have an impression)
+    if shape < 0.825:  # findings and impression (82.4% of MIMIC-CXR reports have one)
         lines += _wrap("FINDINGS", " ".join(findings) or "The lungs are clear.")
         lines += _wrap("IMPRESSION", impression)
     elif shape < 0.95:  # findings only

@@ -1,13 +1,15 @@
 """How close the teacher transport comes to a slow endpoint's ideal throughput, and what a cached pass costs.
 
     python benchmarks/teacher_transport.py [--requests 2000] [--concurrency 64] [--latency 0.5] [--profile]
+                                           [--http-client datakit|openai]
 
 A minimal asyncio OpenAI-compatible server runs in its own process (so it does not share the client's GIL) and
 answers every ``/v1/chat/completions`` after ``--latency`` seconds. The requests go through ``run_requests``
 twice: first all sent (ideal wall time = requests × latency / concurrency), then all cached from freshly built
 requests (the server must receive nothing; the time includes hashing every request for its key). Each request
 carries a small PNG as a data URL (~2 KB), so keys hash an image as they do for real; a full-size image adds
-about 1 ms per 300 KB to that hashing (base64 decoding and blake2b).
+about 1 ms per 300 KB to that hashing (base64 decoding and blake2b). ``--http-client openai`` sends through the
+openai SDK instead of datakit's lean HTTP/1.1 client: the figure that decides whether the lean client stays.
 """
 
 from __future__ import annotations
@@ -120,6 +122,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--http-client", choices=("datakit", "openai"), default="datakit",
+                        help="teacher.http_client: the lean HTTP/1.1 client or the openai SDK")
     parser.add_argument("--progress", action="store_true", help="draw the progress bar (to stderr)")
     parser.add_argument("--profile", action="store_true", help="profile the first pass (client side)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -146,7 +150,8 @@ def main() -> None:
     try:
         port = int(server.stdout.readline())
         config = TeacherConfig(kind="llm", base_url=f"http://127.0.0.1:{port}/v1", model="bench-model",
-                               max_concurrency=args.concurrency, request_timeout_s=60)  # fmt: skip
+                               max_concurrency=args.concurrency, request_timeout_s=60,
+                               http_client=args.http_client)  # fmt: skip
         with tempfile.TemporaryDirectory() as tmp:
             built = time.perf_counter()
             requests = _requests(args.requests)
@@ -182,7 +187,7 @@ def main() -> None:
 
     ideal = args.requests * args.latency / args.concurrency
     print(f"\nteacher transport: {args.requests} requests, concurrency {args.concurrency}, "
-          f"server latency {args.latency}s, {os.cpu_count()} CPUs")  # fmt: skip
+          f"server latency {args.latency}s, {os.cpu_count()} CPUs, http_client={args.http_client}")  # fmt: skip
     print(f"{'pass':<22}{'requests':>9}{'sent':>7}{'ok':>7}{'wall s':>9}{'client CPU s':>14}{'of ideal':>10}")
     for label, n, sent, ok, wall, cpu in rows:
         share = f"{ideal / wall:.1%}" if sent else "-"

@@ -1,12 +1,16 @@
 """datakit.toml as one strict pydantic model: load, resolve, write the resolved copy.
 
-Precedence (STYLE.md H10): command-line flag > ``DATAKIT_*`` environment variable > datakit.toml > default.
-Environment variables name a dotted path with ``__`` between parts: ``DATAKIT_INGEST__IMAGE_SIZE=512``.
-Only the *name* of an API key's environment variable is ever stored, never the key.
+One resolution serves the CLI and the Python API (:func:`resolve_config`): command-line flag > ``DATAKIT_*``
+environment variable > datakit.toml > default, built on pydantic-settings (its init, environment and TOML
+sources, in that order). Environment variables name a dotted path with ``__`` between parts:
+``DATAKIT_INGEST__IMAGES__MAX_SIZE=512``; lists and tables are written as JSON. A bad value is reported under its
+key *and* where it came from (flag, environment variable or file). Only the *name* of an API key's environment
+variable is ever stored, never the key.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
 import warnings
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from datakit.errors import ConfigError
 from datakit.hashing import content_hash
@@ -102,6 +107,10 @@ class TeacherConfig(_Strict):
     transport: Literal["online", "batch"] = "online"
     http_client: Literal["datakit", "openai"] = Field(
         "datakit", description="chat completions through datakit's lean HTTP/1.1 client, or the openai SDK"
+    )
+    ca_bundle: str | None = Field(
+        None, description="PEM file (or folder) of the CAs that sign the endpoint's TLS certificate; default: "
+        "SSL_CERT_FILE, REQUESTS_CA_BUNDLE, else the system's"
     )
     prompt_mode: Literal["single", "multi"] = Field("single", description="one call per trace, or three stages")
     prompts_dir: str | None = Field(None, description="your own prompt templates; default: datakit's")
@@ -234,14 +243,43 @@ warnings.filterwarnings(
 )
 
 
-class DatakitConfig(_Strict):
+# The TOML file of the resolution under way (pydantic-settings asks for its sources through a classmethod).
+_TOML_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("datakit_toml_file", default=None)
+ENV_PREFIX = "DATAKIT_"
+
+
+class DatakitConfig(BaseSettings):
     """The whole configuration of a run."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        validate_assignment=True,
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+    )
 
     source: str | None = None
     ingest: IngestConfig = IngestConfig()
     knowledge: KnowledgeConfig = KnowledgeConfig()
     teacher: TeacherConfig = TeacherConfig()
     validate: ValidateConfig = ValidateConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags (init values) > environment > the TOML file being resolved; no .env or secret files."""
+        toml = _TOML_FILE.get()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        return tuple(sources)
 
     def fingerprint(self, *parts: str) -> str:
         """Hash of the given top-level sections (all when none are named)."""
@@ -259,59 +297,94 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
-def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, raw in environ.items():
-        if not name.startswith("DATAKIT_") or "__" not in name:
-            continue
-        dotted = name[len("DATAKIT_") :].lower().replace("__", ".")
-        try:  # let TOML parse the value so numbers, booleans and lists keep their types
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw
-        _set_dotted(out, dotted, value)
-    return out
+def _has_dotted(data: dict[str, Any], keys: tuple[Any, ...]) -> bool:
+    node: Any = data
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+def _where(loc: tuple[Any, ...], flags: dict[str, Any], path: Path | None, environ: dict[str, str]) -> str:
+    """Where the value at ``loc`` came from, for the error message."""
+    keys = tuple(str(k) for k in loc if not isinstance(k, int))
+    if keys and _has_dotted(flags, keys):
+        return "from a command-line option"
+    env = {k.upper(): k for k in environ}
+    for depth in range(len(keys), 0, -1):  # DATAKIT_TEACHER__KIND, or a whole section as JSON: DATAKIT_TEACHER
+        name = ENV_PREFIX + "__".join(keys[:depth]).upper()
+        if name in env:
+            return f"from the environment variable {env[name]}"
+    if path is not None:
+        return f"in {path}"
+    return "by default"
 
 
 def load_config(
     path: str | Path | None = None,
     *,
     overrides: dict[str, Any] | None = None,
-    environ: dict[str, str] | None = None,
 ) -> DatakitConfig:
     """Resolve the configuration: ``overrides`` (dotted keys from flags) > environment > file > defaults."""
-    data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist", hint="check the --config path")
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{path} is not valid TOML: {err}") from err
-    data = _merge(data, _env_overrides(dict(os.environ if environ is None else environ)))
-    flat: dict[str, Any] = {}
+            raise ConfigError(f"{path} is not valid TOML: {err}", hint="fix the file, or start again with "
+                              "`datakit init`") from err
+    flags: dict[str, Any] = {}
     for dotted, value in (overrides or {}).items():
         if value is not None:
-            _set_dotted(flat, dotted, value)
-    data = _merge(data, flat)
+            _set_dotted(flags, dotted, value)
+    token = _TOML_FILE.set(path)
     try:
-        return DatakitConfig.model_validate(data)
+        return DatakitConfig(**flags)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in err.errors()
-        )
-        raise ConfigError(f"invalid configuration: {problems}", hint="see README.md, 'Configuration'") from err
+        raise _config_error(err, flags, path) from err
+    finally:
+        _TOML_FILE.reset(token)
+
+
+def _config_error(err: ValidationError, flags: dict[str, Any], path: Path | None) -> ConfigError:
+    env = dict(os.environ)
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(top)'} ({_where(e['loc'], flags, path, env)}): {e['msg']}"
+        for e in err.errors()
+    )
+    return ConfigError(f"invalid configuration: {problems}", hint="see README.md, 'Configuration'")
+
+
+def resolve_config(
+    run_config: Path | None,
+    config: DatakitConfig | str | Path | None = None,
+    *,
+    overrides: dict[str, Any] | None = None,
+) -> DatakitConfig:
+    """The one resolution every stage uses.
+
+    ``config`` if it is resolved already, else the file ``config`` names or the run's own ``datakit.toml``
+    (``run_config``, when it exists), with the environment and then ``overrides`` (flags) on top.
+    """
+    if isinstance(config, DatakitConfig):
+        if not overrides:
+            return config
+        data = config.model_dump(mode="json", exclude_none=True)
+        flags: dict[str, Any] = {}
+        for dotted, value in overrides.items():
+            if value is not None:
+                _set_dotted(data, dotted, value)
+                _set_dotted(flags, dotted, value)
+        try:  # model_validate reads no environment or file: the config was resolved already
+            return DatakitConfig.model_validate(data)
+        except ValidationError as err:
+            raise _config_error(err, flags, None) from err
+    if config is None and run_config is not None and Path(run_config).is_file():
+        config = run_config
+    return load_config(config, overrides=overrides)
 
 
 def dump_config(config: DatakitConfig) -> str:

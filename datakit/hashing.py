@@ -35,3 +35,19 @@ def file_digest(path: str | Path, *, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return "b2:" + h.hexdigest()
+
+
+def table_digest(df: Any) -> str:
+    """The identity of a polars DataFrame's content: its schema, row count and every value, in order.
+
+    Each column is hashed value by value with polars' own hasher (about 0.3 s for 900 MB of text) and the hashes
+    are folded with blake2b. Polars does not promise its hashes across versions, so the digest is computed once,
+    when a stage writes the table, and stored in the file (``RunDir.write_table``); a newer polars can at worst
+    make a rewritten identical table look new once.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    h.update(canonical_json([[name, str(dtype)] for name, dtype in df.schema.items()]).encode())
+    h.update(str(df.height).encode())
+    for name in df.columns:
+        h.update(df[name].hash(seed=0).to_numpy().tobytes())
+    return "t2:" + h.hexdigest()

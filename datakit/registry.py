@@ -25,6 +25,10 @@ class Registry(Generic[T]):
         self._loaded = False
         self._members: dict[str, T] = {}
 
+    def load(self) -> None:
+        """Import the built-in members' modules (once)."""
+        self._load()
+
     def _load(self) -> None:
         if not self._loaded:
             self._loaded = True
@@ -35,6 +39,10 @@ class Registry(Generic[T]):
         """Register ``member`` under ``name`` (a later registration replaces an earlier one)."""
         self._members[name] = member
         return member
+
+    def remove(self, name: str) -> None:
+        """Forget the member called ``name``, if any (a plug-in unloaded, a test cleaning up)."""
+        self._members.pop(name, None)
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator form of :meth:`add`."""
@@ -60,6 +68,9 @@ class Registry(Generic[T]):
         """(name, member) pairs in registration order."""
         self._load()
         return list(self._members.items())
+
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
 
     def __contains__(self, name: object) -> bool:
         self._load()

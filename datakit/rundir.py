@@ -1,6 +1,6 @@
 """The run directory: every stage reads and writes its tables here, never through globals.
 
-Layout (DESIGN.md, "Run directory")::
+Layout::
 
     runs/<name>/datakit.toml  manifest.json  studies.parquet  images.parquet  images/
                 knowledge.parquet  traces.parquet  validation.parquet  quarantine.jsonl  cache.sqlite
@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from datakit import __version__
+from datakit.config import dump_config
 from datakit.errors import RunDirError
+from datakit.hashing import table_digest
 
 TABLES = {
     "studies": ("studies.parquet", "ingest"),
@@ -32,9 +34,11 @@ TABLES = {
     "traces": ("traces.parquet", "annotate"),
     "validation": ("validation.parquet", "validate"),
 }
-
-
+# The order stages run in: an upstream stage is named before a downstream one.
+STAGE_ORDER = ("ingest", "retrieve", "annotate", "validate", "export")
 TABLES_BY_STAGE = {stage: file for file, stage in TABLES.values()}
+# Key of a table's content digest in the parquet file's key-value metadata.
+CONTENT_KEY = "datakit.content"
 
 
 def utc_now() -> str:
@@ -201,12 +205,33 @@ class RunDir:
         """Whether the table has been written."""
         return self.table_path(table).is_file()
 
-    def write_table(self, table: str, df: Any) -> Path:
-        """Write a polars DataFrame as the run's ``table``, atomically."""
+    def write_table(self, table: str, df: Any) -> str:
+        """Write a polars DataFrame as the run's ``table``, atomically; return its content identity.
+
+        The identity (:func:`datakit.hashing.table_digest`) is stored in the file's key-value metadata, so it
+        travels with the file through a copy, a move, rsync or a tar, and readers need not hash it again.
+        """
+        digest = table_digest(df)
+        with atomic_path(self.table_path(table)) as tmp:
+            df.write_parquet(tmp, compression="zstd", statistics=True, metadata={CONTENT_KEY: digest})
+        return digest
+
+    def table_identity(self, table: str) -> str | None:
+        """The content identity of one of the run's tables; None when it is missing.
+
+        Read from the file's metadata; a table written by something other than datakit (no digest there) is
+        hashed from its content.
+        """
+        import polars as pl
+
         path = self.table_path(table)
-        with atomic_path(path) as tmp:
-            df.write_parquet(tmp, compression="zstd", statistics=True)
-        return path
+        if not path.is_file():
+            return None
+        try:
+            digest = pl.read_parquet_metadata(path).get(CONTENT_KEY)
+        except (pl.exceptions.ComputeError, OSError):
+            digest = None
+        return digest or table_digest(self.read_table(table))
 
     def read_table(self, table: str) -> Any:
         """Read one of the run's tables; a missing table says which stage makes it."""
@@ -256,14 +281,6 @@ class RunDir:
             return json.loads(self.manifest_path.read_text(encoding="utf-8"))
         return {"datakit_version": __version__, "created_utc": utc_now(), "stages": {}}
 
-    def signature(self, table: str) -> str | None:
-        """Size and modification time of a table file: changes whenever the table is written again."""
-        path = self.table_path(table)
-        if not path.is_file():
-            return None
-        st = path.stat()
-        return f"{st.st_size}:{st.st_mtime_ns}"
-
     def record_stage(
         self,
         stage: str,
@@ -271,60 +288,59 @@ class RunDir:
         counts: dict[str, int],
         fingerprint: str | None = None,
         inputs: tuple[str, ...] = (),
+        outputs: dict[str, str | None] | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
-        """Record that ``stage`` finished, with its counts and the versions of the tables it read (``inputs``).
+        """Record that ``stage`` finished, with the identities of the tables it read and wrote.
 
-        Written last, after the stage's outputs.
+        ``inputs`` names the tables read; ``outputs`` maps each table written to the identity
+        :meth:`write_table` returned.
+
+        Written last, after the stage's outputs: a stage killed before this line counts as not run.
         """
         manifest = self.manifest()
         manifest["datakit_version"] = __version__
         manifest["updated_utc"] = utc_now()
         entry = {"finished_utc": utc_now(), "counts": counts, "fingerprint": fingerprint,
-                 "inputs": {t: self.signature(t) for t in inputs}, **extra}
+                 "inputs": {t: self.table_identity(t) for t in inputs}, "outputs": dict(outputs or {}), **extra}
         manifest.setdefault("stages", {})[stage] = entry
         write_atomic(self.manifest_path, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
         return entry
 
-    def load_config(self, path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Any:
-        """The run's configuration: ``path`` if given, else the run's own datakit.toml, then env and flags."""
-        from datakit.config import load_config
-
-        base = path if path is not None else (self.config_path if self.config_path.is_file() else None)
-        return load_config(base, overrides=overrides)
+    def stage_entry(self, stage: str) -> dict[str, Any] | None:
+        """What the manifest says of ``stage``'s last finished run, if any."""
+        return self.manifest().get("stages", {}).get(stage)
 
     def save_config(self, config: Any) -> None:
         """Write the resolved configuration as the run's datakit.toml (keys' *names* only, never keys)."""
-        from datakit.config import dump_config
-
         write_atomic(self.config_path, dump_config(config))
 
-    def refresh_inputs(self, stage: str, inputs: tuple[str, ...]) -> None:
-        """A stage that found its inputs unchanged in content (and skipped) records their current versions."""
-        manifest = self.manifest()
-        entry = manifest.get("stages", {}).get(stage)
-        if entry is not None:
-            entry["inputs"] = {t: self.signature(t) for t in inputs}
-            write_atomic(self.manifest_path, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
-
-    def check_upstream(self, stage: str, consumer: str) -> None:
-        """Refuse to go on from tables that ``stage`` made out of inputs that have been rewritten since.
+    def check_upstream(self, reads: tuple[str, ...], consumer: str) -> None:
+        """Refuse to go on from tables whose own inputs have been rewritten since they were made.
 
         ``datakit ingest --limit 5`` into a run that already has traces, then ``datakit validate``, would otherwise
-        judge 26 stale traces against 5 new studies without a word.
+        judge 26 stale traces against 5 new studies without a word. Tables are compared by content identity, so a
+        copied, moved or unpacked run is as fresh as it was; the earliest stale stage is named, so the hint sends
+        the user back far enough.
         """
-        entry = self.manifest().get("stages", {}).get(stage)
-        if not entry:
-            return
-        for table, recorded in (entry.get("inputs") or {}).items():
-            current = self.signature(table)
-            if recorded is not None and current != recorded:
-                made = TABLES_BY_STAGE.get(stage, stage)
-                raise RunDirError(
-                    f"{self.table_path(table).name} changed after `datakit {stage}` wrote {made}",
-                    hint=f"run `datakit {stage}` again (cached teacher answers are reused), then `datakit {consumer}`",
-                )
-
-    def stage_fingerprint(self, stage: str) -> str | None:
-        """The fingerprint recorded when ``stage`` last finished, if any."""
-        return self.manifest().get("stages", {}).get(stage, {}).get("fingerprint")
+        stale: dict[str, str] = {}  # stage → the input table that changed under it
+        seen: set[str] = set()
+        todo = [TABLES[t][1] for t in reads if t in TABLES]
+        while todo:
+            stage = todo.pop()
+            if stage in seen or stage == consumer:
+                continue
+            seen.add(stage)
+            entry = self.stage_entry(stage) or {}
+            for table, recorded in (entry.get("inputs") or {}).items():
+                if recorded is not None and self.table_identity(table) != recorded:
+                    stale.setdefault(stage, table)
+                if table in TABLES:
+                    todo.append(TABLES[table][1])
+        if stale:
+            stage = min(stale, key=lambda s: STAGE_ORDER.index(s) if s in STAGE_ORDER else len(STAGE_ORDER))
+            made = TABLES_BY_STAGE.get(stage, stage)
+            raise RunDirError(
+                f"{self.table_path(stale[stage]).name} changed after `datakit {stage}` wrote {made}",
+                hint=f"run `datakit {stage}` again (cached teacher answers are reused), then `datakit {consumer}`",
+            )

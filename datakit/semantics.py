@@ -122,7 +122,6 @@ def reasoning_steps(decoded: pl.DataFrame) -> pl.DataFrame:
 
 def draft_conclusions(steps: pl.DataFrame) -> pl.DataFrame:
     """study_id, finding, status: the reasoning's conclusions (``normal`` read as ``no_finding``)."""
-
     s = steps.select(
         "study_id",
         pl.when(pl.col("conclusion") == "normal")
@@ -209,7 +208,6 @@ def final_perception(draft: pl.DataFrame, corr: pl.DataFrame, entries: pl.DataFr
     Columns as :func:`draft_items` plus ``source``: draft, corrected or added. ``entries`` maps ``entry_id`` to
     ``region`` (where an added finding goes).
     """
-
     draft = draft.filter(pl.col("finding") != "normal")
     corr = corr.filter(pl.col("matched") & (pl.col("finding") != "no_finding"))
     adds = corr.filter(adds_a_finding())
@@ -274,7 +272,6 @@ def final_perception(draft: pl.DataFrame, corr: pl.DataFrame, entries: pl.DataFr
 
 def final_conclusions(draft_concl: pl.DataFrame, corr: pl.DataFrame) -> pl.DataFrame:
     """study_id, finding, status, source (draft or corrected): the final conclusions."""
-
     after = (
         corr.sort("corr").group_by("study_id", "finding").agg(pl.col("after_status").last())
     )

@@ -1,8 +1,8 @@
 """The canonical tables, as pandera (polars) schemas, in one place.
 
-Stages validate their input and their output against these schemas, never in between (STYLE.md H8).
-Label columns hold the CheXpert convention (FACTS.md §2.2, §4.1): 1 positive, 0 negative (mentioned as absent),
--1 uncertain, null = not mentioned. Null is never folded into 0.
+Stages validate their input and their output against these schemas, never in between.
+Label columns hold the CheXpert convention (stanfordmlgroup/chexpert-labeler): 1 positive, 0 negative
+(mentioned as absent), -1 uncertain, null = not mentioned. Null is never folded into 0.
 """
 
 from __future__ import annotations
@@ -10,37 +10,21 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
-# The 14 CheXpert observations in the labeller's own order (chexpert-labeler constants.py); column name → name
-# as the CSVs and papers write it. MIMIC's CSVs list them alphabetically; readers map by name, not by position.
-LABELS: dict[str, str] = {
-    "no_finding": "No Finding",
-    "enlarged_cardiomediastinum": "Enlarged Cardiomediastinum",
-    "cardiomegaly": "Cardiomegaly",
-    "lung_lesion": "Lung Lesion",
-    "lung_opacity": "Lung Opacity",
-    "edema": "Edema",
-    "consolidation": "Consolidation",
-    "pneumonia": "Pneumonia",
-    "atelectasis": "Atelectasis",
-    "pneumothorax": "Pneumothorax",
-    "pleural_effusion": "Pleural Effusion",
-    "pleural_other": "Pleural Other",
-    "fracture": "Fracture",
-    "support_devices": "Support Devices",
-}
-LABEL_COLUMNS: list[str] = list(LABELS)
-LABEL_BY_NAME: dict[str, str] = {name: col for col, name in LABELS.items()}
-# The five labels of the "chexbert-5" convention (FACTS.md §4.2).
-LABELS_5: list[str] = ["cardiomegaly", "edema", "consolidation", "atelectasis", "pleural_effusion"]
-
-POSITIVE, NEGATIVE, UNCERTAIN = 1, 0, -1
-
-DATASETS = ["mimic-cxr", "iu-xray"]
-SPLITS = ["train", "val", "test"]
-# FRONTAL: a frontal view whose PA/AP direction the source does not record (IU-Xray says only "Frontal").
-VIEWS = ["PA", "AP", "FRONTAL", "LATERAL", "LL", "other"]
-FRONTAL_VIEWS = ["PA", "AP", "FRONTAL"]
-LABEL_SOURCES = ["chexpert", "negbio", "mesh", "labeler", "radiologist"]
+# the vocabularies live apart from the schemas (datakit.vocabulary); re-exported here
+from datakit.vocabulary import (  # noqa: F401
+    DATASETS,
+    FRONTAL_VIEWS,
+    LABEL_BY_NAME,
+    LABEL_COLUMNS,
+    LABEL_SOURCES,
+    LABELS,
+    LABELS_5,
+    NEGATIVE,
+    POSITIVE,
+    SPLITS,
+    UNCERTAIN,
+    VIEWS,
+)
 
 _label_col = {c: pa.Column(pl.Int8, nullable=True, checks=pa.Check.isin([-1, 0, 1])) for c in LABEL_COLUMNS}
 _text = pa.Column(pl.Utf8, nullable=True)

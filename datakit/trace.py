@@ -1,6 +1,6 @@
 """The trace: its JSON Schema (``schemas/trace.v1.json``), validation, and rendering into one assistant turn.
 
-A trace is a dict with ``perception``, ``reasoning``, ``reflection`` and ``report`` (DESIGN.md, "The trace"). The
+A trace is a dict with ``perception``, ``reasoning``, ``reflection`` and ``report``. The
 same schema is the LLM teacher's structured-output format and the validator of every stored trace. Stored traces
 are canonical JSON strings in ``traces.parquet`` (column ``trace_json``); the schema id and version are recorded
 on every row.
@@ -154,5 +154,5 @@ def render_report(trace: dict[str, Any]) -> str:
 
 def render_assistant(trace: dict[str, Any], *, tags: tuple[str, str] = ("<think>", "</think>"),
                      names: dict[str, str] | None = None) -> str:
-    """One assistant turn: the think block, then the report (FACTS.md §6.6)."""
+    """One assistant turn: the think block, then the report (where LLaMA-Factory's data/README.md puts it)."""
     return f"{tags[0]}\n{render_think(trace, names=names)}\n{tags[1]}\n\n{render_report(trace)}"

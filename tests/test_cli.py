@@ -1,4 +1,4 @@
-"""The command line: exit codes, exact messages, and docs that keep up with the commands (STYLE.md H12)."""
+"""The command line: exit codes, exact messages, and docs that keep up with the commands."""
 
 import re
 

@@ -10,17 +10,23 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
 from datakit import tables
+from datakit.annotate.prompts import PromptSet
 from datakit.annotate.teacher import ImageRef, StudyInput, TraceOutcome, get_teacher
-from datakit.config import DatakitConfig, load_config
+from datakit.config import DatakitConfig
+from datakit.errors import ConfigError
+from datakit.hashing import content_hash, file_digest
+from datakit.knowledge import load_configured
+from datakit.reading.lexicon import default_lexicon_path
+from datakit.resources import schema_path
 from datakit.rundir import Quarantine, RunDir
+from datakit.stage import STAGES, Stage, open_run
 from datakit.text import clean
-from datakit.trace import SCHEMA_ID
-
-STAGE = "annotate"
+from datakit.trace import SCHEMA_ID, SCHEMA_NAME
 
 
 @dataclass
@@ -33,6 +39,7 @@ class AnnotateResult:
     counts: dict[str, int]
     quarantine: Quarantine
     injected: dict[str, int]
+    skipped: bool = False
 
 
 _SWALLOWED = re.compile(r"(?:^|\s)(?:IMPRESSION|CONCLUSION)\s*:\s*")
@@ -126,12 +133,45 @@ def outcomes_to_table(outcomes: list[TraceOutcome], teacher: str, n_images: dict
     return tables.Traces.validate(df.sort("study_id"))
 
 
-def _prepare(run_dir: str | RunDir, config: DatakitConfig | None, limit: int | None):
-    from datakit.knowledge.kb import load_configured
+def _depends(run: RunDir, config: DatakitConfig) -> dict:
+    """What the traces depend on besides the tables and the teacher's settings."""
+    deps = {
+        "teacher_version": TEACHER_VERSIONS.get(config.teacher.kind),
+        "knowledge": load_configured(config).fingerprint,
+        "schema": file_digest(schema_path(SCHEMA_NAME)),
+    }
+    if config.teacher.kind == "offline":
+        deps["lexicon"] = file_digest(default_lexicon_path())
+    else:  # every template of the prompt folder: a changed one re-asks only what it touches (the cache)
 
-    config = config or load_config()
-    run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
-    run.check_upstream("retrieve", "annotate")
+        folder = PromptSet(config.teacher.prompts_dir).folder
+        deps["templates"] = content_hash({str(t.relative_to(folder)): t.read_text(encoding="utf-8")
+                                          for t in sorted(folder.rglob("*.j2"))})
+    return deps
+
+
+# The version of each teacher's own rules: bump it when the same inputs give different traces.
+TEACHER_VERSIONS = {"offline": 1, "llm": 1}
+STAGE = Stage(
+    "annotate",
+    reads=("studies", "images", "knowledge"),
+    writes=("traces",),
+    config_sections=("teacher", "knowledge"),
+    depends=_depends,
+    options=("limit",),
+    # how fast and how patiently the teacher is asked, never what: the cache answers a re-run either way
+    ignore=tuple(f"teacher.{k}" for k in (
+        "workers", "max_concurrency", "max_requests_per_minute", "max_tokens_per_minute", "max_retries",
+        "request_timeout_s", "connect_timeout_s", "backoff_initial_s", "backoff_max_s", "max_retry_after_s",
+        "batch_poll_s", "batch_poll_max_s", "cache_path")),
+)
+STAGES.add(STAGE.name, STAGE)
+
+
+def _prepare(run_dir: str | RunDir, config: DatakitConfig | str | Path | None, limit: int | None):
+
+    run, config = open_run(run_dir, config)
+    run.check_upstream(STAGE.reads, STAGE.name)
     studies = tables.Studies.validate(run.read_table("studies"))
     images = tables.Images.validate(run.read_table("images"))
     hits = tables.KnowledgeHits.validate(run.read_table("knowledge"))
@@ -141,11 +181,10 @@ def _prepare(run_dir: str | RunDir, config: DatakitConfig | None, limit: int | N
     return config, run, studies, kb, build_inputs(run, studies, images, hits)
 
 
-def estimate(run_dir: str | RunDir, config: DatakitConfig | None = None, *, limit: int | None = None):
+def estimate(run_dir: str | RunDir, config: DatakitConfig | str | Path | None = None, *, limit: int | None = None):
     """What an LLM run would send and cost (``--dry-run``): nothing is sent."""
     from datakit.annotate.cache import Cache
-    from datakit.annotate.engine import estimate as estimate_requests
-    from datakit.errors import ConfigError
+    from datakit.annotate.dryrun import estimate as estimate_requests
 
     config, run, _, kb, inputs = _prepare(run_dir, config, limit)
     if config.teacher.kind != "llm":
@@ -161,17 +200,25 @@ def estimate(run_dir: str | RunDir, config: DatakitConfig | None = None, *, limi
 
 def run(
     run_dir: str | RunDir,
-    config: DatakitConfig | None = None,
+    config: DatakitConfig | str | Path | None = None,
     *,
     limit: int | None = None,
     progress: bool = True,
+    force: bool = False,
 ) -> AnnotateResult:
-    """Write a trace for every study of the run (or the first ``limit``)."""
-    config, run, studies, kb, inputs = _prepare(run_dir, config, limit)
+    """Write a trace for every study of the run (or the first ``limit``); skipped when nothing changed."""
+    run, config = open_run(run_dir, config)
+    started = STAGE.start(run, config, force=force, limit=limit)
+    if started.skipped:
+        entry = started.entry or {}
+        return AnnotateResult(run, entry.get("teacher", config.teacher.kind), run.read_table("traces"),
+                              entry.get("counts", {}), Quarantine(STAGE.name), entry.get("injected_errors", {}),
+                              skipped=True)
+    config, run, studies, kb, inputs = _prepare(run, config, limit)
     teacher = get_teacher(config.teacher.kind)(config=config, kb=kb, run=run, progress=progress)
     outcomes = teacher.annotate(inputs)
 
-    quarantine = Quarantine(STAGE)
+    quarantine = Quarantine(STAGE.name)
     for o in outcomes:
         if not o.ok:
             why = o.error or "the teacher gave no trace"
@@ -179,20 +226,22 @@ def run(
     n_images = dict(studies.select("study_id", "n_images").iter_rows())
     traces = outcomes_to_table(outcomes, teacher.name, n_images)
     counts = quarantine.balance("study", studies.height, traces.height)
-    run.write_table("traces", traces)
+    outputs = {"traces": run.write_table("traces", traces)}
     run.write_quarantine(quarantine)
     injected = traces.group_by("injected_error").len().drop_nulls().iter_rows()
     injected_counts = {k: v for k, v in injected}
-    run.record_stage(
-        STAGE,
+    STAGE.finish(
+        run,
+        config,
+        started,
         counts=counts,
-        fingerprint=config.fingerprint("teacher", "knowledge"),
-        inputs=("studies", "images", "knowledge"),
+        outputs=outputs,
         teacher=teacher.name,
         schema_id=SCHEMA_ID,
         tokens={"input": int(traces["input_tokens"].sum()), "output": int(traces["output_tokens"].sum())},
         cost_usd=float(traces["cost_usd"].sum()),
         injected_errors=injected_counts,
         quarantined_by_code=dict(quarantine.by_code()),
+        limit=limit,
     )
     return AnnotateResult(run, teacher.name, traces, counts, quarantine, injected_counts)

@@ -26,10 +26,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from datakit import logs
+from datakit.annotate.aio import run_sync
 from datakit.annotate.cache import Cache, answer_row, failure_row
+from datakit.annotate.chain import Chain
+from datakit.annotate.client import TeacherClient, endpoint_label
 from datakit.annotate.progress import ProgressView, Tally
 from datakit.annotate.request import TeacherRequest
-from datakit.config import TeacherConfig
+from datakit.config import TeacherConfig, resolve_config
 from datakit.rundir import RunDir, utc_now, write_atomic
 
 BATCHES_FILE = "batches.json"
@@ -57,13 +61,9 @@ def cancel_batches(run: RunDir, *, config: TeacherConfig | None = None) -> list[
     configured endpoint are touched. What they answered before the cancel is merged by the next run, which
     resubmits the rest.
     """
-    from datakit.annotate.client import endpoint_label
-    from datakit.annotate.engine import _run_coroutine
-
+    logs.setup(run.root)
     if config is None:
-        from datakit.config import load_config
-
-        config = load_config(run.config_path if run.config_path.is_file() else None).teacher
+        config = resolve_config(run.config_path).teacher
     endpoint = endpoint_label(config.base_url)
     saved = load_batches(run)
     open_ = [b for b in saved if not b.get("merged") and b.get("status") not in TERMINAL]
@@ -72,8 +72,6 @@ def cancel_batches(run: RunDir, *, config: TeacherConfig | None = None) -> list[
         return []
 
     async def cancel() -> list[dict[str, Any]]:
-        from datakit.annotate.client import TeacherClient
-
         client = TeacherClient(config)
         try:
             for entry in open_:
@@ -86,15 +84,13 @@ def cancel_batches(run: RunDir, *, config: TeacherConfig | None = None) -> list[
             await client.close()
         return open_
 
-    return _run_coroutine(cancel)
+    return run_sync(cancel)
 
 
 async def run_batches(
-    chains: Sequence[Any], *, cache: Cache, config: TeacherConfig, run: RunDir, tally: Tally, progress: bool
+    chains: Sequence[Chain], *, cache: Cache, config: TeacherConfig, run: RunDir, tally: Tally, progress: bool
 ) -> None:
     """Answer the chains' pending requests through batches (resuming saved ones); fail what cannot be."""
-    from datakit.annotate.client import TeacherClient
-
     client = TeacherClient(config)
     job = _BatchJob(chains, cache=cache, config=config, run=run, tally=tally, client=client)
     view = ProgressView(tally, label="teacher (batch)", enabled=progress)
@@ -111,16 +107,16 @@ async def run_batches(
 class _BatchJob:
     def __init__(
         self,
-        chains: Sequence[Any],
+        chains: Sequence[Chain],
         *,
         cache: Cache,
         config: TeacherConfig,
         run: RunDir,
         tally: Tally,
-        client: Any,
+        client: TeacherClient,
     ) -> None:
         self.cache, self.config, self.run, self.tally, self.client = cache, config, run, tally, client
-        self.chains: dict[str, list[Any]] = {}
+        self.chains: dict[str, list[Chain]] = {}
         self.requests: dict[str, TeacherRequest] = {}
         for chain in chains:
             self.chains.setdefault(chain.current.key, []).append(chain)

@@ -1,4 +1,4 @@
-"""``cache.sqlite``: every teacher request and its raw response, keyed by the request's hash (STYLE.md H6).
+"""``cache.sqlite``: every teacher request and its raw response, keyed by the request's hash.
 
 The raw response is written *before* it is parsed, and each write commits on its own, so ``kill -9`` loses at
 most the requests in flight, a parser change re-parses without asking again, and a second run asks nothing.

@@ -1,16 +1,17 @@
 """The only module that knows the endpoint's errors (STYLE.md H3): chat completions, files and batches.
 
-Chat completions go out through :mod:`datakit.annotate.http` (a lean keep-alive HTTP/1.1 client; ``openai``'s
-client costs ~1 ms of event-loop CPU per request and 0.45 s of import before the first one): the body is
-serialised once by us, so what is hashed is what is sent (unknown parameters of vLLM or Ollama included), and
-what is stored is the exact JSON the server sent. Files and batches go through ``AsyncOpenAI``, imported when
-a batch needs it. Retries, backoff and the shared 429 cooldown live here, so every worker sees one rate-limit
-state (``openai``'s own retries are off).
+Chat completions go out through :mod:`datakit.annotate.http` (the lean HTTP/1.1 client, or the SDK where a proxy
+or URL credentials apply): the body is serialised once by us, so what is hashed is what is sent (unknown
+parameters of vLLM or Ollama included), and what is stored is the exact JSON the server sent. Files and batches
+go through ``AsyncOpenAI``. Retries, backoff and the shared 429 cooldown live here, so every worker sees one
+rate-limit state (``openai``'s own retries are off); each retry is logged with its reason and delay.
 
-What stops the run (raised): a refused key (401/403, :class:`TeacherAuthError`), an endpoint that cannot be
-reached after the retries or that has no such route or model (404, :class:`TeacherUnavailable`), an
-exhausted quota. What fails one request (returned as :class:`Failure`) : a 400 (``bad_request``), and 429,
-5xx or a timeout still there after ``max_retries`` retries. The API key is never put in a message.
+What stops the run (raised): a refused key (401/403, or a proxy's 400 saying so: :class:`TeacherAuthError`), a
+model the endpoint does not serve (a proxy's 400), an exhausted quota (:class:`TeacherError`), a TLS certificate
+that is not trusted (at once), an endpoint that cannot be reached or keeps breaking its answers off after the
+retries, or that has no such route or model (404; all :class:`TeacherUnavailable`). What fails one request
+(returned as :class:`Failure`): any other 400 (``bad_request``), and 429, 5xx or a timeout still there after
+``max_retries`` retries. The API key is never put in a message.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import email.utils
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,7 +29,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from datakit.annotate.http import ConnectError, HttpResponse, RequestTimeout, Transport, transport_for
+from datakit.annotate.http import (
+    BrokenAnswer,
+    CertificateError,
+    ConnectError,
+    Http11Pool,
+    RequestTimeout,
+    SdkTransport,
+    Transport,
+    ca_bundle_path,
+    needs_sdk,
+    sdk_connection_error,
+    ssl_context,
+)
 from datakit.annotate.limits import Limiter, backoff_s
 from datakit.config import TeacherConfig
 from datakit.errors import TeacherAuthError, TeacherError, TeacherUnavailable
@@ -38,6 +52,13 @@ NO_KEY = "no-key"  # sent when the key's variable is unset: local servers (vLLM,
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _RETRY_STATUS = {408, 409}  # besides 429 and 5xx: request timeout and lock conflicts, worth another try
 _BAD_REQUEST_STATUS = {400, 413, 422}
+# A 400 that refuses the endpoint as a whole, not one request: LiteLLM's proxy answers so for a key it does not
+# know and for a model it does not route ({"error": {"message": "... Invalid model name passed in model=...",
+# "type": ..., "code": "400"}}). Every request would get the same answer, so the run stops at the first.
+_WRONG_KEY = re.compile(r"auth(?:entication)?[ _]?error|invalid (?:proxy server token|api[ _]key)|incorrect api key|"
+                        r"api key not valid|api_key_invalid|token_not_found", re.IGNORECASE)  # fmt: skip
+_WRONG_MODEL = re.compile(r"invalid model name|model_not_found|llm provider not provided|"
+                          r"\bmodel\b[^.\n]{0,80}\bdoes not exist", re.IGNORECASE)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -57,6 +78,7 @@ class Failure:
     code: str
     message: str
     attempts: int
+    detail: str = ""  # what the transport said, for the message that stops the run
 
 
 def endpoint_label(base_url: str | None) -> str:
@@ -129,65 +151,89 @@ class TeacherClient:
             await self._openai.close()
 
     # chat completions ---------------------------------------------------------------------------------------
+    def _chat_transport(self) -> Transport:
+        """The lean client where it can serve, else the SDK (a proxy, URL credentials, or asked for)."""
+        if self._http is None:
+            cfg = self.config
+            if cfg.http_client == "openai" or needs_sdk(self.base_url):
+                self._http = SdkTransport(self._sdk())
+            else:
+                self._http = Http11Pool(self.base_url, self._headers, connect_timeout_s=cfg.connect_timeout_s,
+                                        timeout_s=cfg.request_timeout_s, ca_bundle=cfg.ca_bundle)  # fmt: skip
+        return self._http
+
     async def chat(self, body: bytes, *, tokens: int) -> Reply | Failure:
         """Send one ``/chat/completions`` body, retrying what is worth retrying."""
         cfg = self.config
-        if self._http is None:
-            if cfg.http_client == "openai":
-                self._http = _SdkTransport(self._sdk())
-            else:
-                self._http = transport_for(
-                    self.base_url, self._headers, connect_timeout_s=cfg.connect_timeout_s,
-                    timeout_s=cfg.request_timeout_s, max_connections=cfg.max_concurrency + 4,
-                )  # fmt: skip
-        last = Failure("http_error", "not sent", 0)
-        for attempt in range(cfg.max_retries + 1):
+        http = self._chat_transport()
+        broken = 0
+        for attempt in range(1, cfg.max_retries + 2):
             await self.limiter.admit(tokens)
-            started = time.perf_counter()
-            try:
-                response = await self._http.post("/chat/completions", body)
-            except (ConnectError, RequestTimeout) as err:
-                self.limiter.settle(tokens, 0)
-                if isinstance(err, RequestTimeout):
-                    last = Failure("timeout", f"no answer within {cfg.request_timeout_s:g}s", attempt + 1)
-                else:
-                    last = Failure("unreachable", f"cannot connect to {self.endpoint}", attempt + 1)
-                if attempt < cfg.max_retries:
-                    delay = self._backoff(attempt)
-                    log.info("%s; retry %d of %d in %.1fs", last.message, attempt + 1, cfg.max_retries, delay)
-                    await asyncio.sleep(delay)
-                continue
-            if response.status >= 300:
-                self.limiter.settle(tokens, 0)
-                last, delay = self._classify(response.status, response.headers, _error_body(response.content),
-                                             attempt + 1)
-                if delay is None:
-                    return last
-                if attempt < cfg.max_retries:
-                    log.info("%s; retry %d of %d in %.1fs", last.message, attempt + 1, cfg.max_retries, delay)
-                    await asyncio.sleep(delay)
-                continue
-            duration_ms = int((time.perf_counter() - started) * 1000)
-            raw = response.content.decode("utf-8", errors="replace")
-            try:
-                data = json.loads(raw)
-                data["choices"][0]["message"]  # noqa: B018  (a 200 without a message is a broken answer)
-            except (ValueError, KeyError, IndexError, TypeError):
-                self.limiter.settle(tokens, 0)
-                broken = f"{self.endpoint} sent an answer that is not a chat completion"
-                last = Failure("server_error", broken, attempt + 1)
-                if attempt < cfg.max_retries:
-                    await asyncio.sleep(self._backoff(attempt))
-                continue
-            usage = data.get("usage") or {}
-            self.limiter.settle(tokens, int(usage.get("total_tokens") or tokens))
-            return Reply(raw, data, duration_ms, attempt + 1)
-        if last.code == "unreachable":
+            outcome, delay = await self._attempt(http, body, attempt)
+            if isinstance(outcome, Reply):
+                usage = outcome.data.get("usage") or {}
+                self.limiter.settle(tokens, int(usage.get("total_tokens") or tokens))
+                return outcome
+            self.limiter.settle(tokens, 0)
+            broken += outcome.code == "broken_answer"
+            if delay is None or attempt > cfg.max_retries:
+                break
+            log.info("retry %d of %d in %.1fs: %s", attempt, cfg.max_retries, delay, outcome.message)
+            await asyncio.sleep(delay)
+        if outcome.code == "unreachable":
             raise TeacherUnavailable(
-                f"no answer from {self.endpoint} after {cfg.max_retries + 1} attempts ({last.message})",
+                f"no answer from {self.endpoint} after {attempt} attempts ({outcome.message})",
                 hint="start the server, or fix teacher.base_url",
             )
-        return last
+        if outcome.code == "broken_answer":
+            raise TeacherUnavailable(
+                f"{self.endpoint} closed the connection in the middle of its answer {broken} times in {attempt} "
+                f"attempts (the last time: {outcome.detail})",
+                hint="check the server's or proxy's logs (a worker that crashed or ran out of memory, a proxy "
+                "timeout or size limit); answers so far are cached",
+            )
+        return outcome
+
+    async def _attempt(self, http: Transport, body: bytes, attempt: int) -> tuple[Reply | Failure, float | None]:
+        """One try: the reply, or the failure and the delay before the next try (``None``: never)."""
+        started = time.perf_counter()
+        try:
+            response = await http.post("/chat/completions", body)
+        except (ConnectError, BrokenAnswer, RequestTimeout) as err:
+            return self._transport_failure(err, attempt)
+        if response.status >= 300:
+            return self._classify(response.status, response.headers, _error_body(response.content), attempt)
+        raw = response.content.decode("utf-8", errors="replace")
+        try:
+            data = json.loads(raw)
+            data["choices"][0]["message"]  # noqa: B018  (a 200 without a message is a broken answer)
+        except (ValueError, KeyError, IndexError, TypeError):
+            broken = f"{self.endpoint} sent an answer that is not a chat completion"
+            return Failure("server_error", broken, attempt), self._backoff(attempt - 1)
+        return Reply(raw, data, int((time.perf_counter() - started) * 1000), attempt), None
+
+    def _transport_failure(self, err: Exception, attempt: int) -> tuple[Failure, float]:
+        """The failure for a request that got no answer, and the delay before the next try.
+
+        A certificate that is not trusted stops the run at once: another try meets the same certificate.
+        """
+        if isinstance(err, CertificateError):
+            raise self._certificate_error(str(err)) from None
+        delay = self._backoff(attempt - 1)
+        if isinstance(err, ConnectError):
+            return Failure("unreachable", f"cannot connect to {self.endpoint} ({err})", attempt), delay
+        if isinstance(err, BrokenAnswer):
+            broke = f"{self.endpoint} closed the connection before its answer was complete ({err})"
+            return Failure("broken_answer", broke, attempt, str(err)), delay
+        return Failure("timeout", f"no answer within {self.config.request_timeout_s:g}s", attempt), delay
+
+    def _certificate_error(self, detail: str) -> TeacherUnavailable:
+        where = f" (the CA bundle in use: {bundle})" if (bundle := ca_bundle_path(self.config.ca_bundle)) else ""
+        return TeacherUnavailable(
+            f"{self.endpoint} sent a TLS certificate that is not trusted: {detail}{where}",
+            hint="for a private CA or a self-signed certificate set teacher.ca_bundle (or SSL_CERT_FILE) to a PEM "
+            "file of the CA; for a name mismatch use a base_url with a name the certificate lists",
+        )
 
     def _backoff(self, attempt: int) -> float:
         return backoff_s(attempt, initial=self.config.backoff_initial_s, maximum=self.config.backoff_max_s)
@@ -201,6 +247,16 @@ class TeacherClient:
         detail, code = self._server_message(status, body)
         if status in (401, 403):
             raise self._auth_error(status, detail)
+        if status == 400:
+            said = f"{detail} {code}"
+            if _WRONG_KEY.search(said):
+                raise self._auth_error(status, detail)
+            if _WRONG_MODEL.search(said):
+                raise TeacherError(
+                    f"{self.endpoint} does not serve the model {cfg.model!r} ({status}: {detail})",
+                    hint="check teacher.model against the endpoint's list (GET …/v1/models); answers so far are "
+                    "cached",
+                )
         if status == 404:
             raise TeacherUnavailable(
                 f"{self.endpoint} answered 404 ({detail})",
@@ -236,13 +292,14 @@ class TeacherClient:
         )
 
     def _server_message(self, status: int, body: Any) -> tuple[str, str]:
-        """The server's own words about an error (scrubbed, at most 500 characters) and its error code."""
+        """The server's own words about an error (scrubbed, at most 500 characters), its error code and type."""
         message: Any = None
         code: Any = None
         if isinstance(body, dict):
             inner = body.get("error", body)
             message = inner.get("message") if isinstance(inner, dict) else inner
-            code = inner.get("code") if isinstance(inner, dict) else None
+            if isinstance(inner, dict):
+                code = " ".join(str(inner[k]) for k in ("code", "type") if inner.get(k) not in (None, "None"))
         elif isinstance(body, str) and body.strip():
             message = body.strip()
         if not message:
@@ -289,15 +346,19 @@ class TeacherClient:
         return content.content
 
     def _sdk(self) -> Any:
-        """``AsyncOpenAI`` for files and batches, made on first use (a chat-only run never imports openai)."""
+        """``AsyncOpenAI``, made on first use: a run that needs neither it nor a batch never imports openai."""
         if self._openai is None:
             import httpx2
             import openai
 
             cfg = self.config
-            timeout = httpx2.Timeout(cfg.request_timeout_s, connect=cfg.connect_timeout_s)
-            self._openai = openai.AsyncOpenAI(api_key=self._key, base_url=self.base_url, max_retries=0,
-                                              timeout=timeout)  # fmt: skip
+            # the same certificates as the lean client; the SDK's own defaults otherwise (proxies from the env)
+            verify = ssl_context(cfg.ca_bundle) if self.base_url.startswith("https:") else True
+            self._openai = openai.AsyncOpenAI(
+                api_key=self._key, base_url=self.base_url, max_retries=0,
+                timeout=httpx2.Timeout(cfg.request_timeout_s, connect=cfg.connect_timeout_s),
+                http_client=openai.DefaultAsyncHttpxClient(verify=verify),
+            )  # fmt: skip
         return self._openai
 
     def _classify_sdk(self, err: Exception, attempts: int) -> tuple[Failure, float | None]:
@@ -305,11 +366,9 @@ class TeacherClient:
         import openai
 
         if isinstance(err, openai.APITimeoutError):
-            timeout = Failure("timeout", f"no answer within {self.config.request_timeout_s:g}s", attempts)
-            return timeout, self._backoff(attempts - 1)
+            return self._transport_failure(RequestTimeout(str(err)), attempts)
         if isinstance(err, openai.APIConnectionError):
-            unreachable = Failure("unreachable", f"cannot connect to {self.endpoint}", attempts)
-            return unreachable, self._backoff(attempts - 1)
+            return self._transport_failure(sdk_connection_error(err), attempts)
         if not isinstance(err, openai.APIStatusError):
             return Failure("http_error", self._scrub(str(err)), attempts), None
         body = err.body if isinstance(err.body, dict) else err.message
@@ -319,19 +378,21 @@ class TeacherClient:
         """One files/batches call with the same retries; anything that is not retried stops the run."""
         import openai
 
-        for attempt in range(self.config.max_retries + 1):
+        retries = self.config.max_retries
+        for attempt in range(1, retries + 2):
             try:
                 return await call()
             except openai.APIError as err:
-                failure, delay = self._classify_sdk(err, attempt + 1)
+                failure, delay = self._classify_sdk(err, attempt)
                 if delay is None:
                     raise TeacherError(
                         f"{what} failed: {failure.message}",
                         hint="check that the endpoint offers the Batch API, or use the online transport",
                     ) from err
-                if attempt == self.config.max_retries:
-                    cls = TeacherUnavailable if failure.code == "unreachable" else TeacherError
-                    raise cls(f"{what} failed after {attempt + 1} attempts: {failure.message}") from err
+                if attempt > retries:
+                    cls = TeacherUnavailable if failure.code in ("unreachable", "broken_answer") else TeacherError
+                    raise cls(f"{what} failed after {attempt} attempts: {failure.message}") from err
+                log.info("%s: retry %d of %d in %.1fs: %s", what, attempt, retries, delay, failure.message)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -343,37 +404,3 @@ def _error_body(content: bytes) -> Any:
         return json.loads(text)
     except ValueError:
         return text
-
-
-class _SdkTransport:
-    """Chat completions through ``AsyncOpenAI`` itself (``teacher.http_client = "openai"``).
-
-    The body is still the one serialised and hashed by datakit, the answer the raw HTTP response; the SDK
-    brings its own connection handling (proxies, organisation and project headers) at ~1 ms of event-loop CPU
-    per request.
-    """
-
-    def __init__(self, sdk: Any) -> None:
-        import httpx2
-        import openai
-
-        self._sdk = sdk
-        self._response = httpx2.Response
-        self._errors = openai
-
-    async def post(self, path: str, body: bytes) -> HttpResponse:
-        """POST ``body`` (JSON) through the SDK; any HTTP status comes back as an answer."""
-        errors = self._errors
-        try:
-            response = await self._sdk.post(path, content=body, cast_to=self._response)
-        except errors.APITimeoutError as err:
-            raise RequestTimeout(str(err)) from err
-        except errors.APIConnectionError as err:
-            raise ConnectError(str(err)) from err
-        except errors.APIStatusError as err:
-            response = err.response
-        return HttpResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()},
-                            response.content)
-
-    async def close(self) -> None:
-        """The SDK client is closed by its owner."""

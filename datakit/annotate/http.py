@@ -1,33 +1,43 @@
-"""The HTTP under the teacher's chat completions: a lean keep-alive HTTP/1.1 client, or httpx where needed.
+"""The two ways a chat completion travels: datakit's lean keep-alive HTTP/1.1 client, or the openai SDK.
 
 The online teacher sends thousands of small POSTs at high concurrency, and what it spends per request on the
-event loop delays every other answer of the round. Measured on 2 cores (2,000 POSTs, concurrency 64, a server
-answering after 0.5 s; the floor is 32 rounds, 16.0 s): ``AsyncOpenAI.post`` 16.9 s wall and 2.6 s CPU, httpx
-alone 16.4 s and 1.5 s CPU, plain asyncio streams 16.1 s and 0.07 s CPU. Importing ``openai`` costs another
-0.45 s before the first request can leave. So a plain ``http://`` or ``https://`` endpoint reached directly
-gets :class:`Http11Pool` (content-length, chunked and read-to-close bodies, gzip, TLS with httpx's certificate
-store); an endpoint behind a proxy (``HTTPS_PROXY`` and friends) or with credentials in its URL gets httpx,
-which knows those.
+event loop delays every other answer of the round. ``benchmarks/teacher_transport.py`` (2,000 POSTs,
+concurrency 64, a server answering after 0.5 s, 2 cores; the floor is 15.6 s) measured the first pass at 16.4 to
+16.6 s and 0.7 s of client CPU through :class:`Http11Pool`, 17.9 to 19.6 s and 5.6 s of CPU through
+``AsyncOpenAI`` (:class:`SdkTransport`). So a plain ``http://`` or ``https://`` endpoint reached directly gets the
+lean client (content-length, chunked and read-to-close bodies, gzip, TLS); one behind a proxy (``HTTPS_PROXY``
+and friends), with credentials in its URL, or ``teacher.http_client = "openai"`` gets the SDK, which knows those.
 
-Both raise only :class:`ConnectError` (no connection, or it broke before the whole answer came) and
-:class:`RequestTimeout`; any HTTP status is an answer, for the caller to judge.
+Both take the same body bytes and the same TLS context (:func:`ssl_context`), and raise only the errors below;
+any HTTP status is an answer, for the caller to judge.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import sys
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from datakit import __version__
+from datakit.errors import ConfigError
 
 
 class ConnectError(Exception):
-    """No connection to the endpoint, or the connection broke before the answer was complete."""
+    """No connection to the endpoint."""
+
+
+class CertificateError(ConnectError):
+    """The endpoint's TLS certificate was not accepted (untrusted, expired, or for another name)."""
+
+
+class BrokenAnswer(Exception):
+    """The connection was made but closed (or garbled) before the whole answer came."""
 
 
 class RequestTimeout(Exception):
@@ -51,16 +61,34 @@ class Transport(Protocol):
     async def close(self) -> None: ...  # noqa: D102
 
 
-def transport_for(base_url: str, headers: dict[str, str], *, connect_timeout_s: float, timeout_s: float,
-                  max_connections: int) -> Transport:
-    """The lean client for a directly reachable endpoint, httpx for one behind a proxy or with credentials."""
+def ca_bundle_path(configured: str | None) -> str | None:
+    """The CA bundle to trust: ``teacher.ca_bundle``, else ``SSL_CERT_FILE``, else ``REQUESTS_CA_BUNDLE``."""
+    return configured or os.environ.get("SSL_CERT_FILE") or os.environ.get("REQUESTS_CA_BUNDLE") or None
+
+
+def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """The TLS context of both paths: the CAs of ``ca_bundle`` (a PEM file or a folder), else the system's."""
+    path = ca_bundle_path(ca_bundle)
+    if path is None:
+        import httpx2  # httpx's own store (SSL_CERT_DIR included), imported only when TLS is used
+
+        return httpx2.create_ssl_context()
+    where = Path(path).expanduser()
+    try:
+        if where.is_dir():
+            return ssl.create_default_context(capath=str(where))
+        return ssl.create_default_context(cafile=str(where))
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(f"cannot read the CA bundle {where} ({err})",
+                          hint="teacher.ca_bundle (or SSL_CERT_FILE) must name a PEM file of CA certificates"
+                          ) from err  # fmt: skip
+
+
+def needs_sdk(base_url: str) -> bool:
+    """Whether the endpoint needs what only the SDK's httpx knows: a proxy, URL credentials, another scheme."""
     parts = urlsplit(base_url)
-    proxied = _proxied(parts.scheme, parts.hostname or "")
     credentials = parts.username is not None or parts.password is not None
-    if parts.scheme in ("http", "https") and not proxied and not credentials:
-        return Http11Pool(base_url, headers, connect_timeout_s=connect_timeout_s, timeout_s=timeout_s)
-    return HttpxTransport(base_url, headers, connect_timeout_s=connect_timeout_s, timeout_s=timeout_s,
-                          max_connections=max_connections)
+    return parts.scheme not in ("http", "https") or credentials or _proxied(parts.scheme, parts.hostname or "")
 
 
 def _proxied(scheme: str, host: str) -> bool:
@@ -71,6 +99,10 @@ def _proxied(scheme: str, host: str) -> bool:
 
     proxies = urllib.request.getproxies()
     return bool(proxies.get(scheme) or proxies.get("all")) and not urllib.request.proxy_bypass(host)
+
+
+def _verify_message(err: ssl.SSLCertVerificationError) -> str:
+    return str(err.verify_message or err.reason or err)
 
 
 # the lean client --------------------------------------------------------------------------------------------
@@ -93,8 +125,8 @@ class Http11Pool:
     No limit of its own: the teacher's workers bound how many requests are out at once.
     """
 
-    def __init__(self, base_url: str, headers: dict[str, str], *, connect_timeout_s: float,
-                 timeout_s: float) -> None:
+    def __init__(self, base_url: str, headers: dict[str, str], *, connect_timeout_s: float, timeout_s: float,
+                 ca_bundle: str | None = None) -> None:  # fmt: skip
         parts = urlsplit(base_url)
         self.tls = parts.scheme == "https"
         self.host = parts.hostname or "localhost"
@@ -111,7 +143,7 @@ class Http11Pool:
         self.connect_timeout_s = connect_timeout_s
         self.timeout_s = timeout_s
         self._idle: list[_Connection] = []
-        self._ssl: Any = None
+        self._ssl = ssl_context(ca_bundle) if self.tls else None
 
     async def post(self, path: str, body: bytes) -> HttpResponse:
         """POST ``body`` (JSON) to ``base_url + path``."""
@@ -129,8 +161,7 @@ class Http11Pool:
                 nothing = isinstance(err, (ConnectionError, EOFError)) and not getattr(err, "partial", b"")
                 if conn.used and nothing:
                     continue  # a kept-alive connection the server had closed since: again, on a fresh one
-                broke = f"connection to {self.host}:{self.port} broke ({type(err).__name__})"
-                raise ConnectError(broke) from err
+                raise BrokenAnswer(f"{type(err).__name__}: {err}") from err
             if keep:
                 conn.used = True
                 self._idle.append(conn)
@@ -149,23 +180,17 @@ class Http11Pool:
             if conn.usable():
                 return conn
             conn.close()
-        ssl = self._ssl_context() if self.tls else None
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port, ssl=ssl,
-                                        server_hostname=self.host if ssl else None),
+                asyncio.open_connection(self.host, self.port, ssl=self._ssl,
+                                        server_hostname=self.host if self._ssl else None),
                 self.connect_timeout_s,
-            )
+            )  # fmt: skip
+        except ssl.SSLCertVerificationError as err:
+            raise CertificateError(_verify_message(err)) from err
         except (OSError, asyncio.TimeoutError) as err:
             raise ConnectError(f"cannot connect to {self.host}:{self.port} ({type(err).__name__})") from err
         return _Connection(reader, writer)
-
-    def _ssl_context(self) -> Any:
-        if self._ssl is None:
-            import httpx2  # the same certificate store (and SSL_CERT_FILE / SSL_CERT_DIR) as httpx
-
-            self._ssl = httpx2.create_ssl_context()
-        return self._ssl
 
     @staticmethod
     async def _exchange(conn: _Connection, request: bytes) -> tuple[HttpResponse, bool]:
@@ -218,34 +243,55 @@ def _decompress(content: bytes, encoding: str) -> bytes:
         return zlib.decompress(content, -zlib.MAX_WBITS)
 
 
-# httpx, for proxies and URL credentials --------------------------------------------------------------------
-class HttpxTransport:
-    """The same interface over ``httpx`` (environment proxies honoured, as the openai client does)."""
+# the SDK ----------------------------------------------------------------------------------------------------
+class SdkTransport:
+    """Chat completions through ``AsyncOpenAI.post``: the body is still datakit's, the answer the raw response.
 
-    def __init__(self, base_url: str, headers: dict[str, str], *, connect_timeout_s: float, timeout_s: float,
-                 max_connections: int) -> None:
+    The SDK brings its own connection handling (proxies, URL credentials, organisation and project headers).
+    ``openai`` and ``httpx2`` are imported here, when the first request needs them: a run answered from the
+    cache never pays their 0.45 s of import.
+    """
+
+    def __init__(self, sdk: Any) -> None:
         import httpx2
+        import openai
 
-        self._httpx = httpx2
-        self.base_url = base_url.rstrip("/")
-        self._client = httpx2.AsyncClient(
-            headers={"Accept": "application/json", "Content-Type": "application/json",
-                     "User-Agent": f"datakit/{__version__}", **headers},
-            timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
-            limits=httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-        )
+        self._sdk = sdk
+        self._response = httpx2.Response
+        self._errors = openai
 
     async def post(self, path: str, body: bytes) -> HttpResponse:
-        """POST ``body`` (JSON) to ``base_url + path``."""
+        """POST ``body`` (JSON) through the SDK; any HTTP status comes back as an answer."""
+        errors = self._errors
         try:
-            response = await self._client.post(self.base_url + path, content=body)
-        except self._httpx.TimeoutException as err:
-            raise RequestTimeout(str(err) or "no answer in time") from err
-        except self._httpx.TransportError as err:
-            raise ConnectError(f"{type(err).__name__}: {err}") from err
+            response = await self._sdk.post(path, content=body, cast_to=self._response)
+        except errors.APITimeoutError as err:
+            raise RequestTimeout(str(err)) from err
+        except errors.APIConnectionError as err:
+            raise sdk_connection_error(err) from err
+        except errors.APIStatusError as err:
+            response = err.response
         return HttpResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()},
-                            response.content)
+                            response.content)  # fmt: skip
 
     async def close(self) -> None:
-        """Close the connections."""
-        await self._client.aclose()
+        """The SDK client is closed by its owner."""
+
+
+def sdk_connection_error(err: BaseException) -> Exception:
+    """What an SDK connection error was: a refused certificate, no connection, or a broken answer."""
+    import httpx2
+
+    chain = []
+    cause: BaseException | None = err
+    while cause is not None and len(chain) < 16:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for cause in chain:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return CertificateError(_verify_message(cause))
+    for cause in chain:
+        if isinstance(cause, (httpx2.ConnectError, httpx2.ConnectTimeout)):
+            return ConnectError(f"{type(cause).__name__}: {cause}")
+    inner = err.__cause__ or err
+    return BrokenAnswer(f"{type(inner).__name__}: {inner}")

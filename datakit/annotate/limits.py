@@ -59,7 +59,6 @@ class Limiter:
         self.requests = TokenBucket(requests_per_minute) if requests_per_minute else None
         self.tokens = TokenBucket(tokens_per_minute) if tokens_per_minute else None
         self.paused_until = 0.0  # time.monotonic() before which nobody sends
-        self.throttled_s = 0.0  # total time spent waiting on limits, for progress and reports
 
     def cooldown(self, seconds: float) -> None:
         """Stop every worker from sending for ``seconds`` (extends, never shortens, a running cooldown)."""
@@ -71,7 +70,6 @@ class Limiter:
 
     async def admit(self, tokens: int) -> None:
         """Wait until a request of about ``tokens`` tokens may be sent, then count it."""
-        started = time.monotonic()
         while True:
             wait = self.cooling_s()
             if wait > 0:
@@ -89,7 +87,6 @@ class Limiter:
             self.requests.take(1)
         if self.tokens:
             self.tokens.take(tokens)
-        self.throttled_s += time.monotonic() - started
 
     def settle(self, estimated: int, actual: int) -> None:
         """Correct the token bucket once the real usage is known (0 when the request used nothing)."""

@@ -12,8 +12,11 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from datakit.annotate.prompts import MULTI, SCHEMA, SINGLE, PromptSet
-from datakit.annotate.request import LazyImage, TeacherRequest, response_format_for
+from datakit import logs
+from datakit.annotate.cache import Cache
+from datakit.annotate.engine import run_requests
+from datakit.annotate.prompts import MULTI, REASK, SCHEMA, SINGLE, PromptSet
+from datakit.annotate.request import LazyImage, TeacherRequest, TeacherResult, response_format_for
 from datakit.annotate.teacher import StudyInput, TraceOutcome, teacher
 from datakit.config import DatakitConfig
 from datakit.errors import ConfigError
@@ -105,6 +108,8 @@ class LlmTeacher:
         self.templates = SINGLE if tc.prompt_mode == "single" else MULTI
         if tc.structured_output == "json_object":  # the endpoint will not enforce the schema: show it
             self.templates = (*self.templates, SCHEMA)
+        if tc.max_reasks:  # its words are in every re-ask
+            self.templates = (*self.templates, REASK)
         self.template_sha = self.prompts.sha(*self.templates)
         regions = [
             {"id": r.id, "name": r.name, "inspect": " ".join(r.description.split()), "findings": r.findings}
@@ -161,16 +166,16 @@ class LlmTeacher:
         return [self.request(s, "annotate/perception.j2", STAGE_PARTS["perception"]) for s in studies]
 
     # running -------------------------------------------------------------------------------------------------
-    def _send(self, requests: Iterator[TeacherRequest], parts: tuple[str, ...] | None, total: int):
-        from datakit.annotate.cache import Cache
-        from datakit.annotate.engine import run_requests
-
+    def _send(self, requests: Iterator[TeacherRequest], parts: tuple[str, ...] | None,
+              total: int) -> list[TeacherResult]:  # fmt: skip
         with Cache.for_run(self.run, self.tc.cache_path) as cache:  # closed: the WAL is folded in, not left over
             return run_requests(requests, cache=cache, config=self.tc, parse=TraceParser(parts, self.kb),
-                                transport=self.tc.transport, run=self.run, progress=self.progress, total=total)
+                                transport=self.tc.transport, run=self.run, progress=self.progress, total=total,
+                                prompts=self.prompts)  # fmt: skip
 
     def annotate(self, studies: Sequence[StudyInput]) -> list[TraceOutcome]:
         """Traces for the studies; failures carry the transport's error code."""
+        logs.setup(self.run.root)  # the retries and their reasons, in RUN/datakit.log
         templates = ",".join(self.templates)
         outcomes: dict[str, TraceOutcome] = {}  # made as the answers come: the first request leaves sooner
         parts_so_far: dict[str, dict[str, Any]] = {s.study_id: {} for s in studies}

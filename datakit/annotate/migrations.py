@@ -1,4 +1,4 @@
-"""Schema of ``cache.sqlite``, as an append-only list of named migrations (STYLE.md H7).
+"""Schema of ``cache.sqlite``, as an append-only list of named migrations (the scheme of simonw/llm's migrations.py).
 
 Never edit or reorder a migration that has shipped: add a new one at the end. Applied names are recorded in
 ``_migrations``, so opening a cache written by an older datakit brings it up to date without losing rows.
@@ -23,7 +23,7 @@ def migration(fn: Migration) -> Migration:
 
 @migration
 def m001_calls(conn: sqlite3.Connection) -> None:
-    """One row per teacher request key, with the columns of STYLE.md H6.
+    """One row per teacher request key, with the columns below.
 
     The raw response is stored before parsing, so a parser change re-parses without asking again. A row whose
     response_json is null is not an answer: a failed HTTP call (error says why) or a request in a batch.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from datakit.errors import TemplateError
@@ -24,6 +25,7 @@ SINGLE = ("annotate/system.j2", "annotate/user.j2")
 MULTI = ("annotate/system.j2", "annotate/perception.j2", "annotate/reasoning.j2", "annotate/reflection.j2")
 REASK = "annotate/reask.j2"
 SCHEMA = "annotate/schema.j2"  # the schema as text, for endpoints that only promise json_object
+_MAX_ERROR_CHARS = 2000  # of the parser's complaint, in a re-ask
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,6 @@ class PromptSet:
         return self._sha[key]
 
     def _includes(self, name: str) -> list[str]:
-        from jinja2 import meta
-
         try:
             ast = self.env.parse(self.source(name))
         except jinja2.TemplateSyntaxError as err:
@@ -98,3 +98,10 @@ class PromptSet:
             where = f"template {err.name or name} has a syntax error on line {err.lineno}"
             raise TemplateError(f"{where}: {err.message}") from err
         return RenderedPrompt(name, text.strip() + "\n")
+
+    def reask(self, error: str, *, schema_name: str) -> str:
+        """The user message of a re-ask: ``annotate/reask.j2`` told why the reply could not be used."""
+        if len(error) > _MAX_ERROR_CHARS:
+            error = error[:_MAX_ERROR_CHARS] + " …"
+        # sent without the newline render() ends every text with: re-asks cached before the template keep their keys
+        return self.render(REASK, error=error, schema_name=schema_name).text.rstrip("\n")

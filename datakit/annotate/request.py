@@ -11,8 +11,10 @@ Nothing here talks to the network or imports ``openai``.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import hashlib
+import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,13 +29,6 @@ _DATA_URL = re.compile(r"^data:([^;,]*)((?:;[^;,]*)*);base64,", re.IGNORECASE)
 # Token estimate before sending (for --dry-run and the tokens-per-minute limiter): about four characters of
 # the request's JSON per token (OpenAI's rule of thumb for English), images counted separately.
 CHARS_PER_TOKEN = 4
-
-REASK_PROMPT = (
-    "Your previous reply could not be used: {error}\n"
-    "Reply again with the complete, corrected output only: one JSON object that follows the required "
-    "schema, with no other text."
-)
-_MAX_ERROR_CHARS = 2000
 
 
 def image_digest_url(url: str) -> tuple[str, bool]:
@@ -103,14 +98,11 @@ class LazyImage:
 
     def data_url(self) -> str:
         """Read, downscale and encode the image."""
-        import base64
-        import io
-
         with open(self.path, "rb") as fh:
             head = fh.read(26)
             if _fits_as_is(head, self.max_side):  # what the check below finds, without PIL (a 0.1 ms saving)
                 return "data:image/png;base64," + base64.b64encode(head + fh.read()).decode("ascii")
-        from PIL import Image
+        from PIL import Image  # only for an image that must be converted or downscaled
 
         with Image.open(self.path) as im:
             if im.format == "PNG" and max(im.size) <= self.max_side and im.mode in ("L", "RGB"):
@@ -207,13 +199,11 @@ class TeacherRequest:
         """The generation parameters: the body without model, messages and response_format."""
         return {k: v for k, v in self.body.items() if k not in ("model", "messages", "response_format")}
 
-    def reask(self, reply_text: str, error: str) -> TeacherRequest:
-        """The follow-up request after an unusable reply: these messages + the reply + what was wrong."""
-        if len(error) > _MAX_ERROR_CHARS:
-            error = error[:_MAX_ERROR_CHARS] + " …"
+    def reask(self, reply_text: str, prompt: str) -> TeacherRequest:
+        """The follow-up request after an unusable reply: these messages + the reply + ``prompt`` (what was wrong)."""
         messages = list(self.body.get("messages", []))
         messages.append({"role": "assistant", "content": reply_text})
-        messages.append({"role": "user", "content": REASK_PROMPT.format(error=error)})
+        messages.append({"role": "user", "content": prompt})
         return TeacherRequest(
             study_id=self.study_id,
             body={**self.body, "messages": messages},

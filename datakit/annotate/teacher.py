@@ -1,4 +1,4 @@
-"""What every teacher gets and gives back, and the registry of teachers (STYLE.md H9).
+"""What every teacher gets and gives back, and the registry of teachers.
 
 A teacher turns :class:`StudyInput` rows into :class:`TraceOutcome` rows: a trace (a dict valid against the trace
 schema) plus provenance, or a failure with a reason code that sends the study to quarantine.
@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from datakit.errors import UnknownFormat
+from datakit.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -90,25 +90,16 @@ class Teacher(Protocol):
         ...
 
 
-TEACHERS: dict[str, Callable[..., Teacher]] = {}
+TEACHERS: Registry[Callable[..., Teacher]] = Registry(
+    "teacher", builtin=("datakit.annotate.offline", "datakit.annotate.llm")
+)
 
 
 def teacher(name: str) -> Callable[[Callable[..., Teacher]], Callable[..., Teacher]]:
     """Register a teacher factory under ``name``."""
-
-    def deco(factory: Callable[..., Teacher]) -> Callable[..., Teacher]:
-        TEACHERS[name] = factory
-        return factory
-
-    return deco
+    return TEACHERS.register(name)
 
 
 def get_teacher(name: str) -> Callable[..., Teacher]:
     """The factory of a registered teacher."""
-    import importlib
-
-    for module in ("offline", "llm"):
-        importlib.import_module(f"datakit.annotate.{module}")
-    if name not in TEACHERS:
-        raise UnknownFormat(f"unknown teacher {name!r}", hint=f"choose one of: {', '.join(sorted(TEACHERS))}")
-    return TEACHERS[name]
+    return TEACHERS.get(name)

@@ -35,14 +35,14 @@ def register(app: typer.Typer) -> None:
         cancel: bool = typer.Option(False, "--cancel", help="Cancel this run's submitted batches and stop."),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
         config: Path | None = typer.Option(None, "--config", help="A datakit.toml (default: the run's)."),
+        force: bool = typer.Option(False, "--force", help="Run even when nothing changed since the last annotate."),
     ) -> None:
         """Write perception → reasoning → reflection traces for every study of RUN (traces.parquet)."""
         import datakit.annotate
         from datakit.cli.render import annotate_summary, estimate_table
-        from datakit.rundir import RunDir
+        from datakit.stage import open_run
 
-        rd = RunDir.open(run)
-        cfg = rd.load_config(config, overrides={
+        rd, cfg = open_run(run, config, overrides={
             "teacher.kind": teacher,
             "teacher.model": model,
             "teacher.base_url": base_url,
@@ -68,8 +68,8 @@ def register(app: typer.Typer) -> None:
         if dry_run:
             console.print(estimate_table(datakit.annotate.estimate(rd, cfg, limit=limit)))
             return
-        result = datakit.annotate.run(rd, cfg, limit=limit, progress=not no_progress)
-        rd.save_config(cfg)  # only a command that worked changes the run's settings
+        # only a stage that worked changes the run's settings (it saves them when it finishes)
+        result = datakit.annotate.run(rd, cfg, limit=limit, progress=not no_progress, force=force)
         console.print(annotate_summary(result))
         # The work is done and the process about to end: the collections Python runs while it shuts down would
         # walk every object of the run once more (~0.1 s after 2,000 LLM traces). Frozen objects are skipped.

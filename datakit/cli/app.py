@@ -8,7 +8,7 @@ import sys
 import typer
 from typer.core import TyperGroup
 
-from datakit import __version__
+from datakit import __version__, logs
 from datakit.errors import DatakitError
 
 
@@ -48,17 +48,22 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show what the run logs (retries and their reasons)."),
 ) -> None:
     """Build Med-R2-style reasoning fine-tuning data for chest X-ray report generation."""
+    logs.setup(verbose=verbose)
 
 
 def _register() -> None:
-    from datakit.cli import annotate, ingest, knowledge, validate
+    from datakit.cli import annotate, evaluate, finetune, ingest, knowledge, review, validate
 
     ingest.register(app)
     knowledge.register(app)
     annotate.register(app)
     validate.register(app)
+    finetune.register(app)
+    evaluate.register(app)
+    review.register(app)
 
 
 _register()

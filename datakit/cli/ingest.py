@@ -30,18 +30,18 @@ def register(app: typer.Typer) -> None:
         image_size: int | None = typer.Option(None, "--image-size", help="Longest side of converted images."),
         workers: int | None = typer.Option(None, "--workers", min=1, help="Processes (default: all cores)."),
         config: Path | None = typer.Option(None, "--config", help="A datakit.toml to start from."),
+        force: bool = typer.Option(False, "--force", help="Run even when nothing changed since the last ingest."),
     ) -> None:
         """Read SOURCE into RUN: studies.parquet, images.parquet, images/, quarantine.jsonl, manifest.json."""
         import datakit.ingest
         from datakit.cli.render import ingest_summary
-        from datakit.config import load_config
+        from datakit.config import resolve_config
         from datakit.rundir import RunDir
 
         # a run that exists keeps its own settings (datakit.toml) unless --config names another file
-        own = RunDir(run).config_path
-        base = config if config is not None else (own if own.is_file() else None)
-        cfg = load_config(
-            base,
+        cfg = resolve_config(
+            RunDir(run).config_path,
+            config,
             overrides={
                 "ingest.format": format,
                 "ingest.limit": limit,
@@ -55,14 +55,13 @@ def register(app: typer.Typer) -> None:
         )
         if limit is None:
             cfg.ingest.limit = None  # --limit is for one command, never a setting the run keeps
-        result = datakit.ingest.run(source, run, cfg)
+        result = datakit.ingest.run(source, run, cfg, force=force)
         console.print(ingest_summary(result))
 
     @app.command()
     def formats() -> None:
         """List the source formats datakit reads and what it looks for to detect each."""
-        from datakit.ingest.base import FORMATS, _load_builtin
+        from datakit.ingest.base import FORMATS
 
-        _load_builtin()
         for name, fmt in sorted(FORMATS.items()):
             console.print(f"[bold]{name}[/bold] ({fmt.dataset}): {fmt.looks_for}")

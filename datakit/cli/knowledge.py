@@ -185,22 +185,18 @@ def register(app: typer.Typer) -> None:
         k: int | None = typer.Option(None, "-k", "--top-k", min=1, help="BM25 hits per study (default 5)."),
         knowledge: list[Path] | None = KnowledgeOpt,
         config: Path | None = typer.Option(None, "--config", help="A datakit.toml (default: the run's)."),
+        force: bool = typer.Option(False, "--force", help="Run even when nothing changed since the last retrieve."),
     ) -> None:
         """Retrieve knowledge for every study of RUN: knowledge.parquet + manifest counts."""
         import datakit.retrieve
-        from datakit.config import load_config
-        from datakit.rundir import RunDir
+        from datakit.stage import open_run
 
-        rd = RunDir.open(run)
-        cfg_file = config or (rd.config_path if rd.config_path.is_file() else None)
-        cfg = load_config(
-            cfg_file,
-            overrides={
-                "knowledge.top_k": k,
-                "knowledge.paths": [str(p) for p in knowledge] if knowledge else None,
-            },
-        )
-        result = datakit.retrieve.run(rd, cfg)
+        # --knowledge is saved with the run: annotate and validate load the same knowledge base
+        rd, cfg = open_run(run, config, overrides={
+            "knowledge.top_k": k,
+            "knowledge.paths": [str(Path(p).resolve()) for p in knowledge] if knowledge else None,
+        })
+        result = datakit.retrieve.run(rd, cfg, force=force)
         c = result.counts
         verb = "Unchanged, kept" if result.skipped else "Wrote"
         console.print(

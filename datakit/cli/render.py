@@ -74,8 +74,21 @@ def _quarantine_table(result: Any) -> Table | Text:
     return t
 
 
+def skipped_note(stage: str, result: Any) -> Text:
+    """One line saying that a stage found nothing changed and did no work."""
+    entry = result.run.stage_entry(stage) or {}
+    return Text.assemble(
+        (f"{stage}: ", "bold"), "nothing changed since its last run",
+        f" ({entry.get('finished_utc', '?')})" if entry else "",
+        "; skipped, its tables are kept. Use --force to run it again.",
+        style="green",
+    )
+
+
 def ingest_summary(result: Any) -> Group:
     """Studies and images per split, views, label coverage, and quarantined rows by reason."""
+    if getattr(result, "skipped", False):
+        return Group(skipped_note("ingest", result))
     c = result.counts
     head = Text.assemble(
         ("Ingested ", "bold"), (result.format, "bold cyan"), " into ", (str(result.run.root), "bold"), "\n",
@@ -93,6 +106,8 @@ def ingest_summary(result: Any) -> Group:
 
 def annotate_summary(result: Any) -> Group:
     """Traces written, teacher, injected errors, tokens and cost, quarantined studies by reason."""
+    if getattr(result, "skipped", False):
+        return Group(skipped_note("annotate", result))
     c = result.counts
     t = result.traces
     head = Text.assemble(

@@ -119,6 +119,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (for scripts)."),
         workers: int | None = typer.Option(None, "--workers", min=1, help="Processes (default: all cores)."),
         config: Path | None = typer.Option(None, "--config", help="A datakit.toml (default: the run's)."),
+        force: bool = typer.Option(False, "--force", help="Run even when nothing changed since the last validate."),
     ) -> None:
         """Check every trace of RUN: validation.parquet, rejected traces in quarantine.jsonl.
 
@@ -126,14 +127,6 @@ def register(app: typer.Typer) -> None:
         """
         import datakit.validate
         from datakit.errors import ValidationGateError
-        from datakit.rundir import RunDir
-
-        rd = RunDir.open(run)
-        cfg = rd.load_config(
-            config, overrides={"validate.min_pass_rate": min_pass_rate, "validate.workers": workers}
-        )
-        # --min-pass-rate and --workers are for this command only: what is written back is the config without them
-        rd.save_config(rd.load_config(config))
 
         def show(summary: dict[str, Any]) -> None:
             if as_json:
@@ -142,8 +135,13 @@ def register(app: typer.Typer) -> None:
                 console.print(summary_view(summary))
 
         try:
-            result = datakit.validate.run(rd, cfg)
+            # --min-pass-rate and --workers are for this command only: the run's config keeps neither
+            result = datakit.validate.run(run, config, min_pass_rate=min_pass_rate, workers=workers, force=force)
         except ValidationGateError as err:
             show(err.result.summary)  # type: ignore[attr-defined]
             raise
+        if result.skipped and not as_json:
+            from datakit.cli.render import skipped_note
+
+            console.print(skipped_note("validate", result))
         show(result.summary)

@@ -8,26 +8,26 @@ Usage from Python::
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from datakit import tables
-from datakit.config import DatakitConfig, dump_config, load_config
+from datakit.config import DatakitConfig
 from datakit.errors import SourceLayoutError
+from datakit.hashing import content_hash
 from datakit.ingest.base import (
     FORMATS,
     ReadContext,
     SourceFormat,
-    _load_builtin,
     get_format,
     normalize_view_expr,
 )
 from datakit.ingest.splits import assign_splits, check_no_leak
-from datakit.rundir import Quarantine, RunDir, write_atomic
-
-STAGE = "ingest"
+from datakit.rundir import Quarantine, RunDir
+from datakit.stage import STAGES, Stage, open_run
 
 
 @dataclass
@@ -41,11 +41,11 @@ class IngestResult:
     counts: dict[str, int]
     quarantine: Quarantine
     notes: dict[str, int] = field(default_factory=dict)
+    skipped: bool = False
 
 
 def detect_format(root: Path) -> SourceFormat:
     """The one format whose layout ``root`` matches; an error listing what was looked for otherwise."""
-    _load_builtin()
     if not root.exists():
         raise SourceLayoutError(f"{root} does not exist", hint="check the path")
     matches = [fmt for fmt in FORMATS.values() if fmt.detect(root)]
@@ -94,18 +94,60 @@ def _drop_studies_without_images(
     return studies.filter(pl.col("n_images") > 0).with_columns(pl.col("n_images").cast(pl.Int16))
 
 
+def source_listing(root: Path) -> str:
+    """An identity of the source folder's files: every relative path with its size and modification time.
+
+    Hashing the bytes of 377,110 DICOM files to decide whether to skip would cost more than ingest itself; a
+    changed, added or removed file changes the listing. A copied source tree reads as changed, so ingest runs
+    again, and its tables come out with the same content: the stages after it still skip.
+    """
+    items = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        rel = os.path.relpath(folder, root)
+        for name in sorted(files):
+            try:
+                st = os.stat(os.path.join(folder, name))
+            except OSError:
+                continue
+            items.append(f"{rel}/{name}:{st.st_size}:{st.st_mtime_ns}")
+    return content_hash("\n".join(items))
+
+
+def _depends(run: RunDir, config: DatakitConfig) -> dict:
+    root = Path(config.source).expanduser().resolve() if config.source else None
+    return {"source": str(root), "listing": source_listing(root) if root and root.exists() else None}
+
+
+STAGE = Stage("ingest", reads=(), writes=("studies", "images"), config_sections=("source", "ingest"),
+              depends=_depends, ignore=("ingest.workers", "ingest.images.workers"))
+STAGES.add(STAGE.name, STAGE)
+
+
 def run(
     source: str | Path,
-    run_dir: str | Path,
-    config: DatakitConfig | None = None,
+    run_dir: str | Path | RunDir,
+    config: DatakitConfig | str | Path | None = None,
+    *,
+    force: bool = False,
 ) -> IngestResult:
-    """Read ``source`` into the run directory: tables, converted images, quarantine, manifest."""
-    config = config or load_config()
-    cfg = config.ingest
+    """Read ``source`` into the run directory: tables, converted images, quarantine, manifest.
+
+    Skipped when the source folder's files, the settings and the tables are unchanged since the last ingest.
+    """
+    run, config = open_run(run_dir, config, create=True)
     root = Path(source).expanduser().resolve()
+    config = config.model_copy(update={"source": str(root)})
+    cfg = config.ingest
+    # --limit is for one command, never a setting the run keeps
+    keep = config.model_copy(update={"ingest": cfg.model_copy(update={"limit": None})})
+    started = STAGE.start(run, config, force=force, keep=keep)
+    if started.skipped:
+        entry = started.entry or {}
+        return IngestResult(run, entry.get("format", ""), run.read_table("studies"), run.read_table("images"),
+                            entry.get("counts", {}), Quarantine(STAGE.name), entry.get("notes", {}), skipped=True)
     fmt = get_format(cfg.format) if cfg.format else detect_format(root)
-    run = RunDir.create(run_dir)
-    quarantine = Quarantine(STAGE)
+    quarantine = Quarantine(STAGE.name)
 
     raw = fmt.read(ReadContext(root=root, config=cfg, quarantine=quarantine))
     studies = tables.conform(raw.studies, tables.Studies.remove_columns(["split_source", "n_images"]))
@@ -128,14 +170,14 @@ def run(
         **quarantine.balance("study", raw.studies_in, studies.height),
         **quarantine.balance("image", raw.images_in, images.height),
     }
-    run.write_table("studies", studies)
-    run.write_table("images", images)
+    outputs = {"studies": run.write_table("studies", studies), "images": run.write_table("images", images)}
     run.write_quarantine(quarantine)
-    write_atomic(run.config_path, dump_config(config.model_copy(update={"source": str(root)})))
-    run.record_stage(
-        STAGE,
+    STAGE.finish(
+        run,
+        keep,
+        started,
         counts=counts,
-        fingerprint=config.fingerprint("ingest"),
+        outputs=outputs,
         source=str(root),
         format=fmt.name,
         notes=raw.notes,

@@ -1,4 +1,4 @@
-"""The contract between the ingest pipeline and one source format (STYLE.md H9: one format per module).
+"""The contract between the ingest pipeline and one source format (one format per module).
 
 A format module registers a :class:`SourceFormat`. Its ``read`` returns the source's studies and images as
 polars tables plus how many rows it saw; every row it sets aside goes to ``ctx.quarantine`` with a reason code.
@@ -15,7 +15,7 @@ from typing import Protocol
 import polars as pl
 
 from datakit.config import IngestConfig
-from datakit.errors import UnknownFormat
+from datakit.registry import Registry
 from datakit.rundir import Quarantine
 
 
@@ -75,32 +75,24 @@ class SourceFormat(Protocol):
         ...
 
 
-FORMATS: dict[str, SourceFormat] = {}
+# Importing a format's module registers it; the registry imports the built-in ones on first lookup.
+FORMATS: Registry[SourceFormat] = Registry(
+    "source format", builtin=("datakit.ingest.mimic_cxr", "datakit.ingest.iu_xray_xml", "datakit.ingest.iu_xray_csv",
+             "datakit.ingest.r2gen")
+)
 
 
 def register(fmt: SourceFormat) -> SourceFormat:
     """Add a format to the registry (used by each format module at import)."""
-    FORMATS[fmt.name] = fmt
-    return fmt
+    return FORMATS.add(fmt.name, fmt)
 
 
 def get_format(name: str) -> SourceFormat:
     """Look a format up by name."""
-    _load_builtin()
-    if name not in FORMATS:
-        raise UnknownFormat(f"unknown source format {name!r}", hint=f"choose one of: {', '.join(sorted(FORMATS))}")
-    return FORMATS[name]
+    return FORMATS.get(name)
 
 
-def _load_builtin() -> None:
-    # Importing the modules registers their formats.
-    import importlib
-
-    for name in ("mimic_cxr", "iu_xray", "r2gen"):
-        importlib.import_module(f"datakit.ingest.{name}")
-
-
-# ViewPosition values (FACTS.md §2.2) and IU-Xray projections → the views of the images table.
+# ViewPosition values (mimic-cxr-2.0.0-metadata.csv) and IU-Xray projections → the images table's views.
 _VIEW_MAP = {
     "PA": "PA",
     "AP": "AP",

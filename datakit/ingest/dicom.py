@@ -5,10 +5,12 @@ The steps, in order (``dicom_to_uint8``):
 1. keep only the stored bits — ``BitsStored`` bits ending at ``HighBit`` — and sign-extend them when
    ``PixelRepresentation`` is 1: some writers leave overlay bits or garbage above them. pydicom's own
    correction assumes ``HighBit = BitsStored - 1``; this one follows ``HighBit``;
-2. modality transform: the Modality LUT Sequence, else ``RescaleSlope`` / ``RescaleIntercept``;
+2. modality transform: the Modality LUT Sequence, else ``RescaleSlope`` / ``RescaleIntercept`` (pydicom's
+   ``apply_modality_lut``);
 3. VOI transform, only when asked: a window given in the config overrides the file; with ``voi_lut`` the
-   file's VOI LUT Sequence is used, else its WindowCenter/Width (LINEAR, LINEAR_EXACT or SIGMOID). A VOI
-   output has a fixed range (window → [0, 1], LUT → its own output range) and that range maps to 0..255.
+   file's VOI LUT Sequence is used, else its WindowCenter/Width (LINEAR, LINEAR_EXACT or SIGMOID), through
+   pydicom's ``apply_voi_lut`` / ``apply_windowing``. A VOI output has a fixed range (the window's output
+   range, or the LUT's own) and that range maps to 0..255.
    Without VOI, the image's own min..max maps to 0..255: the MIMIC-CXR-JPG convention (no window, no LUT);
 4. MONOCHROME1 (minimum = white) is inverted, so every output reads the usual way: air dark, bone bright.
 
@@ -57,20 +59,6 @@ def stored_values(arr: np.ndarray, bits_stored: int, high_bit: int, signed: bool
     return (values.astype(np.int32) ^ sign) - sign
 
 
-def window(arr: np.ndarray, center: float, width: float, function: str = "LINEAR") -> np.ndarray:
-    """A DICOM VOI window (PS3.3 C.11.2.1.2–3) as float32 in [0, 1]."""
-    x = arr.astype(np.float32, copy=False)
-    if function == "SIGMOID":
-        out = 1.0 / (1.0 + np.exp(-4.0 * (x - center) / max(width, 1e-6)))
-    elif function == "LINEAR_EXACT":
-        out = (x - center) / max(width, 1e-6) + 0.5
-    elif width <= 1:
-        out = (x > center - 0.5).astype(np.float32)
-    else:
-        out = (x - (center - 0.5)) / (width - 1) + 0.5
-    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
-
-
 def to_uint8(arr: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
     """Map ``lo..hi`` (default: the image's min..max) linearly to 0..255; a constant image becomes all 0."""
     x = arr.astype(np.float32, copy=False)
@@ -81,24 +69,6 @@ def to_uint8(arr: np.ndarray, lo: float | None = None, hi: float | None = None) 
     scaled = (x - np.float32(lo)) * np.float32(255.0 / (hi - lo))
     np.clip(scaled, 0, 255, out=scaled)
     return np.rint(scaled, out=scaled).astype(np.uint8)
-
-
-def voi_lut(arr: np.ndarray, item: Any) -> np.ndarray:
-    """Apply one VOI LUT Sequence item; the LUT's own output range maps to [0, 1]."""
-    n, first, _bits = (int(v) for v in item.LUTDescriptor)
-    n = n or 65536  # PS3.3 C.11.2.1.1: 0 entries means 2**16
-    value = item.LUTData
-    if isinstance(value, (bytes, bytearray)):
-        table = np.frombuffer(value, dtype="<u2")[:n].astype(np.float32)
-    else:
-        table = np.atleast_1d(np.asarray(value, dtype=np.float32))[:n]
-    if table.size == 0:
-        raise ValueError("the VOI LUT Sequence has an empty LUTData")
-    index = np.clip(np.rint(arr) - first, 0, table.size - 1).astype(np.intp)
-    lo, hi = float(table.min()), float(table.max())
-    if hi <= lo:
-        return np.zeros(arr.shape, dtype=np.float32)
-    return (table[index] - np.float32(lo)) * np.float32(1.0 / (hi - lo))
 
 
 def _first_number(value: Any, default: float) -> float:
@@ -113,21 +83,68 @@ def _first_number(value: Any, default: float) -> float:
         return default
 
 
-def apply_voi(values: np.ndarray, ds: Any, *, use_file_voi: bool, override: tuple[float, float] | None):
-    """VOI output in [0, 1], or None when no VOI transform applies (step 3)."""
-    if override is not None:
-        return window(values, *override)
-    if not use_file_voi:
-        return None
-    seq = ds.get("VOILUTSequence")
-    if seq:
-        return voi_lut(values, seq[0])
-    center = _first_number(ds.get("WindowCenter"), float("nan"))
-    width = _first_number(ds.get("WindowWidth"), float("nan"))
+def _voi_dataset(ds: Any, override: tuple[float, float] | None) -> Any:
+    """The elements pydicom's VOI functions read, each reduced to one clean value.
+
+    Real files carry multi-valued or unreadable DS values (several windows, unparseable text); pydicom reads the
+    first of several windows but fails on text it cannot parse, which would reject an image for its header.
+    """
+    from pydicom.dataset import Dataset
+
+    out = Dataset()
+    out.PhotometricInterpretation = "MONOCHROME2"  # inversion is step 4, after the VOI
+    out.BitsStored = int(ds.get("BitsStored") or 16)
+    out.PixelRepresentation = int(ds.get("PixelRepresentation") or 0)
+    if ds.get("ModalityLUTSequence"):
+        out.ModalityLUTSequence = ds.ModalityLUTSequence
+    else:
+        out.RescaleSlope = _first_number(ds.get("RescaleSlope"), 1.0)
+        out.RescaleIntercept = _first_number(ds.get("RescaleIntercept"), 0.0)
+    center, width = override if override is not None else (
+        _first_number(ds.get("WindowCenter"), float("nan")), _first_number(ds.get("WindowWidth"), float("nan")))
     if np.isfinite(center) and np.isfinite(width):
-        function = str(ds.get("VOILUTFunction") or "LINEAR").strip().upper()
-        return window(values, center, width, function)
-    return None
+        out.WindowCenter, out.WindowWidth = float(center), max(float(width), 1.0)
+        out.VOILUTFunction = "LINEAR" if override is not None else (
+            str(ds.get("VOILUTFunction") or "LINEAR").strip().upper())
+    if override is None and ds.get("VOILUTSequence"):
+        out.VOILUTSequence = ds.VOILUTSequence
+    return out
+
+
+def _window_range(vds: Any) -> tuple[float, float]:
+    """The output range of pydicom's ``apply_windowing`` for this data set (PS3.3 C.11.2.1.2)."""
+    if vds.get("ModalityLUTSequence"):
+        return 0.0, float(2 ** int(vds.ModalityLUTSequence[0].LUTDescriptor[2]) - 1)
+    bits = int(vds.BitsStored)
+    lo, hi = (0.0, 2.0**bits - 1) if vds.PixelRepresentation == 0 else (-(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1)
+    slope, intercept = float(vds.get("RescaleSlope", 1.0)), float(vds.get("RescaleIntercept", 0.0))
+    ends = sorted((lo * slope + intercept, hi * slope + intercept))
+    return ends[0], ends[1]
+
+
+def apply_voi(values: np.ndarray, ds: Any, *, use_file_voi: bool, override: tuple[float, float] | None):
+    """VOI output mapped to [0, 1] by pydicom's own transforms, or None when no VOI applies (step 3)."""
+    from pydicom.pixels import apply_voi_lut, apply_windowing
+
+    if override is None and not use_file_voi:
+        return None
+    vds = _voi_dataset(ds, override)
+    if "VOILUTSequence" in vds:
+        item = vds.VOILUTSequence[0]
+        value = item.LUTData
+        table = np.frombuffer(value, dtype="<u2") if isinstance(value, (bytes, bytearray)) else np.asarray(value)
+        if table.size == 0:
+            raise ValueError("the VOI LUT Sequence has an empty LUTData")
+        out = apply_voi_lut(np.rint(values).astype(np.int64), vds, prefer_lut=True)
+        lo, hi = float(table.min()), float(table.max())
+    elif "WindowCenter" in vds:
+        out = apply_windowing(values, vds)
+        lo, hi = _window_range(vds)
+    else:
+        return None
+    if hi <= lo:
+        return np.zeros(values.shape, dtype=np.float32)
+    return ((np.asarray(out, dtype=np.float64) - lo) / (hi - lo)).astype(np.float32)
 
 
 def dicom_to_uint8(
@@ -146,18 +163,9 @@ def dicom_to_uint8(
         high_bit = ds.get("HighBit")
         high_bit = bits_stored - 1 if high_bit is None else int(high_bit)
         arr = stored_values(arr, bits_stored, high_bit, int(ds.get("PixelRepresentation") or 0) == 1)
-    if ds.get("ModalityLUTSequence"):
-        from pydicom.pixels import apply_modality_lut
+    from pydicom.pixels import apply_modality_lut
 
-        values = apply_modality_lut(arr, ds).astype(np.float32)
-    else:
-        values = arr.astype(np.float32)
-        slope = _first_number(ds.get("RescaleSlope"), 1.0)
-        intercept = _first_number(ds.get("RescaleIntercept"), 0.0)
-        if slope != 1.0:
-            values *= np.float32(slope)
-        if intercept != 0.0:
-            values += np.float32(intercept)
+    values = np.asarray(apply_modality_lut(arr, _voi_dataset(ds, None)), dtype=np.float32)
     voi = apply_voi(values, ds, use_file_voi=use_file_voi, override=override)
     img = to_uint8(values) if voi is None else to_uint8(voi, 0.0, 1.0)
     if photometric == "MONOCHROME1":

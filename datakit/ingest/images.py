@@ -24,7 +24,6 @@ import io
 import os
 import re
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from datakit.errors import ConfigError
 from datakit.hashing import content_hash
 from datakit.ingest import dicom
 from datakit.ingest.dicom import ImageRejected, to_uint8
-from datakit.parallel import cores, worker_context
+from datakit.parallel import cores, given, map_chunks
 from datakit.rundir import Quarantine, RunDir, atomic_path
 
 # Part of every convert_key: bump it when a change alters the PNGs, so that every image is converted again.
@@ -249,12 +248,15 @@ def _run(tasks: list[_Task], settings: _Settings, workers: int) -> list[tuple]:
     workers = min(workers, len(tasks))
     if workers <= 1:
         return _convert_chunk(tasks, settings)
-    chunks = _chunks(tasks, workers)
     results: list[tuple] = []
-    with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
-        for part in pool.map(_convert_chunk, chunks, [settings] * len(chunks)):
-            results.extend(part)
+    for part in map_chunks(_convert_in_worker, _chunks(tasks, workers), workers=workers, setup=given,
+                           setup_args=(settings,)):
+        results.extend(part)
     return results
+
+
+def _convert_in_worker(settings: _Settings, tasks: list[_Task]) -> list[tuple]:
+    return _convert_chunk(tasks, settings)
 
 
 def convert_images(

@@ -46,11 +46,6 @@ def split_term(term: str) -> tuple[str, frozenset[str]]:
     return _norm(head), frozenset(_norm(q) for q in quals if q.strip())
 
 
-def heading_of(term: str) -> str:
-    """The heading of a term as written (the part before the first ``/``), stripped."""
-    return term.split("/", 1)[0].strip()
-
-
 @dataclass(frozen=True)
 class MeshRule:
     """One row of the mapping table."""

@@ -9,7 +9,6 @@ are counted in the manifest as ``listed_not_on_disk``, not quarantined one by on
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -18,7 +17,7 @@ from datakit.errors import MissingColumnError, SourceLayoutError
 from datakit.ingest.base import ReadContext, SourceTables, register
 from datakit.ingest.mimic_walk import ScanResult, list_patient_dirs, scan_patients
 from datakit.ingest.sections import CustomRules
-from datakit.parallel import worker_context
+from datakit.parallel import given, map_chunks, pool_size
 from datakit.tables import LABEL_BY_NAME
 
 CSV_NAMES = {
@@ -118,7 +117,7 @@ class MimicCxr:
                 f"{files_dir} holds no pXX/pNNNNNNNN patient folders", hint="point datakit at the dataset's top folder"
             )
         rules = CustomRules.load()
-        workers = min(ctx.workers, max(1, len(patients) // 2000))
+        workers = pool_size(ctx.workers, len(patients), min_items=2000, per_worker=2000)
         if ctx.limit is not None or workers <= 1:
             return scan_patients(patients, self.image_exts, rules, ctx.limit)
         # Chunks small enough to balance the workers, large enough that start-up and pickling stay cheap.
@@ -126,9 +125,9 @@ class MimicCxr:
         size = -(-len(patients) // n_chunks)
         chunks = [patients[i : i + size] for i in range(0, len(patients), size)]
         result = ScanResult()
-        with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
-            for part in pool.map(scan_patients, chunks, [self.image_exts] * len(chunks), [rules] * len(chunks)):
-                result.merge(part)
+        for part in map_chunks(_scan_in_worker, chunks, workers=workers, setup=given,
+                               setup_args=((self.image_exts, rules),)):
+            result.merge(part)
         return result
 
     def _studies(self, scan: ScanResult, ctx: ReadContext) -> tuple[pl.DataFrame, int, dict[str, str]]:
@@ -331,3 +330,8 @@ class MimicCxr:
 
 register(MimicCxr("mimic-cxr", ("dcm",)))
 register(MimicCxr("mimic-cxr-jpg", ("jpg", "jpeg")))
+
+
+def _scan_in_worker(state: tuple, patients: list) -> ScanResult:
+    exts, rules = state
+    return scan_patients(patients, exts, rules)

@@ -1,7 +1,7 @@
 """The part of MIMIC-CXR ingest that touches every file: walk patient folders, read and section the reports.
 
 It runs in worker processes, so it imports only the standard library and the section parser, and returns plain
-columnar lists (cheap to pickle). Layout (FACTS.md §2.1)::
+columnar lists (cheap to pickle). Layout (MIMIC-CXR's cxr-record-list.csv paths)::
 
     files/p10/p10000032/s50414267.txt          the report, a sibling of the study folder
     files/p10/p10000032/s50414267/<dicom_id>.dcm|.jpg

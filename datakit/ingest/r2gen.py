@@ -1,4 +1,4 @@
-"""R2Gen's ``annotation.json`` for IU-Xray and MIMIC-CXR (FACTS.md §3.4), with the images under ``images/``.
+"""R2Gen's ``annotation.json`` for IU-Xray and MIMIC-CXR (zhjohnchan/R2Gen), images under ``images/``.
 
 The top level is ``{"train": [...], "val": [...], "test": [...]}``; the list an entry sits in is its split.
 
@@ -28,7 +28,7 @@ from datakit.ingest.base import ReadContext, SourceTables, register
 
 ANNOTATION = "annotation.json"
 IMAGES = "images"
-# R2Gen writes "val"; MIMIC's own split file says "validate" (FACTS.md §2.2, §3.4).
+# R2Gen writes "val"; MIMIC's own split file says "validate" (mimic-cxr-2.0.0-split.csv; R2Gen's annotation.json).
 SPLIT_NAMES = {"train": "train", "val": "val", "validate": "val", "test": "test"}
 _IU_ID = re.compile(r"^CXR(\d+)(?:_|$)")
 _DIGITS = re.compile(r"^\s*(\d+)\s*$")

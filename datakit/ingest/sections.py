@@ -1,4 +1,4 @@
-"""MIMIC-CXR report sections, reproducing the official parser's output (FACTS.md §2.4).
+"""MIMIC-CXR report sections, reproducing the official parser's output (MIT-LCP/mimic-cxr txt/section_parser.py).
 
 The official code is ``txt/section_parser.py`` and ``txt/create_section_files.py`` in ``MIT-LCP/mimic-cxr``. This is
 our own implementation of the same algorithm, quirks included, because results must stay comparable with work

@@ -3,6 +3,7 @@
 Used by retrieve (ranking), annotate (reasoning), validate (citations) and the reading package (terms).
 """
 
-from datakit.knowledge.kb import Entry, KnowledgeBase, Region, UnknownKnowledgeId, load_configured, load_kb
+from datakit.knowledge.entries import Entry, KnowledgeBase, Region, UnknownKnowledgeId
+from datakit.knowledge.kb import load_configured, load_kb
 
 __all__ = ["Entry", "KnowledgeBase", "Region", "UnknownKnowledgeId", "load_configured", "load_kb"]

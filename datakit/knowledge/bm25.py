@@ -29,7 +29,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from datakit.knowledge.kb import Entry, KnowledgeBase
+from datakit.knowledge.entries import Entry, KnowledgeBase
+from datakit.memo import Memo
 
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
@@ -236,17 +237,12 @@ class BM25Index:
         return self.search_many([query], k)[0]
 
 
-_INDEXES: dict[str, BM25Index] = {}
+_INDEXES: Memo[BM25Index] = Memo(4)
 
 
 def get_index(kb: KnowledgeBase) -> BM25Index:
     """The BM25 index of a knowledge base, built once per knowledge fingerprint."""
-    index = _INDEXES.get(kb.fingerprint)
-    if index is None:
-        if len(_INDEXES) >= 4:
-            _INDEXES.pop(next(iter(_INDEXES)))
-        index = _INDEXES[kb.fingerprint] = BM25Index(kb)
-    return index
+    return _INDEXES.get(kb.fingerprint, lambda: BM25Index(kb))
 
 
 def explain(kb: KnowledgeBase, query: str, entry_id: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""Import Open Imaging Finding Models (``*.fm.json``, MIT) as user knowledge entries (FACTS.md §5.2).
+"""Import Open Imaging Finding Models (``*.fm.json``, MIT) as user knowledge entries (openimagingdata/findingmodels).
 
 Each model becomes ``<into>/findings/fm_<name>.yaml``. Kept: the oifm_id, the name, the description (as the
 definition), the synonyms, the model's own index codes (RadLex, SNOMED, GAMUTS, RadElement), the contributors,
@@ -30,7 +30,8 @@ import yaml
 
 from datakit.errors import KnowledgeError
 from datakit.knowledge.bm25 import tokenize_terms
-from datakit.knowledge.kb import ENTRY_SCHEMA, KnowledgeBase, _schema_problems, load_kb, user_home_dir
+from datakit.knowledge.entries import ENTRY_SCHEMA, KnowledgeBase
+from datakit.knowledge.kb import _schema_problems, load_kb, user_home_dir
 from datakit.rundir import write_atomic
 
 FORMAT = "open-imaging-finding-model"

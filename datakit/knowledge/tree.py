@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from datakit.knowledge.bm25 import tokenize_terms
-from datakit.knowledge.kb import KnowledgeBase
+from datakit.knowledge.entries import KnowledgeBase
+from datakit.memo import Memo
 
 MAX_TERM_TOKENS = 8
 
@@ -73,17 +74,12 @@ class TermMatcher:
         return [self.mentions(t) for t in texts]
 
 
-_MATCHERS: dict[str, TermMatcher] = {}
+_MATCHERS: Memo[TermMatcher] = Memo(4)
 
 
 def get_matcher(kb: KnowledgeBase) -> TermMatcher:
     """The term matcher of a knowledge base, built once per knowledge fingerprint."""
-    matcher = _MATCHERS.get(kb.fingerprint)
-    if matcher is None:
-        if len(_MATCHERS) >= 4:
-            _MATCHERS.pop(next(iter(_MATCHERS)))
-        matcher = _MATCHERS[kb.fingerprint] = TermMatcher(kb)
-    return matcher
+    return _MATCHERS.get(kb.fingerprint, lambda: TermMatcher(kb))
 
 
 def regions_mentioned(text: str | None, kb: KnowledgeBase) -> dict[str, list[str]]:

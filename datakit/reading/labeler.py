@@ -5,8 +5,8 @@ synonyms of each label's entries plus ``knowledge/labeler/lexicon.yaml`` (supple
 cues); the engine is in :mod:`datakit.reading.rules`. Validation uses it to check a trace against a
 study's labels, eval for clinical-efficacy metrics.
 
-Aggregation per label (FACTS.md §4.1): positive beats uncertain beats negative; a label with no mention is
-None, never 0. Two rules on top:
+Aggregation per label (chexpert-labeler stages/aggregate.py): positive beats uncertain beats negative; a
+label with no mention is None, never 0. Two rules on top:
 
 - **No Finding** is 1 when no finding other than Support Devices is 1 or -1 and no other abnormality the
   lexicon lists (emphysema, hernia, granuloma …) is mentioned as present or possible; else None. It is set by
@@ -23,9 +23,7 @@ Which text a study is labelled from is the ``sections`` option of :func:`label_s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,8 @@ import numpy as np
 import polars as pl
 
 from datakit.errors import ConfigError
-from datakit.parallel import cores, worker_context
+from datakit.memo import Memo
+from datakit.parallel import chunked, cores, given, map_chunks
 from datakit.reading import rules
 from datakit.reading.lexicon import Tables, build_tables, default_lexicon_path, read_lexicon
 from datakit.tables import LABEL_COLUMNS
@@ -153,17 +152,10 @@ class Labeler:
             size = sum(len(t) for t in texts if t)
             workers = 1 if size < PARALLEL_MIN_CHARS else cores()
         if workers <= 1 or len(texts) <= CHUNK:
-            codes = _encode(self, texts)
-        else:
-            chunks = [texts[i : i + CHUNK] for i in range(0, len(texts), CHUNK)]
-            with ProcessPoolExecutor(
-                max_workers=min(workers, len(chunks)),
-                mp_context=worker_context(),
-                initializer=_init_worker,
-                initargs=(self,),
-            ) as pool:
-                codes = np.concatenate(list(pool.map(_work, chunks)))
-        return _frame(codes)
+            return _frame(_encode(self, texts))
+        chunks = chunked(texts, CHUNK)
+        parts = map_chunks(_encode, chunks, workers=min(workers, len(chunks)), setup=given, setup_args=(self,))
+        return _frame(np.concatenate(list(parts)))
 
 
 def _encode(labeler: Labeler, texts: list[str | None]) -> np.ndarray:
@@ -181,29 +173,16 @@ def _frame(codes: np.ndarray) -> pl.DataFrame:
     return frame.with_columns(pl.when(pl.col(c) != _NULL).then(pl.col(c)).alias(c) for c in LABEL_COLUMNS)
 
 
-_WORKER: Labeler | None = None
+_DEFAULT: Memo[Labeler] = Memo(4)
 
 
-def _init_worker(labeler: Labeler) -> None:
-    global _WORKER
-    _WORKER = labeler
+def default_labeler(kb: Any = None) -> Labeler:
+    """The labeler over ``kb`` (default: the shipped knowledge) and the shipped lexicon, built once per process."""
+    if kb is None:
+        from datakit.knowledge.kb import load_kb
 
-
-def _work(texts: list[str | None]) -> np.ndarray:
-    assert _WORKER is not None
-    return _encode(_WORKER, texts)
-
-
-@lru_cache(maxsize=4)
-def _default_labeler(kb_fingerprint: str, lexicon: str) -> Labeler:
-    return Labeler(lexicon_path=lexicon)
-
-
-def default_labeler() -> Labeler:
-    """The labeler over the shipped knowledge and lexicon, built once per process."""
-    from datakit.knowledge.kb import load_kb
-
-    return _default_labeler(load_kb().fingerprint, str(default_lexicon_path()))
+        kb = load_kb()
+    return _DEFAULT.get((kb.fingerprint, str(default_lexicon_path())), lambda: Labeler(kb))
 
 
 def section_texts(studies: pl.DataFrame, sections: str = "extracted") -> pl.Series:

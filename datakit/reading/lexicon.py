@@ -18,19 +18,16 @@ are character tries, so matching cost grows with the text, not with the number o
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from datakit.errors import KnowledgeError
 from datakit.hashing import content_hash
-from datakit.resources import data_path, schema_path
+from datakit.resources import data_path
 from datakit.tables import LABEL_COLUMNS
+from datakit.yamldoc import load_document
 
 LEXICON_SCHEMA = "labeler_lexicon.v1.json"
 # Bump when the engine's rules change, so labels computed under older rules are not reused.
@@ -164,35 +161,11 @@ def default_lexicon_path() -> Path:
     return Path(data_path("knowledge")) / "labeler" / "lexicon.yaml"
 
 
-@lru_cache(maxsize=1)
-def _validator():
-    import jsonschema
-
-    return jsonschema.Draft202012Validator(
-        json.loads(schema_path(LEXICON_SCHEMA).read_text(encoding="utf-8"))
-    )
-
-
 def read_lexicon(path: str | Path | None = None) -> dict[str, Any]:
     """Read a lexicon file and check it against ``schemas/labeler_lexicon.v1.json``."""
     path = Path(path) if path is not None else default_lexicon_path()
     hint = f"the format is schemas/{LEXICON_SCHEMA}; the shipped example is knowledge/labeler/lexicon.yaml"
-    try:
-        doc = yaml.load(
-            path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        )
-    except FileNotFoundError:
-        raise KnowledgeError(f"labeler lexicon {path} does not exist", hint=hint) from None
-    except yaml.YAMLError as err:
-        raise KnowledgeError(f"{path}: YAML syntax error: {err}", hint="fix the YAML syntax") from err
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        lines = [f"{'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors[:10]]
-        more = f"\n  … and {len(errors) - 10} more" if len(errors) > 10 else ""
-        raise KnowledgeError(
-            f"{path} is not a valid labeler lexicon:\n  - " + "\n  - ".join(lines) + more, hint=hint
-        )
-    return doc
+    return load_document(path, LEXICON_SCHEMA, KnowledgeError, hint)
 
 
 def _expand_all(items: list, where: str, path: Path) -> list[tuple[str, int | None]]:

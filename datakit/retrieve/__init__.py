@@ -1,6 +1,6 @@
 """Retrieve: studies → ``knowledge.parquet``, the knowledge entries each study's reasoning should draw on.
 
-Three lookups are merged per study (DESIGN.md, "Knowledge"):
+Three lookups are merged per study:
 - **label** — each positive (1) or uncertain (-1) CheXpert label brings its own entry (``label:<column>``);
 - **tree** — every entry whose name or synonym the report mentions, negated or not (``tree:<region>``);
 - **bm25** — the top ``knowledge.top_k`` entries for the report text as a query (``bm25``), leaving out those
@@ -15,41 +15,26 @@ label or 0.5 for an uncertain one; rows are ranked by score (ties by entry id) a
 Usage::
 
     result = datakit.retrieve.run("runs/demo")           # reads studies.parquet, writes knowledge.parquet
-    hits = datakit.retrieve.retrieve(studies, load_kb())  # the pure function underneath
+    hits = datakit.retrieve.retrieve(studies, datakit.knowledge.load_kb())  # the pure function underneath
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from datakit import tables
-from datakit.config import DatakitConfig, load_config
-from datakit.hashing import content_hash, file_digest
-from datakit.knowledge.bm25 import get_index, search
-from datakit.knowledge.kb import Entry, KnowledgeBase, Region, load_configured, load_kb
-from datakit.knowledge.tree import get_matcher, regions_mentioned
+from datakit.config import DatakitConfig
+from datakit.knowledge import KnowledgeBase, load_configured
+from datakit.knowledge.bm25 import get_index
+from datakit.knowledge.tree import get_matcher
 from datakit.rundir import RunDir
+from datakit.stage import STAGES, Stage, open_run
 
-__all__ = [
-    "Entry",
-    "KnowledgeBase",
-    "Region",
-    "RetrieveResult",
-    "label_entries",
-    "load_configured",
-    "load_kb",
-    "query_texts",
-    "regions_mentioned",
-    "retrieve",
-    "run",
-    "search",
-]
+__all__ = ["STAGE", "RetrieveResult", "label_entries", "query_texts", "retrieve", "run"]
 
-STAGE = "retrieve"
 # Bump when the merge or the scoring changes, so an unchanged run is not wrongly skipped.
 ALGORITHM_VERSION = 1
 LABEL_BONUS = {tables.POSITIVE: 1.0, tables.UNCERTAIN: 0.5}
@@ -177,45 +162,40 @@ def _counts(studies: pl.DataFrame, hits: pl.DataFrame) -> dict[str, int]:
     }
 
 
-def run(run: RunDir | str | Path, config: DatakitConfig | None = None) -> RetrieveResult:
+def _depends(run: RunDir, config: DatakitConfig) -> dict:
+    return {"knowledge": load_configured(config).fingerprint}
+
+
+STAGE = Stage(
+    "retrieve",
+    reads=("studies",),
+    writes=("knowledge",),
+    config_sections=("knowledge",),
+    version=ALGORITHM_VERSION,
+    depends=_depends,
+)
+STAGES.add(STAGE.name, STAGE)
+
+
+def run(
+    run: RunDir | str | Path, config: DatakitConfig | str | Path | None = None, *, force: bool = False
+) -> RetrieveResult:
     """Read the run's studies, retrieve knowledge for each, write ``knowledge.parquet`` and the manifest.
 
     Skipped (the old table is returned) when the studies, the knowledge and the settings are all unchanged.
     """
-    started = time.perf_counter()
-    run = run if isinstance(run, RunDir) else RunDir.open(run)
-    if config is None:
-        config = load_config(run.config_path if run.config_path.is_file() else None)
+    run, config = open_run(run, config)
+    started = STAGE.start(run, config, force=force)
     kb = load_configured(config)
-    studies_path = run.table_path("studies")
     studies = run.read_table("studies")
-    fingerprint = content_hash(
-        {
-            "algorithm": ALGORITHM_VERSION,
-            "knowledge": kb.fingerprint,
-            "top_k": config.knowledge.top_k,
-            "max_hits": config.knowledge.max_hits,
-            "studies": file_digest(studies_path),
-        }
-    )
-    if run.stage_fingerprint(STAGE) == fingerprint and run.has_table("knowledge"):
-        run.refresh_inputs(STAGE, ("studies",))  # same content: the hits stand for this studies.parquet too
+    if started.skipped:
         hits = run.read_table("knowledge")
-        return RetrieveResult(
-            run, hits, _counts(studies, hits), len(kb), skipped=True, seconds=time.perf_counter() - started
-        )
+        return RetrieveResult(run, hits, _counts(studies, hits), len(kb), skipped=True, seconds=started.seconds)
     hits = retrieve(studies, kb, k=config.knowledge.top_k, max_hits=config.knowledge.max_hits)
     counts = _counts(studies, hits)
-    run.write_table("knowledge", hits)
-    seconds = time.perf_counter() - started
-    run.record_stage(
-        STAGE,
-        counts=counts,
-        fingerprint=fingerprint,
-        inputs=("studies",),
-        knowledge_fingerprint=kb.fingerprint,
-        knowledge_entries=len(kb),
-        knowledge_folders=kb.folders,
-        seconds=round(seconds, 3),
+    outputs = {"knowledge": run.write_table("knowledge", hits)}
+    STAGE.finish(
+        run, config, started, counts=counts, outputs=outputs,
+        knowledge_fingerprint=kb.fingerprint, knowledge_entries=len(kb), knowledge_folders=kb.folders,
     )
-    return RetrieveResult(run, hits, counts, len(kb), seconds=seconds)
+    return RetrieveResult(run, hits, counts, len(kb), seconds=started.seconds)

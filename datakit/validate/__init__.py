@@ -28,7 +28,6 @@ Usage::
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,12 @@ import polars as pl
 from datakit import tables
 from datakit.config import DatakitConfig, ValidateConfig
 from datakit.errors import RunDirError, ValidationGateError
+from datakit.hashing import file_digest
+from datakit.knowledge import load_configured
+from datakit.reading.labeler import default_labeler
+from datakit.reading.lexicon import default_lexicon_path
 from datakit.rundir import Quarantine, RunDir
+from datakit.stage import STAGES, Stage, open_run
 from datakit.validate.context import Context
 from datakit.validate.core import Outcome, rejected, run_checks, summarize
 from datakit.validate.registry import CHECKS, Check, check, concat_problems, no_problems, problems
@@ -57,8 +61,6 @@ __all__ = [
     "validate",
 ]
 
-STAGE = "validate"
-
 
 @dataclass
 class ValidationResult:
@@ -69,18 +71,12 @@ class ValidationResult:
     summary: dict[str, Any]
     quarantine: Quarantine
     counts: dict[str, int]
+    skipped: bool = False
 
     @property
     def pass_rate(self) -> float:
         """Share of traces fit to train on."""
         return float(self.summary["pass_rate"])
-
-
-def default_labeler(kb: Any) -> Any:
-    """The CheXpert-style labeler (``datakit.reading.labeler``) over the run's knowledge base."""
-    from datakit.reading.labeler import Labeler
-
-    return Labeler(kb)
 
 
 def validate(
@@ -101,7 +97,6 @@ def validate(
 
 
 def _outcome(traces, studies, images, hits, *, kb, labeler, config, run=None) -> Outcome:
-    from datakit.knowledge.kb import load_configured
 
     config = config or ValidateConfig()
     kb = kb if kb is not None else load_configured()
@@ -127,30 +122,79 @@ def _read_traces(run: RunDir) -> pl.DataFrame:
     return traces
 
 
+def _depends(run: RunDir, config: DatakitConfig) -> dict:
+    """What the verdicts depend on besides the tables and the settings: knowledge, lexicon, plugins' code."""
+    plugins = {}
+    for name in config.validate.plugins:
+        path = Path(name).expanduser()
+        plugins[name] = file_digest(path) if path.is_file() else name  # a module: its name (installed code)
+    return {"knowledge": load_configured(config).fingerprint, "lexicon": file_digest(default_lexicon_path()),
+            "plugins": plugins}
+
+
+# Bump when a built-in check changes its verdicts.
+CHECKS_VERSION = 1
+STAGE = Stage(
+    "validate",
+    reads=("traces", "studies", "images", "knowledge"),
+    writes=("validation",),
+    config_sections=("validate", "knowledge"),
+    version=CHECKS_VERSION,
+    depends=_depends,
+    ignore=("validate.min_pass_rate", "validate.workers"),
+)
+STAGES.add(STAGE.name, STAGE)
+
+
+def _gate(summary: dict[str, Any], gate: float | None) -> None:
+    summary["min_pass_rate"] = gate
+    summary["gate"] = None if gate is None else ("passed" if summary["pass_rate"] >= gate else "failed")
+
+
+def _raise_if_gated(result: ValidationResult) -> ValidationResult:
+    summary = result.summary
+    if summary["gate"] == "failed":
+        gate = summary["min_pass_rate"]
+        err = ValidationGateError(
+            f"{summary['pass_rate']:.1%} of traces passed validation, below the gate of {gate:.1%} "
+            f"({summary['rejected']} of {summary['traces']} rejected)",
+            hint=f"see why in {result.run.table_path('validation')} and quarantine.jsonl, or lower --min-pass-rate",
+        )
+        err.result = result  # type: ignore[attr-defined]
+        raise err
+    return result
+
+
 def run(
     run: RunDir | str | Path,
-    config: DatakitConfig | None = None,
+    config: DatakitConfig | str | Path | None = None,
     *,
     min_pass_rate: float | None = None,
     labeler: Any = None,
+    force: bool = False,
+    workers: int | None = None,
 ) -> ValidationResult:
     """Validate every trace of the run; write validation.parquet, quarantine and manifest.
 
-    Raises :class:`ValidationGateError` (exit code 4) after writing, when the pass rate is below
-    ``min_pass_rate`` (default ``validate.min_pass_rate``); the error's ``result`` holds the
-    :class:`ValidationResult`.
+    Skipped when the traces, the tables they were judged against, the knowledge and the settings are unchanged
+    (a custom ``labeler`` always runs). Raises :class:`ValidationGateError` (exit code 4) after writing, when
+    the pass rate is below ``min_pass_rate`` (default ``validate.min_pass_rate``); the error's ``result`` holds
+    the :class:`ValidationResult`.
     """
-    from datakit.knowledge.kb import load_configured
-
-    started = time.perf_counter()
-    run = run if isinstance(run, RunDir) else RunDir.open(run)
-    config = config or run.load_config()
-    vcfg = config.validate
+    run, config = open_run(run, config)
+    vcfg = config.validate if workers is None else config.validate.model_copy(update={"workers": workers})
+    gate = vcfg.min_pass_rate if min_pass_rate is None else min_pass_rate
     traces = _read_traces(run)
     # traces judged against studies or hits rewritten since retrieve or annotate ran would be judged wrongly;
     # the earliest stale stage is named first, so the hint sends the user back far enough
-    run.check_upstream("retrieve", STAGE)
-    run.check_upstream("annotate", STAGE)
+    started = STAGE.start(run, config, force=force or labeler is not None)
+    if started.skipped:
+        entry = started.entry or {}
+        summary = dict(entry.get("summary") or {})
+        _gate(summary, gate)
+        result = ValidationResult(run, run.read_table("validation"), summary, Quarantine(STAGE.name),
+                                  entry.get("counts", {}), skipped=True)
+        return _raise_if_gated(result)
     studies = run.read_table("studies")
     images = run.read_table("images")
     hits = run.read_table("knowledge") if run.has_table("knowledge") else tables.empty(tables.KnowledgeHits)
@@ -161,7 +205,7 @@ def run(
             "no knowledge.parquet: citations were grounded in perceived findings only"
         )
 
-    quarantine = Quarantine(STAGE)
+    quarantine = Quarantine(STAGE.name)
     dataset = dict(studies.select("study_id", "dataset").iter_rows())
     for sid, code, message in rejected(outcome.table).iter_rows():
         quarantine.add("trace", sid, code, message, dataset=dataset.get(sid))
@@ -176,36 +220,25 @@ def run(
                 dataset=dataset.get(sid),
             )
     summary = summarize(outcome, examples=vcfg.examples)
-    gate = vcfg.min_pass_rate if min_pass_rate is None else min_pass_rate
-    summary["min_pass_rate"] = gate
-    summary["gate"] = None if gate is None else ("passed" if summary["pass_rate"] >= gate else "failed")
+    _gate(summary, gate)
     summary["run"] = str(run.root)
-    summary["seconds"]["total"] = round(time.perf_counter() - started, 3)
+    summary["seconds"]["total"] = round(started.seconds, 3)
 
     n_in = summary["traces"]
     counts = quarantine.balance("trace", n_in, n_in - summary["rejected"]) | {
         "trace_flagged": summary["flagged"]
     }
-    run.write_table("validation", outcome.table)
+    outputs = {"validation": run.write_table("validation", outcome.table)}
     run.write_quarantine(quarantine)
-    run.record_stage(
-        STAGE,
+    STAGE.finish(
+        run,
+        config,
+        started,
         counts=counts,
-        fingerprint=config.fingerprint("validate", "knowledge"),
-        inputs=("traces", "studies", "images", "knowledge"),
+        outputs=outputs,
         pass_rate=summary["pass_rate"],
-        min_pass_rate=gate,
         by_check={c["check"]: {"failed": c["failed"], "flagged": c["flagged"]} for c in summary["checks"]},
         quarantined_by_code=dict(quarantine.by_code()),
-        seconds=summary["seconds"]["total"],
+        summary=summary,
     )
-    result = ValidationResult(run, outcome.table, summary, quarantine, counts)
-    if summary["gate"] == "failed":
-        err = ValidationGateError(
-            f"{summary['pass_rate']:.1%} of traces passed validation, below the gate of {gate:.1%} "
-            f"({summary['rejected']} of {n_in} rejected)",
-            hint=f"see why in {run.table_path('validation')} and quarantine.jsonl, or lower --min-pass-rate",
-        )
-        err.result = result  # type: ignore[attr-defined]
-        raise err
-    return result
+    return _raise_if_gated(ValidationResult(run, outcome.table, summary, quarantine, counts))

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from datakit.parallel import cores
+from datakit.parallel import given, map_chunks, pool_size
 
 # Below this many traces, the pass runs in the calling process (workers cost more than they save).
 PARALLEL_FROM = 4000
@@ -82,25 +82,19 @@ def parse_chunks(texts: Any, tags: tuple[str, str], workers: int | None = None) 
     the caller turns each chunk's results into a table before the next, so memory stays flat.
     """
     n = len(texts)
-    workers = workers or cores()
+    workers = pool_size(workers, n, min_items=PARALLEL_FROM, per_worker=CHUNK)
     bounds = [(i, min(n, i + CHUNK)) for i in range(0, n, CHUNK)]
-    if workers <= 1 or n < PARALLEL_FROM:
+    if workers <= 1:
         for start, stop in bounds:
             yield _parse_chunk((_as_list(texts, start, stop), tags))
         return
-    from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
+    chunks = (_as_list(texts, start, stop) for start, stop in bounds)
+    yield from map_chunks(_parse_in_worker, chunks, workers=min(workers, len(bounds)), setup=given,
+                          setup_args=(tags,))
 
-    from datakit.parallel import worker_context
 
-    with ProcessPoolExecutor(min(workers, len(bounds)), mp_context=worker_context()) as pool:
-        pending: deque = deque()
-        for start, stop in bounds:
-            pending.append(pool.submit(_parse_chunk, (_as_list(texts, start, stop), tags)))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+def _parse_in_worker(tags: tuple[str, str], texts: list[str | None]) -> list[tuple]:
+    return [parse_one(t, tags) for t in texts]
 
 
 def _as_list(texts: Any, start: int, stop: int) -> list[str | None]:

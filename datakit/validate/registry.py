@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 import polars as pl
 
 from datakit.errors import UnknownFormat
+from datakit.registry import Registry
 
 if TYPE_CHECKING:
     from datakit.validate.context import Context
@@ -53,7 +54,6 @@ class Check:
         return "error" if "error" in levels else "warning"
 
 
-CHECKS: dict[str, Check] = {}
 
 
 def check(
@@ -69,7 +69,7 @@ def check(
 
     def deco(fn: Callable[[Context], pl.DataFrame]) -> Callable[[Context], pl.DataFrame]:
         doc = (fn.__doc__ or "").strip().splitlines()
-        CHECKS[name] = Check(name, fn, dict(codes or {}), severity, judges, doc[0] if doc else "")
+        CHECKS.add(name, Check(name, fn, dict(codes or {}), severity, judges, doc[0] if doc else ""))
         return fn
 
     return deco
@@ -91,12 +91,13 @@ BUILTIN = (
 )
 
 
+# The built-in checks register themselves with the same decorator a user's check uses.
+CHECKS: Registry[Check] = Registry("check", builtin=tuple(f"datakit.validate.checks.{m}" for m in BUILTIN))
+
+
 def load_builtin() -> None:
     """Import the modules of the built-in checks (they register themselves)."""
-    import importlib
-
-    for module in BUILTIN:
-        importlib.import_module(f"datakit.validate.checks.{module}")
+    CHECKS.load()
 
 
 def load_plugins(plugins: list[str]) -> None:
@@ -129,7 +130,7 @@ def selected(skip: list[str]) -> list[Check]:
     unknown = [s for s in skip if s not in CHECKS]
     if unknown:
         raise UnknownFormat(
-            f"unknown check {unknown[0]!r} in validate.skip", hint=f"choose from: {', '.join(CHECKS)}"
+            f"unknown check {unknown[0]!r} in validate.skip", hint=f"choose from: {', '.join(CHECKS.names())}"
         )
     # built-in checks first in their own order (whatever imported them first), then users' in registration
     # order

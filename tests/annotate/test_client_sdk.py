@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.annotate import transport_helpers
@@ -38,3 +40,28 @@ def test_the_sdk_is_what_sends(server, cache):  # noqa: F811
                            progress=False)
     assert all(r.ok for r in results)
     assert all(r.headers["user-agent"].startswith("AsyncOpenAI/Python") for r in server.chat_requests())
+
+
+def test_an_endpoint_behind_a_proxy_goes_through_the_sdk_even_when_datakit_is_asked(server, cache, monkeypatch):  # noqa: F811
+    from datakit.annotate.engine import run_requests
+    from tests.annotate.transport_helpers import config_for, make_requests, parse_answer
+
+    for name in [k for k in os.environ if k.lower().endswith("_proxy")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.port}")  # the fake server plays the proxy
+    config = config_for("http://teacher.invalid/v1", http_client="datakit")
+    results = run_requests(make_requests(2), cache=cache, config=config, parse=parse_answer, progress=False)
+    assert all(r.ok for r in results)
+    sent = server.chat_requests()
+    assert [r.path for r in sent] == ["http://teacher.invalid/v1/chat/completions"] * 2  # a proxy's request line
+    assert all(r.headers["user-agent"].startswith("AsyncOpenAI/Python") for r in sent)
+
+
+def test_credentials_in_the_url_go_through_the_sdk(server, cache):  # noqa: F811
+    from datakit.annotate.engine import run_requests
+    from tests.annotate.transport_helpers import config_for, make_requests, parse_answer
+
+    config = config_for(server.base_url.replace("http://", "http://user:secret@"), http_client="datakit")
+    results = run_requests(make_requests(1), cache=cache, config=config, parse=parse_answer, progress=False)
+    assert results[0].ok
+    assert server.chat_requests()[0].headers["user-agent"].startswith("AsyncOpenAI/Python")

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from datakit.annotate.http import ConnectError, Http11Pool, HttpxTransport, RequestTimeout, transport_for
+from datakit.annotate.http import ConnectError, Http11Pool, RequestTimeout, needs_sdk
 
 
 def _serve(answers):
@@ -126,14 +126,13 @@ def test_timeout_and_unreachable():
     asyncio.run(nowhere())
 
 
-def test_a_proxy_or_credentials_in_the_url_go_through_httpx(monkeypatch):
-    args = {"connect_timeout_s": 1, "timeout_s": 1, "max_connections": 4}
+def test_a_proxy_or_credentials_in_the_url_go_through_the_sdk(monkeypatch):
     for name in [k for k in os.environ if k.lower().endswith("_proxy")]:
         monkeypatch.delenv(name)
-    assert isinstance(transport_for("http://127.0.0.1:8000/v1", {}, **args), Http11Pool)
-    assert isinstance(transport_for("http://u:p@example.org/v1", {}, **args), HttpxTransport)
+    assert not needs_sdk("http://127.0.0.1:8000/v1")
+    assert needs_sdk("http://u:p@example.org/v1")
     monkeypatch.setenv("NO_PROXY", "internal.example")
-    assert isinstance(transport_for("https://api.example.org/v1", {}, **args), Http11Pool)  # none for https
+    assert not needs_sdk("https://api.example.org/v1")  # no proxy for https
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
-    assert isinstance(transport_for("https://api.example.org/v1", {}, **args), HttpxTransport)
-    assert isinstance(transport_for("https://internal.example/v1", {}, **args), Http11Pool)  # NO_PROXY
+    assert needs_sdk("https://api.example.org/v1")
+    assert not needs_sdk("https://internal.example/v1")  # NO_PROXY

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import polars as pl
 import pytest
@@ -11,8 +12,9 @@ import datakit.annotate
 from datakit.annotate import _split_swallowed
 from datakit.cli.app import app
 from datakit.config import load_config
+from datakit.resources import data_path
 from datakit.text import clean
-from datakit.trace import schema_errors
+from datakit.trace import SCHEMA_ID, schema_errors
 from tests.fakes.openai_server import FakeOpenAI, Reply
 
 PERCEPTION = [
@@ -68,7 +70,8 @@ def test_single_call_traces_then_a_second_run_sends_nothing(demo_run, server):
         assert trace["report"]["impression"] == own[1]
     row = first.traces.row(0, named=True)
     assert row["teacher"] == "llm" and row["model"] == "teacher-m"
-    assert row["templates"] == "annotate/system.j2,annotate/user.j2" and row["template_sha"].startswith("b2:")
+    assert row["templates"] == "annotate/system.j2,annotate/user.j2,annotate/reask.j2"
+    assert row["template_sha"].startswith("b2:")
     assert row["cache_keys"] and row["cache_keys"][0].startswith("b2:")
 
     # what was sent: the rendered prompt, the images as PNG data URLs, the trace schema as strict json_schema
@@ -145,7 +148,7 @@ def test_multi_stage_sends_three_requests_each_seeing_the_earlier_answers(demo_r
     reflection_prompt = next(b for b in sent if "reflection" in b["response_format"]["json_schema"]["name"])
     text = reflection_prompt["messages"][1]["content"][0]["text"]
     assert "Blunted left costophrenic angle with a meniscus" in text and "[K:pleural_effusion]" in text
-    assert result.traces["templates"][0].endswith("annotate/reflection.j2")
+    assert result.traces["templates"][0].endswith("annotate/reflection.j2,annotate/reask.j2")
     assert len(result.traces["cache_keys"][0]) == 3
 
 
@@ -201,4 +204,51 @@ def test_json_object_endpoints_are_shown_the_schema_in_the_prompt(demo_run, mode
         sent = [r.body for r in server.chat_requests()]
     assert result.counts["study_out"] == 2 and len(sent) == (2 if mode == "single" else 6)
     assert all("JSON Schema" in b["messages"][1]["content"][-1]["text"] for b in sent)
-    assert result.traces["templates"][0].endswith("annotate/schema.j2")
+    assert result.traces["templates"][0].endswith("annotate/schema.j2,annotate/reask.j2")
+
+
+def _cli_annotate(demo_run, server, *more, verbose=False, limit=1):
+    args = ["-v"] if verbose else []
+    args += ["annotate", "--run", str(demo_run), "--teacher", "llm", "--model", "teacher-m", "--base-url",
+             server.base_url, "--limit", str(limit), "--no-progress", *more]
+    return CliRunner().invoke(app, args)
+
+
+def test_a_user_reask_template_changes_the_reask_sent_and_the_template_hash(demo_run, tmp_path):
+    mine = tmp_path / "prompts"
+    shutil.copytree(data_path("prompts"), mine)
+    (mine / "annotate" / "reask.j2").write_text(
+        "{#- Variables: error, schema_name -#}\nNOT USABLE under {{ schema_name }}: {{ error }}. JSON only, please.\n"
+    )
+
+    def handler(body, index):  # the first try of every study is not JSON; a re-ask gets a trace
+        return Reply(content="no JSON here") if len(body["messages"]) == 2 else answer_for(body, index)
+
+    with FakeOpenAI(handler) as server:
+        default = _cli_annotate(demo_run, server)
+        shipped_sha = pl.read_parquet(demo_run / "traces.parquet")["template_sha"][0]
+        own = _cli_annotate(demo_run, server, "--prompts", str(mine))
+        own_sha = pl.read_parquet(demo_run / "traces.parquet")["template_sha"][0]
+        reasks = [r.body["messages"][-1]["content"] for r in server.chat_requests() if len(r.body["messages"]) > 2]
+        sent = len(server.chat_requests())
+    assert default.exit_code == 0 and own.exit_code == 0, default.output + own.output
+    assert reasks[0].startswith("Your previous reply could not be used: the reply is not valid JSON")
+    assert reasks[1].startswith(f"NOT USABLE under {SCHEMA_ID}: the reply is not valid JSON")
+    assert reasks[1].endswith("JSON only, please.")
+    assert sent == 3  # the first request's reply came from the cache; only the new re-ask was sent
+    assert own_sha != shipped_sha
+
+
+def test_retries_are_in_the_run_log_and_on_the_console_with_verbose(demo_run, monkeypatch):
+    monkeypatch.setenv("DATAKIT_TEACHER__BACKOFF_INITIAL_S", "0.01")
+    busy = Reply(status=503, error={"error": {"message": "warming up"}})
+    with FakeOpenAI(answer_for) as server:
+        server.script(busy)
+        quiet = _cli_annotate(demo_run, server)
+        server.script(busy)
+        loud = _cli_annotate(demo_run, server, verbose=True, limit=2)  # the second study is sent
+    assert quiet.exit_code == 0 and loud.exit_code == 0, quiet.output + loud.output
+    assert "retry" not in quiet.output
+    assert "retry 1 of 6 in" in loud.output and "answered 503: warming up" in loud.output
+    log = (demo_run / "datakit.log").read_text()
+    assert log.count("retry 1 of 6 in") == 2 and "warming up" in log

@@ -14,7 +14,9 @@ from datakit import ingest
 from datakit.config import load_config
 from datakit.errors import MissingColumnError, SourceLayoutError
 from datakit.ingest.base import ReadContext
-from datakit.ingest.iu_xray import KaggleCsv, OpenIXml, caption_view, kaggle_image_id, study_id_of
+from datakit.ingest.iu_xray import caption_view, kaggle_image_id, study_id_of
+from datakit.ingest.iu_xray_csv import KaggleCsv
+from datakit.ingest.iu_xray_xml import OpenIXml
 from datakit.ingest.mesh import MAPPING_PATH, MeshMap
 from datakit.rundir import Quarantine
 from datakit.tables import LABEL_BY_NAME, LABEL_COLUMNS

@@ -1,4 +1,4 @@
-"""The MIMIC-CXR section parser must agree with the official one (FACTS.md §2.4), quirks included."""
+"""The MIMIC-CXR section parser must agree with the official one (mimic-cxr txt/section_parser.py), quirks included."""
 
 import pytest
 

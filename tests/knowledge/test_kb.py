@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from datakit.errors import DatakitError, KnowledgeError
-from datakit.knowledge.kb import UnknownKnowledgeId, load_configured, load_kb, user_home_dir
+from datakit.knowledge import UnknownKnowledgeId
+from datakit.knowledge.kb import load_configured, load_kb, user_home_dir
 from datakit.resources import data_path, schema_path
 from datakit.tables import LABEL_COLUMNS
 

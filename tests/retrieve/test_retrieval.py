@@ -14,8 +14,8 @@ from datakit.cli.app import app
 from datakit.config import load_config
 from datakit.knowledge.bm25 import explain, get_index, stem, tokenize
 from datakit.knowledge.kb import load_kb
-from datakit.knowledge.tree import get_matcher
-from datakit.retrieve import query_texts, regions_mentioned, retrieve
+from datakit.knowledge.tree import get_matcher, regions_mentioned
+from datakit.retrieve import query_texts, retrieve
 from datakit.rundir import RunDir
 
 HELDOUT = Path(__file__).parent / "data" / "retrieval_heldout.yaml"

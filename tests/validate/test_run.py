@@ -196,7 +196,7 @@ def test_a_users_check_from_a_plugin_file(small, tmp_path):
         }
         assert result.summary["rejected"] == 2
     finally:
-        CHECKS.pop("short_reasoning", None)
+        CHECKS.remove("short_reasoning")
     with pytest.raises(ConfigError, match="does not exist"):
         datakit.validate.run(small, _config(plugins=[str(tmp_path / "nope.py")]))
 
@@ -210,7 +210,7 @@ def test_a_check_returning_the_wrong_columns_is_a_clear_bug(small):
         with pytest.raises(TypeError, match="check 'broken' returned a frame without code, message"):
             datakit.validate.run(small, _config(), labeler=KeywordLabeler())
     finally:
-        CHECKS.pop("broken", None)
+        CHECKS.remove("broken")
 
 
 def test_a_plain_python_check_over_iter_traces(small):
@@ -227,7 +227,7 @@ def test_a_plain_python_check_over_iter_traces(small):
     try:
         result = datakit.validate.run(small, _config(), labeler=KeywordLabeler())
     finally:
-        CHECKS.pop("few_regions", None)
+        CHECKS.remove("few_regions")
     mine = result.table.filter(pl.col("check") == "few_regions")
     assert mine.height == 5 and mine["passed"].all()  # the invalid trace is not judged by content checks
 

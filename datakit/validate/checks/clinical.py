@@ -1,6 +1,6 @@
 """Check 2, clinical agreement: the final report, perception and conclusions against the study's labels.
 
-Labels follow the CheXpert convention (FACTS.md §4.1): 1 positive, -1 uncertain, 0 negative, null not
+Labels follow the CheXpert convention (stanfordmlgroup/chexpert-labeler): 1 positive, -1 uncertain, 0 negative, null not
 mentioned. A label column counts the knowledge entries mapped to it (``Entry.chexpert``). A study labelled No
 Finding (1) says every other observation but Support Devices is absent; a study with any other observation
 positive or uncertain is not normal.
@@ -190,7 +190,7 @@ def _against_labels(ctx: Context, found: pl.DataFrame, part: str, codes: dict[st
         .join(neg, left_on=["study_id", "chexpert"], right_on=["study_id", "label"], how="anti")
     )
     # No Finding says the *labelled* text names nothing abnormal, and the labels may come from a part of the
-    # report only (CheXpert labels MIMIC's impression, FACTS.md §4.1): a finding the final report names
+    # report only (CheXpert labels MIMIC's impression, mimic-cxr txt/chexpert): a finding the final report names
     # (e.g. atelectasis in the findings under "no acute process") is the report's, not a hallucination. What
     # the label does contradict is a finding the report names nowhere, whatever validate.label_text says
     # (with "impression", a report naming it in the impression is report_contradicts_labels' business).

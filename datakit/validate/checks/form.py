@@ -1,10 +1,10 @@
 """Check 7, form: the assistant turn a trainer will see is well-formed, bounded, English, and has its images.
 
-The turn is rendered with :func:`datakit.trace.render_assistant` (think block, then the report; FACTS.md
-§6.6).
+The turn is rendered with :func:`datakit.trace.render_assistant` (think block, then the report).
 
 - ``think_tags``: the opening and the closing tag (``validate.think_tags``) do not occur exactly once each, in
-  order (text inside the trace that contains a tag breaks the block; FACTS.md §7 item 14).
+  order (text inside the trace that contains a tag breaks the block; a common trainer
+  complaint, e.g. hiyouga/LlamaFactory#9392).
 - ``empty_section``: a perception item, reasoning step, re-checked item, summary or note that is only blanks.
 - ``empty_report``: neither findings nor impression.
 - ``think_too_short`` / ``think_too_long`` / ``report_too_short`` / ``report_too_long``: characters outside
@@ -12,8 +12,8 @@ The turn is rendered with :func:`datakit.trace.render_assistant` (think block, t
   impression, without their headings).
 - ``not_english``: a cheap heuristic, no model: the share of A–Z among letters, and English against other
   languages' common function words.
-- ``image_count_mismatch``: ``traces.n_images`` differs from the study's images in images.parquet (FACTS.md §7
-  item 13: the commonest LLaMA-Factory data error).
+- ``image_count_mismatch``: ``traces.n_images`` differs from the study's images in images.parquet (the commonest
+  LLaMA-Factory data error, hiyouga/LlamaFactory#5658).
 """
 
 from __future__ import annotations

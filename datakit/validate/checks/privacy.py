@@ -1,9 +1,9 @@
 """Check 6, privacy: no dates, times, phone numbers, record numbers or names in the think text or the report.
 
-The datasets' de-identification placeholders are fine: MIMIC's ``___`` and IU-Xray's ``XXXX`` (FACTS.md §3.1),
-also after a title ("Dr. ___"). Measurements and anatomy ("4 cm", "2.5 mm", "T7", "5th rib", "1:2") are not
-identifiers. A cheap polars pre-filter picks the texts that could hold one; precise patterns (Python ``re``,
-with look-arounds) then find and quote each hit.
+The datasets' de-identification placeholders are fine: MIMIC's ``___`` and IU-Xray's ``XXXX``
+(Demner-Fushman et al., JAMIA 2016), also after a title ("Dr. ___"). Measurements and anatomy ("4 cm",
+"2.5 mm", "T7", "5th rib", "1:2") are not identifiers. A cheap polars pre-filter picks the texts that could
+hold one; precise patterns (Python ``re``, with look-arounds) then find and quote each hit.
 
 Codes: ``phi_date``, ``phi_phone``, ``phi_record_number``, ``phi_name`` (errors) and ``phi_time`` (a warning:
 clock times are not identifiers under HIPAA Safe Harbor, and de-identified reports keep them in communication

@@ -1,7 +1,7 @@
 """Check 4, reflection: a real second look, whose corrections start from the draft and end in the final state.
 
-- ``no_recheck``: nothing corrected, and no re-checked item names a region, finding, side or size (DESIGN.md:
-  "a reflection that finds nothing must still say what it checked").
+- ``no_recheck``: nothing corrected, and no re-checked item names a region, finding, side or size (a reflection that
+  finds nothing must still say what it checked).
 - ``vague_reflection``: corrections, but the re-checked items name nothing specific.
 - ``correction_not_in_draft``: a correction's ``before`` is not what the draft has.
 - ``after_not_final``: a correction's ``after`` is not in the final perception (another correction undid it).
