@@ -156,7 +156,8 @@ def test_one_off_options_are_not_saved_with_the_run(demo_run):
     saved = (demo_run / "datakit.toml").read_text()
     assert "min_pass_rate" not in saved and "limit = 3" not in saved and "workers = 1" not in saved
     assert not datakit.annotate.run(demo_run, progress=False).skipped  # a limited run is not the full one
-    out = CliRunner().invoke(app, ["validate", "--run", str(demo_run), "--min-pass-rate", "1.0"])
+    # a gate the demo passes (faithfulness rejects one demo trace for a teacher bug, issue 15)
+    out = CliRunner().invoke(app, ["validate", "--run", str(demo_run), "--min-pass-rate", "0.9"])
     assert out.exit_code == 0 and "min_pass_rate" not in (demo_run / "datakit.toml").read_text()
 
 

@@ -128,12 +128,18 @@ def _depends(run: RunDir, config: DatakitConfig) -> dict:
     for name in config.validate.plugins:
         path = Path(name).expanduser()
         plugins[name] = file_digest(path) if path.is_file() else name  # a module: its name (installed code)
-    return {"knowledge": load_configured(config).fingerprint, "lexicon": file_digest(default_lexicon_path()),
-            "plugins": plugins}
+    out = {"knowledge": load_configured(config).fingerprint, "lexicon": file_digest(default_lexicon_path()),
+           "plugins": plugins}
+    judge = config.validate.llm_judge
+    if judge.enabled:  # the judge's verdicts follow its prompt template
+        from datakit.chat import SERVICES
+
+        out["judge_prompt"] = SERVICES.get("openai").prompts(judge.prompts_dir).sha(judge.prompt)
+    return out
 
 
-# Bump when a built-in check changes its verdicts.
-CHECKS_VERSION = 1
+# Bump when a built-in check changes its verdicts (2: faithfulness, priors and the optional judge, issue 15).
+CHECKS_VERSION = 2
 STAGE = Stage(
     "validate",
     reads=("traces", "studies", "images", "knowledge"),

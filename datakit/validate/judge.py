@@ -1,9 +1,9 @@
 """The LLM judge: an OpenAI-compatible model lists what a trace says that its report does not support.
 
 Off by default (``validate.llm_judge.enabled``). Each trace becomes one rendered chat request
-(:class:`~datakit.annotate.request.TeacherRequest`: the prompt from ``prompts/validate/judge.j2``, the judge's
-JSON Schema as structured output) sent through the LLM teacher's transport
-(:func:`datakit.annotate.engine.run_requests`: cache first, retries, limits, re-asks) and stored in the same
+(the prompt from ``prompts/validate/judge.j2``, the judge's
+JSON Schema as structured output) sent through the LLM teacher's transport, which the annotate stage offers as
+the ``"openai"`` chat service (:mod:`datakit.chat`: cache first, retries, limits, re-asks), stored in the same
 ``cache.sqlite`` under the same key rule, so a re-run asks nothing. The answer is
 ``{"problems": [{"kind": "unsupported" | "contradicted", "statement": …, "reason": …}]}``; an answer that is not
 that is re-asked with what was wrong, and still wrong it becomes a ``judge_failed`` problem, never a crash.
@@ -89,35 +89,33 @@ def parse_answer(text: str) -> list[dict[str, str]]:
 
 
 class Judge:
-    """Builds the judge's requests and sends them through the teacher's engine."""
+    """Builds the judge's requests and has the ``"openai"`` chat service answer them."""
 
     def __init__(self, cfg: LlmJudgeConfig) -> None:
-        from datakit.annotate.prompts import PromptSet
+        from datakit.chat import SERVICES
 
         self.cfg = cfg
         self.tc = transport_config(cfg)
-        self.prompts = PromptSet(cfg.prompts_dir)
+        self.service = SERVICES.get("openai")
+        self.prompts = self.service.prompts(cfg.prompts_dir)
         self.template_sha = self.prompts.sha(cfg.prompt)
 
     def request(self, study_id: str, think: str, report: str) -> Any:
         """The rendered request for one trace."""
-        from datakit.annotate.request import TeacherRequest, response_format_for
-
         user = self.prompts.render(self.cfg.prompt, think=think, report=report).text
         body: dict[str, Any] = {
             "model": self.cfg.model,
             "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}],
-            "response_format": response_format_for(JUDGE_SCHEMA, self.cfg.structured_output, name="datakit_judge_v1"),
+            "response_format": self.service.response_format(
+                JUDGE_SCHEMA, self.cfg.structured_output, "datakit_judge_v1"
+            ),
             "max_completion_tokens": self.cfg.max_output_tokens,
             **({"temperature": self.cfg.temperature} if self.cfg.temperature is not None else {}),
         }
-        return TeacherRequest(study_id, body, self.cfg.prompt, self.template_sha, SCHEMA_ID)
+        return self.service.request(study_id, body, self.cfg.prompt, self.template_sha, SCHEMA_ID)
 
     def ask(self, items: list[tuple[str, str, str]], *, run: Any = None) -> list[Any]:
-        """(study_id, think, report) → one :class:`~datakit.annotate.request.TeacherResult` each, in order."""
-        from datakit.annotate.cache import Cache
-        from datakit.annotate.engine import run_requests
-
+        """(study_id, think, report) → one result each, in order (``ok``, ``parsed``, ``error_code``, ``cached``)."""
         requests = [self.request(*it) for it in items]
         if not requests:
             return []
@@ -125,7 +123,4 @@ class Judge:
             raise ConfigError(
                 "the LLM judge needs a cache: validate a run directory, or set validate.llm_judge.cache_path"
             )
-        with Cache.for_run(run, self.cfg.cache_path) as cache:
-            return run_requests(
-                requests, cache=cache, config=self.tc, parse=parse_answer, transport="online", run=run, progress=False
-            )
+        return self.service.answer(requests, config=self.tc, parse=parse_answer, run=run)
