@@ -12,7 +12,8 @@ of its knowledge entry's terms occurs in a report sentence with no negation word
 - present items whose only mentions are hedged ("probable X", "X versus Y"): a hedge upgraded;
 - unsupported pertinent negatives per trace: absent items the report neither negates nor covers with a global
   normal statement, and "normal" region items that assert normality for a region the report never mentions;
-- share of final items whose report sentence gives a side / a grade that keep it;
+- share of final items whose report clause (the mention's stretch up to a comma, "and" or "with") gives a side /
+  a grade that keep it;
 - distinct evidence strings per item; share of think lines recurring word for word in ≥ 100 traces;
 - how many traces the validator rejects, by first error code.
 """
@@ -107,26 +108,53 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
 
 
+_STOP = {"with", "from", "that", "this", "there", "the", "and", "of", "in", "on", "at", "to"}
+
+
 class Judge:
-    """An entry's terms looked up sentence by sentence with a negation window."""
+    """An entry's terms looked up sentence by sentence with a negation window.
+
+    A term matches as a phrase, or, for a term of several words, when every one of its words (5-letter stems)
+    is in the sentence ("degenerative changes are present in the spine" for "degenerative changes of the
+    spine"); the negation window is the six words before the first of them.
+    """
 
     def __init__(self, kb) -> None:
         self.kb = kb
         self.terms: dict[str, re.Pattern] = {}
+        self.bags: dict[str, list[list[str]]] = {}
         for e in kb.entries.values():
             words = sorted({t.lower() for t in (e.name, *e.synonyms) if len(t) > 2}, key=len, reverse=True)
             if words:
                 self.terms[e.id] = re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\b")
+            bags = []
+            for t in words:
+                content = [w[:5] for w in re.findall(r"[a-z]+", t) if w not in _STOP and len(w) > 2]
+                if len(content) >= 2:
+                    bags.append(content)
+            self.bags[e.id] = bags
 
     def mentions(self, entry_id: str, sents: list[str]) -> list[tuple[str, bool, bool]]:
         """(sentence, negated, hedged) for each mention of the entry."""
         pat = self.terms.get(entry_id)
         out = []
         for s in sents if pat else ():
-            for m in pat.finditer(s):
-                before = " ".join(s[: m.start()].split()[-6:])
-                window = before + " " + " ".join(s[m.end():].split()[:4])
-                out.append((s, bool(_NEG.search(before)), bool(_HEDGE.search(window))))
+            starts = [m.start() for m in pat.finditer(s)]
+            ends = [m.end() for m in pat.finditer(s)]
+            if not starts:
+                for bag in self.bags.get(entry_id, ()):
+                    spots = [re.search(rf"\b{re.escape(w)}", s) for w in bag]
+                    if all(spots):
+                        starts, ends = [min(m.start() for m in spots)], [max(m.end() for m in spots)]
+                        break
+            for a, b in zip(starts, ends, strict=True):
+                before = " ".join(s[:a].split()[-6:])
+                window = before + " " + " ".join(s[b:].split()[:4])
+                # the mention's own stretch: its clause (commas, "and", "with" end it), for its side and grade
+                left = max(s.rfind(",", 0, a), s.rfind(" and ", 0, a), s.rfind(" with ", 0, a), -1) + 1
+                right = min([i for i in (s.find(",", b), s.find(" and ", b), s.find(" with ", b)) if i >= 0]
+                            or [len(s)])
+                out.append((s[left:right], bool(_NEG.search(before)), bool(_HEDGE.search(window))))
         return out
 
 

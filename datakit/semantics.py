@@ -273,7 +273,7 @@ def final_perception(draft: pl.DataFrame, corr: pl.DataFrame, entries: pl.DataFr
 def final_conclusions(draft_concl: pl.DataFrame, corr: pl.DataFrame) -> pl.DataFrame:
     """study_id, finding, status, source (draft or corrected): the final conclusions."""
     after = (
-        corr.sort("corr").group_by("study_id", "finding").agg(pl.col("after_status").last())
+        corr.sort("corr").group_by("study_id", "finding", maintain_order=True).agg(pl.col("after_status").last())
     )
     out = draft_concl.join(after, on=["study_id", "finding"], how="full", coalesce=True)
     return out.select(

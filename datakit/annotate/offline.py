@@ -23,7 +23,7 @@ import hashlib
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from datakit.annotate import offline_words as W
@@ -73,6 +73,9 @@ class TraceWriter:
         for p in self.reader.read(text):
             if p.entry_id == "no_finding" or self.region_of.get(p.entry_id) is None:
                 continue
+            if "calcified" in p.descriptors and p.entry_id in W.CALCIFIED_IS:
+                # a calcified nodule is a healed granuloma, not a lung lesion
+                p = replace(p, entry_id=W.CALCIFIED_IS[p.entry_id], region=self.region_of[W.CALCIFIED_IS[p.entry_id]])
             key = (p.entry_id, p.laterality)
             prev = found.get(key)
             # present beats uncertain beats absent, as the CheXpert aggregation does; the richer mention wins a tie
@@ -171,7 +174,8 @@ class TraceWriter:
         rng.shuffle(kinds)
         # never "correct" to absent what the labels or the report's own words call abnormal
         keep_off = {label for label, value in labels.items() if value in (1, -1)} | disputed
-        facts = _DraftFacts(has_lateral, frozenset(keep_off), frozenset((covered or {}).keys()), sentences)
+        facts = _DraftFacts(has_lateral, frozenset(keep_off), frozenset((covered or {}).keys()), sentences,
+                            dict(covered or {}))
         for kind in kinds:
             made = getattr(self, f"_inject_{kind}")(findings, facts, rng)
             if made is not None:
@@ -205,7 +209,7 @@ class TraceWriter:
             e = self.kb.get(entry_id)
             if e.chexpert in facts.keep_off:
                 continue
-            if entry_id in negated and not negated[entry_id].limit or e.region in facts.covered:
+            if (entry_id in negated and not negated[entry_id].limit) or e.region in facts.covered:
                 options.append(entry_id)
         if not options:
             return None
@@ -214,7 +218,10 @@ class TraceWriter:
         side = rng.choice(["left", "right"]) if e.laterality else "none"
         false = Perceived(entry_id, e.region, "present", side, None)
         draft = [p for p in findings if p.entry_id != entry_id] + [false]
-        absent = W.evidence_absent(e.name, "", rng)
+        # the "not there" says no more than the report: its own negative, or the statement covering the region
+        said = negated.get(entry_id)
+        absent = (W.evidence_absent(e.name, said.limit, rng) if said is not None
+                  else rng.choice(facts.covered_words[e.region]))
         sign = W.sign_text(e.signs[0]) if e.signs else None
         note = W.hallucinated_note(e.name, sign, absent, facts.has_lateral, rng)
         return draft, [_correction("hallucinated", entry_id, ("present", side, None), ("absent", "none", None),
@@ -442,6 +449,7 @@ class _DraftFacts:
     keep_off: frozenset[str]  # labels whose finding must not be injected as a false one
     covered: frozenset[str] = frozenset()  # regions a normal statement of the report covers
     text: str = ""  # the report's findings and impression (for the signs it names)
+    covered_words: dict = field(default_factory=dict)  # region → the wordings its covering statement allows
 
 
 def _single_items(findings: list[Perceived]) -> list[Perceived]:

@@ -69,10 +69,11 @@ def phrase(name: str, laterality: str, severity: str | None, location: str = "",
         return f"{grade}{desc}{side}{location} {n}" if location not in n else f"{grade}{desc}{side}{n}"
     if location:
         if laterality == "bilateral":
-            where = f"both {_PLURAL[location]}" if location in _PLURAL else f"the {location} on both sides"
+            plural = _PLURAL.get(location, location if location in _PLURAL.values() else None)
+            where = f"both {plural}" if plural else f"the {location} on both sides"
         else:
             where = f"the {side}{location}"
-        prep = "at" if location.split()[-1] in ("base", "apex") else "in"
+        prep = "at" if location.split()[-1] in ("base", "apex", "bases", "apices") else "in"
         return f"{grade}{desc}{n} {prep} {where}"
     return f"{grade}{desc}{side}{n}"
 
@@ -199,6 +200,9 @@ def impression(main: Sequence[str], minor: Sequence[str], rng: random.Random) ->
                            f", with {join(minor)} as incidental or chronic change"])
     return out + "."
 
+
+# What a finding described as calcified is.
+CALCIFIED_IS = {"pulmonary_nodule": "granuloma", "multiple_pulmonary_nodules": "granuloma"}
 
 # Findings an impression names as incidental or chronic beside the acute ones (beside devices and bones).
 INCIDENTAL = frozenset({"tortuous_aorta", "aortic_calcification", "granuloma", "calcified_lymph_nodes",

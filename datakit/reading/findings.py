@@ -42,6 +42,13 @@ _ANATOMY = (r"atrium|atrial|ventricle|ventricular|heart border|cardiac border|he
             r"main bronchus|bronchus|internal jugular|ij|subclavian|brachiocephalic|innominate")
 ANATOMIC_SIDE = re.compile(rf"\b(?:left|right)[\s-]+(?:{_ANATOMY})\b")
 _ANATOMY_WORD = re.compile(rf"\b(?:{_ANATOMY})\b")
+_DEVICE_PLACE = re.compile(r"\b(?:left|right)[\s-]+(?:atrium|atrial|ventricle|ventricular|heart|cardiac|"
+                           r"hemidiaphragm|hemithorax|main ?stem|mainstem|main bronchus|bronchus|brachiocephalic|"
+                           r"innominate)\b")
+_TIP = re.compile(r"\btips?\b|\bterminat|\bends?\b|\bcourses?\b|\bextends?\b")
+# "left" at the end of a clause is what remains ("only trace blunting of the angle left"), unless it is a place
+# ("on the left", "right greater than left")
+_REMAINING = re.compile(r"(?<!the )(?<!and )(?<!or )(?<!than )(?<!to )\bleft(?=\s*(?:[.;:,]|$))")
 # Words that narrow a negative: "no large effusion" is not "no effusion".
 LIMITS = re.compile(r"\b(left|right|bilateral|large|significant|focal|acute|definite|definitive|displaced|gross|grossly|obvious|overt|"
                     r"frank|sizable|sizeable|appreciable|substantial|visible|confluent|lobar|dense|moderate|new|"
@@ -78,7 +85,9 @@ class FindingReader:
             return []
         norm = rules.normalize(text)
         out: list[Perceived] = []
+        prev_end = 0
         for f in rules.find(self.tables, norm):
+            own_start, prev_end = prev_end, f.end  # a mention's own words start after the mention before it
             found = {e: st for e, st in rules.statuses(f, self.tables.anchors).items() if e in self.kb}
             if any(self.kb.get(e).origin != "imported" for e in found):
                 # an imported finding model that shares a term with a written entry adds nothing but a duplicate
@@ -92,12 +101,18 @@ class FindingReader:
                 if entry.region is None:
                     continue
                 left, right = _clause(norm, f.start, f.end)
-                context = self._own_anatomy.get(entry_id, ANATOMIC_SIDE).sub(" ", norm[left:right])
+                context = _REMAINING.sub(" ", self._own_anatomy.get(entry_id, ANATOMIC_SIDE).sub(" ", norm[left:right]))
                 side = laterality_of(context) if entry.laterality and status != 0 else "none"
                 if entry.region == "lines_devices" and status != 0:
-                    # a device's side is the word before it ("left PICC"); sides after it place its tip
-                    # ("tip in the right hemithorax")
-                    side = laterality_of(" ".join(norm[left : f.start].split()[-3:]))
+                    # a device's side is said before it ("left IJ approach central catheter"), or after it but
+                    # before its tip ("clips in the right upper quadrant"); the tip's place is no side ("left PICC
+                    # tip in the right hemithorax")
+                    strip = _DEVICE_PLACE  # the vein a line enters by is its side ("left IJ catheter")
+                    side = laterality_of(strip.sub(" ", norm[left : f.end]))
+                    if side == "none":
+                        after = norm[f.end : right]
+                        tip = _TIP.search(after)
+                        side = laterality_of(strip.sub(" ", after[: tip.start()] if tip else after))
                 if side == "none" and entry.laterality and status != 0 and entry.region != "lines_devices":
                     # "calcified granuloma, right base", "left lower lobe opacity, concerning for pneumonia": a
                     # sentence with one side only gives it to a mention whose own clause has none
@@ -106,7 +121,7 @@ class FindingReader:
                     side = whole if whole in ("left", "right") else "none"
                 grade = severity_of(context) if status != 0 and SEVERITY_WORDS.search(context) else None
                 clause = " ".join(text[left:right].split()).strip(" ,;:")
-                before = " ".join(norm[left : f.start].split()[-_WORDS_BEFORE:])
+                before = " ".join(norm[max(left, own_start) : f.start].split()[-_WORDS_BEFORE:])
                 own = f"{before} {norm[f.start : f.end]}"
                 limit = " ".join(dict.fromkeys(LIMITS.findall(before))) if status == 0 else ""
                 location = _location(context) if status != 0 else ""

@@ -291,6 +291,16 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
     for label, ks in keys_of("mentions").items():
         for k in ks:
             get(k).labels[label] = 1
+    for entry_id, ks in keys_of("entry_mentions").items():
+        if entry_id not in kb:
+            raise KnowledgeError(f"{path}: entry_mentions names {entry_id!r}, which the knowledge base lacks",
+                                 hint="use the id of a knowledge entry (datakit knowledge list)")
+        label = entry_id if keyed_by == "entries" else kb.get(entry_id).chexpert
+        for k in ks:
+            if label:
+                get(k).labels[label] = 1
+            elif entry_id in doc.get("no_finding", {}).get("suppressor_entries", []):
+                get(k).suppressor = True
     for label, ks in keys_of("hedged").items():
         for k in ks:
             get(k).labels[label] = -1
@@ -335,6 +345,12 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
             p.blocked |= of_label
             if p.anchor in _anchors_of(anchors, label):
                 p.anchor = None
+    if keyed_by == "entries":
+        for entry_id, ks in keys_of("entry_unmentions").items():
+            for k in ks:
+                p = get(k)
+                p.labels.pop(entry_id, None)
+                p.blocked.add(entry_id)
     for k, _ in _expand_all(doc.get("heart_failure", []), "heart_failure", path):
         get(k).heart_failure = True
 
@@ -375,19 +391,23 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
 
 
 def _own_device_terms(kb: Any, phrases: dict[str, Phrase]) -> None:
-    """A device's own term names that device only: "pacemaker electrodes" are no external electrodes."""
+    """An entry's own term does not name entries of another region that it holds ("pleural scarring" is no lung
+    scarring), nor other devices ("pacemaker electrodes" are no external electrodes)."""
     own: dict[str, set[str]] = {}
     for entry in kb.entries.values():
         for term in entry.terms:
             own.setdefault(key(term), set()).add(entry.id)
 
-    def device(entry_id: str) -> bool:
-        return entry_id in kb and kb.get(entry_id).region == "lines_devices"
+    def region(entry_id: str) -> str | None:
+        return kb.get(entry_id).region if entry_id in kb else None
 
     for k, p in phrases.items():
-        mine = own.get(k, set())
-        if any(device(e) for e in mine):
-            for e in [e for e in p.labels if e not in mine and device(e)]:
+        mine = {e for e in own.get(k, set()) if e in kb}
+        if not mine:
+            continue
+        regions = {region(e) for e in mine}
+        for e in [e for e in p.labels if e not in mine]:
+            if region(e) not in regions or region(e) == "lines_devices":
                 del p.labels[e]
 
 

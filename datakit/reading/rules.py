@@ -178,17 +178,17 @@ def _not_this_image(t: Tables, norm: str, found: list[Found], sentence_cuts: lis
 
 
 # "Vague nodular opacity near the first rib. This may be artifact from calcification": the next sentence explains
-_THIS = re.compile(r"\s*(?:this|these|it|which)\b")
+_THIS = re.compile(r"\b(?:this|these|it|which)\b")
 
 
 def _explained_sentences(t: Tables, norm: str, sentence_cuts: list[int]) -> set[int]:
     """Sentences whose shadow the next sentence explains away ("This may be artifact …")."""
     out = set()
     for i, cut in enumerate(sentence_cuts):
-        m = _THIS.match(norm, cut)
-        if m is None:
-            continue
         end = sentence_cuts[i + 1] if i + 1 < len(sentence_cuts) else len(norm)
+        m = _THIS.search(norm, cut, end)  # "This may be …", "…, XXXX this represents vascular shadows"
+        if m is None or _words(norm, cut, m.start()) > 12:
+            continue
         cue = t.attribution_re.search(norm, m.end(), end)
         if cue is None or _words(norm, m.end(), cue.start()) > 4:
             continue
@@ -318,6 +318,13 @@ def _apply_cues(t: Tables, norm: str, items: list[Found], cues: list[tuple[int, 
     for cs, ce, c in cues:
         if c.kind == PSEUDO:
             continue
+        if c.kind == UNC and c.direction == POST:
+            j = bisect_left(starts, ce)
+            if j < n and _words(norm, ce, items[j].start) <= 1:
+                # "this is likely pneumonia": a hedge right before a finding hedges that finding, not the one
+                # before it ("opacity ... is likely pneumonia" keeps the opacity)
+                _mark(items[j], c, cs, ce)
+                continue
         if c.direction in (PRE, BOTH):
             j = bisect_left(starts, ce)
             if j < n:

@@ -9,7 +9,9 @@ SIZE_SCALE = ("trace", "small", "moderate", "large")
 DEGREE_SCALE = ("mild", "moderate", "severe")
 _SEVERITY_ALIASES = {"tiny": "trace", "minimal": "mild", "marked": "severe", "massive": "large",
                      "small-to-moderate": "moderate", "moderate-to-large": "large", "mild-to-moderate": "moderate",
-                     "mildly": "mild", "moderately": "moderate", "severely": "severe", "markedly": "severe"}
+                     "mildly": "mild", "moderately": "moderate", "severely": "severe", "markedly": "severe",
+                     # "slightly large" is a mild grade, not a large one
+                     "slight": "mild", "slightly": "mild"}
 SEVERITY_WORDS = re.compile(
     r"\b(" + "|".join(sorted({*SIZE_SCALE, *DEGREE_SCALE, *_SEVERITY_ALIASES}, key=len, reverse=True)) + r")\b"
 )

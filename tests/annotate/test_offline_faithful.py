@@ -163,3 +163,14 @@ def test_a_false_finding_is_one_the_report_rules_out_and_the_recheck_fits_the_st
         assert "tip" not in checked and "each tube" not in checked
         sem = study_semantics("h", dumps(out.trace), entries_table(KB))
         assert not any(f["status"] != "absent" and f["finding"] == fix["finding"] for f in sem["final"])
+
+
+def test_a_false_finding_is_taken_back_in_the_reports_own_terms():
+    # the pleura is covered only by "no acute cardiopulmonary abnormality": the note may not say "no effusion"
+    text = "No acute cardiopulmonary abnormality."
+    for seed in range(8):
+        out = writer(**{"teacher.error_rate": 1.0, "teacher.error_kinds": ["hallucinated"], "teacher.seed": seed}
+                     ).write(study(text, sid=f"c{seed}"))
+        for fix in out.trace["reflection"]["corrections"]:
+            if fix["kind"] == "hallucinated":
+                assert "acute" in fix["note"].lower(), fix["note"]

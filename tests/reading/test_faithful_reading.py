@@ -143,14 +143,37 @@ MORE = [
      [("atelectasis", "P", "left")], ["enlarged_cardiomediastinum"]),
     # a device's side is the word before it, not where its tip lies
     ("Left PICC with its tip in the right hemithorax.", [("picc", "P", "left")], []),
+    ("There is a left IJ approach central catheter.", [("central_venous_catheter", "P", "left")], []),
+    ("A right upper extremity PICC is seen.", [("picc", "P", "right")], []),
+    ("Surgical clips in the region of the left breast.", [("surgical_clips", "P", "left")], []),
     ("Two pacemaker electrodes in stable position.", [("pacemaker", "P", None)], ["ecg_leads"]),
     # operations are not clips
     ("Postoperative changes of sternotomy and CABG.", [("sternotomy_wires", "P", None)], ["surgical_clips"]),
     ("Lungs are hyperexpanded.", [("hyperinflation", "P", None)], []),
     ("Degenerative changes in the spine.", [("degenerative_spine", "P", None)], []),
+    # "left" at the end of a clause is what remains, not a side
+    ("The right effusion has nearly resolved, with only trace blunting of the right costophrenic angle left.",
+     [("pleural_effusion", "P", "right")], []),
 ]
 
 
 @pytest.mark.parametrize("text, must, must_not", MORE, ids=[c[0][:60] for c in MORE])
 def test_reading_across_sentences_and_devices(reader, text, must, must_not):
     test_reading(reader, text, must, must_not)
+
+
+def test_a_hedge_before_a_finding_hedges_that_finding(reader):
+    got = {(p.entry_id, p.status) for p in reader.read("Right lower lobe opacity. This is likely pneumonia.")}
+    assert got == {("lung_opacity", "present"), ("pneumonia", "uncertain")}
+    got = {(p.entry_id, p.status) for p in reader.read("Opacity at the right base is likely atelectasis.")}
+    assert got == {("lung_opacity", "present"), ("atelectasis", "uncertain")}
+
+
+def test_advice_about_another_modality_is_no_finding(reader):
+    assert reader.read("CT scan is more sensitive in detecting small nodules.") == []
+    assert reader.read("Vague nodular opacity near the first rib. This may be calcification.") == []
+
+
+def test_a_limit_belongs_to_its_own_mention(reader):
+    got = {p.entry_id: p.limit for p in reader.read("No large pleural effusion or pneumothorax.")}
+    assert got == {"pleural_effusion": "large", "pneumothorax": ""}

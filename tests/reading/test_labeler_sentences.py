@@ -169,7 +169,8 @@ CASES: list[tuple[str, dict[str, int | None]]] = [
         {"CM": 1, "PN": -1, "ED": -1},
     ),
     ("Most suggestive of artifact, healed right tenth rib fracture noted.", {"FX": 1}),
-    ("CT scan is more sensitive in detecting small nodules.", {"LL": -1}),
+    # advice about another modality says nothing about this film (it used to read as an uncertain lesion)
+    ("CT scan is more sensitive in detecting small nodules.", {}),
     ("There is a suggestion of minimal bibasilar airspace disease.", {"LO": -1}),
     ("Question small right pleural effusion.", {"PE": -1}),
     # --- pre-negation uncertainty (checked before negation) ------------------------------------------------

@@ -52,6 +52,11 @@ def _review_run_base(_demo_run_base, tmp_path_factory) -> Path:
     rd = RunDir.open(dest)
     cfg = resolve_config(rd.config_path)
     datakit.annotate.run(rd, cfg, progress=False)
+    # these tests want exactly one rejected and one flagged trace: the priors check (it flags the demo reports' own
+    # comparisons with earlier studies) and faithfulness's unsupported-negative warning (it reads "no large
+    # effusion" and "no acute cardiopulmonary process" more strictly than the teacher's coverage does) are off
+    cfg = resolve_config(rd.config_path, overrides={"validate.skip": ["priors"],
+                                                    "validate.severity": {"unsupported_negative": "off"}})
     _tamper(dest)
     datakit.validate.run(rd, cfg)
     return dest

@@ -37,10 +37,12 @@ def test_show_prints_the_detail_as_the_golden_file(review_run, monkeypatch):
 def test_data_text_that_looks_like_markup_prints_as_written(review_run, monkeypatch):
     out = _show(monkeypatch, "--run", str(review_run), REJECTED)
     assert "As the ground truth says, [a-z] [bold]marks[/bold] stay text." in out  # the reflection's summary
-    assert '"…corrected perception. As the ground truth says, [a-z] [bold]marks[/bold…"' in out  # the message
+    # the message (its head is the offline teacher's summary, redone on the corrected findings since issue 15)
+    assert '"…pulmonary abnormality. As the ground truth says, [a-z] [bold]marks[/bold…"' in out
     assert "leakage.leaked_source (error)" in out and "validation rejected" in out
     # the reflection's correction, before → after, and the retrieved knowledge
-    assert "hallucinated lung_opacity: present, right → absent" in out
+    # a false finding the report rules out (issue 15: "no focal consolidation")
+    assert "hallucinated consolidation: present, right → absent" in out
 
 
 def test_show_gives_the_latest_decision(review_run, monkeypatch):
