@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -93,6 +94,18 @@ async def _move_filter_decide_quit_and_reopen(review_run):
         await pilot.press("q")
     assert latest_decisions(review_run)[REJECTED]["note"] == "leaks the report"
     assert latest_decisions(review_run)[REJECTED]["decision"] == "reject"
+
+    # export honours what was decided in the app: the rejected study is left out as rejected in review, and the
+    # flagged one that was accepted is kept even when flagged traces are left out
+    import datakit.export
+    from datakit.config import load_config
+
+    cfg = load_config(overrides={"export.formats": ["trl"], "export.include_flagged": False})
+    result = datakit.export.run(review_run, cfg)
+    exported = {json.loads(line)["study_id"] for split in ("train", "val", "test")
+                for line in (review_run / "export" / "trl" / f"{split}.jsonl").read_text().splitlines()}
+    assert REJECTED not in exported and FLAGGED in exported
+    assert result.stats.excluded.get("rejected_in_review") == 1
 
 
 def test_help_citations_and_a_bad_filter(review_run):
