@@ -276,7 +276,8 @@ def render(m: dict) -> str:
         ("items keeping the side the report gives", f"{m['side_kept']:.3f} of {m['side_given']}"),
         ("items keeping the grade the report gives", f"{m['grade_kept']:.3f} of {m['grade_given']}"),
         ("distinct evidence strings per item", f"{m['distinct_evidence_per_item']:.3f} ({m['items']} items)"),
-        ("normal items asserting normality of a region the report never names", f"{m['normal_items_for_silent_regions']:.3f}"),
+        ("normal items asserting normality of a region the report never names",
+         f"{m['normal_items_for_silent_regions']:.3f}"),
         ("think lines recurring in ≥ 100 traces", f"{m['think_lines_in_100_traces']:.3f}"),
     ]
     width = max(len(a) for a, _ in rows)

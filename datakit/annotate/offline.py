@@ -352,8 +352,10 @@ class TraceWriter:
 
     def _alternative(self, entry: Any, retrieved: Sequence[str], draft: list[Perceived],
                      p: Perceived | None) -> tuple[str, str] | None:
-        """The curated differential: an uncertain finding's partner in the same hedge first, else the first of
-        ``differential_ids`` that was retrieved for the study and that the draft does not call present.
+        """The curated differential of a finding.
+
+        An uncertain finding's partner in the same hedge first, else the first of ``differential_ids`` that was
+        retrieved for the study and that the draft does not call present.
         """
         if p is not None and p.status == "uncertain" and p.sentence:
             for q in draft:

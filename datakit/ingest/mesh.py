@@ -7,8 +7,8 @@ equal (case and spacing ignored) and each of the rule's qualifiers (``+``-joined
 term's. For each label the rule with the most qualifiers wins: ``Cardiac Shadow/enlarged/borderline`` is -1
 through ``enlarged+borderline``, not 1 through ``enlarged``; between equally specific rules the earlier row
 wins. A row whose value is ``null`` takes the label away from the terms it fits (``Opacity/ribs`` is no
-Lung Opacity although ``Opacity`` is). A row without a label records a heading looked at on purpose that gets no label (``note`` says why);
-``knowledge_id`` names the entry of datakit's knowledge base the heading corresponds to.
+Lung Opacity although ``Opacity`` is). A row without a label records a heading looked at on purpose that gets
+no label (``note`` says why); ``knowledge_id`` names the entry of datakit's knowledge base the heading corresponds to.
 
 What the labels mean, since MeSH lists only what is *present*:
 

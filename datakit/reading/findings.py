@@ -50,7 +50,8 @@ _TIP = re.compile(r"\btips?\b|\bterminat|\bends?\b|\bcourses?\b|\bextends?\b")
 # ("on the left", "right greater than left")
 _REMAINING = re.compile(r"(?<!the )(?<!and )(?<!or )(?<!than )(?<!to )\bleft(?=\s*(?:[.;:,]|$))")
 # Words that narrow a negative: "no large effusion" is not "no effusion".
-LIMITS = re.compile(r"\b(left|right|bilateral|large|significant|focal|acute|definite|definitive|displaced|gross|grossly|obvious|overt|"
+LIMITS = re.compile(r"\b(left|right|bilateral|large|significant|focal|acute|definite|definitive|displaced|gross|"
+                    r"grossly|obvious|overt|"
                     r"frank|sizable|sizeable|appreciable|substantial|visible|confluent|lobar|dense|moderate|new|"
                     r"active|suspicious|discrete|dominant|evident|measurable|typical|convincing)\b")
 LOCATIONS = re.compile(r"\b((?:upper|lower|middle) lobes?|lingula|apex|apices|apical|bases|base|basilar|basal|"

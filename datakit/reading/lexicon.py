@@ -391,8 +391,10 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
 
 
 def _own_device_terms(kb: Any, phrases: dict[str, Phrase]) -> None:
-    """An entry's own term does not name entries of another region that it holds ("pleural scarring" is no lung
-    scarring), nor other devices ("pacemaker electrodes" are no external electrodes)."""
+    """An entry's own term does not name entries of another region or other devices that it holds.
+
+    "Pleural scarring" is no lung scarring; "pacemaker electrodes" are no external electrodes.
+    """
     own: dict[str, set[str]] = {}
     for entry in kb.entries.values():
         for term in entry.terms:

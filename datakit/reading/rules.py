@@ -157,8 +157,9 @@ def _hedge_alternatives(norm: str, found: list[Found]) -> None:
 
 
 def _not_this_image(t: Tables, norm: str, found: list[Found], sentence_cuts: list[int]) -> list[Found]:
-    """Drop mentions of another study ("consolidation on the prior CT") and shadows the report explains by bone
-    or a device ("opacity related to a healing rib fracture").
+    """Drop mentions of another study and shadows the report explains by bone or a device.
+
+    "Consolidation on the prior CT"; "opacity related to a healing rib fracture".
     """
     other = {bisect_right(sentence_cuts, m.start()) for m in t.other_study_re.finditer(norm)}
     history = {}  # sentence → where its history starts

@@ -35,6 +35,7 @@ def laterality_of(sentence: str) -> str:
     sides = {_ONE_SIDED.get(m.group(1), m.group(1)) for m in _SIDE.finditer(sentence.lower())}
     if not sides:
         return "none"
-    if sides & {"bilateral", "bilaterally", "both", "bibasilar", "bibasal", "bibasalar", "biapical"} or {"left", "right"} <= sides:
+    both = {"bilateral", "bilaterally", "both", "bibasilar", "bibasal", "bibasalar", "biapical"}
+    if sides & both or {"left", "right"} <= sides:
         return "bilateral"
     return sides.pop()

@@ -139,7 +139,8 @@ def test_unknown_knowledge_ids_are_re_asked_with_the_reason(demo_run):
 
 
 def test_multi_stage_sends_three_requests_each_seeing_the_earlier_answers(demo_run, server):
-    result = datakit.annotate.run(demo_run, cfg(server, **{"teacher.prompt_mode": "multi"}), progress=False, limit=2, replace=True)
+    result = datakit.annotate.run(demo_run, cfg(server, **{"teacher.prompt_mode": "multi"}), progress=False, limit=2,
+                                  replace=True)
     assert result.counts["study_out"] == 2
     sent = [r.body for r in server.chat_requests()]
     assert len(sent) == 6
