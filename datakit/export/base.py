@@ -8,6 +8,7 @@ A new format is one module: subclass :class:`Exporter`, register it with ``@EXPO
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -47,7 +48,7 @@ class Layout:
     tag_style: str
 
 
-class Exporter:
+class Exporter(ABC):
     """One training-file format. Subclasses set the class attributes and implement :meth:`row` and :meth:`turns`."""
 
     name = ""
@@ -62,13 +63,13 @@ class Exporter:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
 
+    @abstractmethod
     def row(self, record: Any, images: list[str]) -> dict[str, Any]:
         """The row of one record, with ``images`` as the loader resolves them."""
-        raise NotImplementedError
 
+    @abstractmethod
     def turns(self, row: dict[str, Any]) -> tuple[list[Turn], list[str]]:
         """The row's messages as :class:`Turn` s and its image list, for the checks."""
-        raise NotImplementedError
 
     def side_files(self, splits: dict[str, int]) -> dict[str, str]:
         """Files written beside the splits (name → text): registries, loader snippets. ``splits``: rows per split."""
