@@ -88,7 +88,7 @@ class PriceConfig(_Strict):
 
 
 class TeacherConfig(_Strict):
-    """Who writes the traces and how (DESIGN.md, "Teacher")."""
+    """Who writes the traces and how."""
 
     kind: Literal["offline", "llm"] = "offline"
     seed: int = 0
@@ -201,7 +201,7 @@ class ValidateConfig(_Strict):
     workers: int | None = Field(None, ge=1, description="processes (schema pass, labeler); default: all")
     examples: int = Field(2, ge=0, description="example failures per check in the summary")
     # clinical: what the labeler reads of the final report. "report": findings and impression; the labels
-    # may come from a part of it (CheXpert labels MIMIC's impression, FACTS.md §4.1), so the report may name
+    # may come from a part of it (CheXpert labels MIMIC's impression), so the report may name
     # more than they do. "impression": the impression, else the findings, as CheXpert reads it; then a study
     # labelled No Finding whose impression reads positive is also a disagreement.
     label_text: Literal["report", "impression"] = "report"

@@ -400,7 +400,7 @@ def render(look: Look, h: int, w: int, seed: int) -> np.ndarray:
 
 
 # ============================================================================================================
-# MIMIC-CXR: reports in the real text layout (FACTS.md §2.3), written for this project
+# MIMIC-CXR: reports in the real text layout (the MIMIC-CXR layout), written for this project
 
 
 def mimic_text(src: str) -> str:
@@ -851,7 +851,7 @@ STUDIES: list[DemoStudy] = [
 
 
 # ============================================================================================================
-# MIMIC-CXR: DICOM files, the tree and the CSVs (FACTS.md §2.1–2.2, §2.5)
+# MIMIC-CXR: DICOM files, the tree and the CSVs (MIMIC-CXR and MIMIC-CXR-JPG on PhysioNet)
 
 SOP_CR = "1.2.840.10008.5.1.4.1.1.1"  # Computed Radiography Image Storage
 SOP_DX = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
@@ -1111,7 +1111,7 @@ def build_mimic(root: Path, rng) -> dict:
                   split_rows)
     label_header = ["subject_id", "study_id", *LABEL_NAMES]
     _write_gz_csv(root / "mimic-cxr-2.0.0-chexpert.csv.gz", label_header, label_rows)
-    # NegBio ran with CheXpert's mention phrases (FACTS.md §2.2); here the files agree, and this one is plain
+    # NegBio ran with CheXpert's mention phrases (MIMIC-CXR-JPG); here the files agree, and this one is plain
     _write_csv(root / "mimic-cxr-2.0.0-negbio.csv", label_header, label_rows)
     return {"studies": [{**ids, "edge_case": st.edge_case, "split": PATIENTS[st.patient][0],
                          "has_report": st.report is not None}
@@ -1124,7 +1124,7 @@ def _label(value: float | None) -> str:
 
 
 # ============================================================================================================
-# IU-Xray in the Open-i layout (FACTS.md §3.2): ecgen-radiology/<n>.xml + NLMCXR_png/<image id>.png
+# IU-Xray in the Open-i layout (the Open-i ecgen-radiology XML): ecgen-radiology/<n>.xml + NLMCXR_png/<image id>.png
 # The reports are written for this project (the real ones may not be shipped modified); XXXX is the real
 # data's de-identification placeholder, which also swallows ordinary words.
 
@@ -1226,7 +1226,7 @@ def iu_image_ids(rep: IuReport) -> list[str]:
 
 
 def iu_xml(rep: IuReport) -> str:
-    """One ecgen-radiology/<n>.xml file, element by element as FACTS.md §3.2 describes."""
+    """One ecgen-radiology/<n>.xml file, element by element as the Open-i ecgen-radiology XML describes."""
     abstract = []
     for label in IU_SECTION_ORDER:
         text = rep.sections.get(label)

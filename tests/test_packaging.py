@@ -1,4 +1,4 @@
-"""The installed package finds its data: prompts/, knowledge/ and schemas/ ship inside the wheel (STYLE.md §2)."""
+"""The installed package finds its data: prompts/, knowledge/ and schemas/ ship inside the wheel."""
 
 import subprocess
 import sys

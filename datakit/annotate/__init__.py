@@ -49,8 +49,8 @@ def _split_swallowed(findings: str, impression: str) -> tuple[str, str]:
     """Undo the official parser's swallowed header for the report a model is trained to write.
 
     A FINDINGS header followed on the next line by IMPRESSION: leaves "IMPRESSION: …" inside the findings text
-    (FACTS.md §2.4; the studies table keeps it, for comparability). The trace's report should not teach a model
-    to write a header inside its findings, so that text becomes the impression when there is none.
+    (mimic-cxr section_parser.py; the studies table keeps it, for comparability). The trace's report should not
+    teach a model to write a header inside its findings, so that text becomes the impression when there is none.
     """
     m = _SWALLOWED.search(findings)
     if m is None or impression:

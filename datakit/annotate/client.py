@@ -1,4 +1,4 @@
-"""The only module that knows the endpoint's errors (STYLE.md H3): chat completions, files and batches.
+"""The only module that knows the endpoint's errors: chat completions, files and batches.
 
 Chat completions go out through :mod:`datakit.annotate.http` (the lean HTTP/1.1 client, or the SDK where a proxy
 or URL credentials apply): the body is serialised once by us, so what is hashed is what is sent (unknown

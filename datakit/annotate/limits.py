@@ -1,8 +1,8 @@
 """Keeping an endpoint busy within its limits: requests and tokens per minute, and a shared 429 cooldown.
 
 Concurrency itself is bounded by the number of workers (``max_concurrency``); this module decides *when* a
-worker may send. Providers limit in different ways (FACTS.md §7.4): vLLM and many hosts by concurrency alone,
-OpenAI by requests and tokens per minute, some by requests per second. All three can be set together.
+worker may send. Providers limit in different ways (curator, distilabel issues): vLLM and many hosts by
+concurrency alone, OpenAI by requests and tokens per minute, some by requests per second. All three can be set together.
 
 After a 429 every worker waits (the :class:`Limiter` gate), not only the one that was refused: retrying each
 request on its own burns retries while the limit is still exhausted (curator#205, distilabel#1014).

@@ -3,7 +3,7 @@
 Single-call mode asks for the whole trace at once; multi-stage mode asks for perception, then reasoning (seeing
 the perception), then reflection and report (seeing both): three requests per study, each cached on its own, so
 a changed reflection prompt re-asks only the third stage. The final report of every trace is the study's own
-report, whatever the teacher wrote (DESIGN.md, "The trace").
+report, whatever the teacher wrote.
 """
 
 from __future__ import annotations

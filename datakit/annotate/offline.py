@@ -1,6 +1,6 @@
 """The offline teacher: deterministic traces with no network, from the report, the labels and the knowledge.
 
-For each study (DESIGN.md, "Teacher"):
+For each study:
 
 1. **Perception** — the report's sentences are read for knowledge-base findings with their status (present,
    absent, uncertain), side and grade, then reconciled with the study's labels (a positive or uncertain label

@@ -2,7 +2,7 @@
 
 The engine only bumps integers in a :class:`Tally`; a task redraws the bar a few times per second, so a fast
 endpoint is never slowed by drawing, and a throttled one still shows that it is alive and why it waits
-(FACTS.md §7.10).
+(bespokelabsai/curator and argilla-io/distilabel issues).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A :class:`TeacherRequest` holds the *fully rendered* ``/v1/chat/completions`` body. Its cache key is the
 ``b2:`` hash of that body in canonical JSON, with every image data URL replaced by the digest of the image's
-bytes (STYLE.md H5): so the key changes when anything that is sent changes (a word of the prompt, a generation
+bytes: so the key changes when anything that is sent changes (a word of the prompt, a generation
 parameter, the schema, an image) and only then. Images are never stored in the cache; ``request_json`` holds
 their digests, which equal :func:`datakit.hashing.file_digest` of the image files.
 

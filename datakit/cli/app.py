@@ -1,4 +1,4 @@
-"""The root ``datakit`` command. Commands parse, call one library function, render (STYLE.md H1)."""
+"""The root ``datakit`` command. Commands parse, call one library function, render."""
 
 from __future__ import annotations
 

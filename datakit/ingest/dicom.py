@@ -1,4 +1,4 @@
-"""DICOM pixels → display-ready 8-bit grey levels (FACTS.md §2.5), and the numpy maths behind it.
+"""DICOM pixels → display-ready 8-bit grey levels (as MIMIC-CXR-JPG converts), and the numpy maths behind it.
 
 The steps, in order (``dicom_to_uint8``):
 

@@ -1,7 +1,7 @@
 """Source images (DICOM, JPG, PNG) → 8-bit grayscale PNGs ready for a vision-language model.
 
 DICOM goes through :func:`datakit.ingest.dicom.dicom_to_uint8` (stored bits, modality rescale, optional VOI
-LUT or window, MONOCHROME1 inverted, min-max to 8 bit: FACTS.md §2.5), then here: optional histogram
+LUT or window, MONOCHROME1 inverted, min-max to 8 bit: as MIMIC-CXR-JPG does), then here: optional histogram
 equalisation (the MIMIC-CXR-JPG convention) and the longest side brought down to ``max_size`` (aspect kept,
 never enlarged).
 

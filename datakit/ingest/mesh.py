@@ -1,7 +1,7 @@
 """IU-Xray MeSH terms → the 14 CheXpert labels, through a mapping table kept as data.
 
 The table is ``data/mesh_to_chexpert.csv``, one row per rule: ``mesh_heading, qualifiers, label, value,
-knowledge_id, note``. A MeSH term is ``Heading/qualifier/qualifier…`` (FACTS.md §3.2), e.g.
+knowledge_id, note``. A MeSH term is ``Heading/qualifier/qualifier…`` (the Open-i ecgen-radiology XML), e.g.
 ``Cardiomegaly/borderline`` or ``Opacity/lung/base/left``. A rule applies to a term when the headings are
 equal (case and spacing ignored) and each of the rule's qualifiers (``+``-joined, maybe none) is among the
 term's. For each label the rule with the most qualifiers wins: ``Cardiac Shadow/enlarged/borderline`` is -1
@@ -15,7 +15,7 @@ What the labels mean, since MeSH lists only what is *present*:
 - a label no term speaks of stays **null** ("not mentioned"); it is never folded into 0;
 - ``normal`` is the coders' statement that the study is normal: No Finding = 1 and the other 13 = 0, because
   the coder judged each abnormality absent (those rows are in the table, not in code);
-- several terms of one study combine as CheXpert's aggregation does (FACTS.md §4.1): 1 wins, then -1, then 0;
+- several terms of one study combine as CheXpert's aggregation does (chexpert-labeler): 1 wins, then -1, then 0;
 - No Finding is dropped to null when any other label but Support Devices ends 1 or -1 (CheXpert's rule);
 - ``No Indexing`` (the report was not coded) maps to nothing, so such a study has every label null.
 """

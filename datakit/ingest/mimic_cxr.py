@@ -1,4 +1,4 @@
-"""MIMIC-CXR (DICOM) and MIMIC-CXR-JPG: the ``files/`` tree plus the CSVs (FACTS.md §2.1–2.2).
+"""MIMIC-CXR (DICOM) and MIMIC-CXR-JPG: the ``files/`` tree plus the CSVs (MIMIC-CXR-JPG on PhysioNet).
 
 The tree on disk decides which studies exist (users often hold a partial download); the CSVs are lookup tables:
 ``mimic-cxr-2.0.0-metadata.csv`` (views, sizes), ``-split.csv`` (official split), ``-chexpert.csv`` and
@@ -26,7 +26,7 @@ CSV_NAMES = {
     "chexpert": "mimic-cxr-2.0.0-chexpert.csv",
     "negbio": "mimic-cxr-2.0.0-negbio.csv",
 }
-# MIMIC's official split file says "validate"; datakit's tables say "val" (FACTS.md §2.2).
+# MIMIC's official split file says "validate"; datakit's tables say "val" (MIMIC-CXR-JPG on PhysioNet).
 SPLIT_NAMES = {"train": "train", "validate": "val", "val": "val", "test": "test"}
 
 

@@ -1,4 +1,4 @@
-"""The check registry: ``@check("name")`` turns a function over tables into a validation check (STYLE.md H9).
+"""The check registry: ``@check("name")`` turns a function over tables into a validation check.
 
 A check receives the :class:`~datakit.validate.context.Context` of the run and returns its *problems*: a
 polars DataFrame with one row per problem found, columns ``study_id``, ``code`` and ``message``. Every study

@@ -35,7 +35,7 @@ LABELS = [
     "Lung Lesion", "Lung Opacity", "No Finding", "Pleural Effusion", "Pleural Other", "Pneumonia",
     "Pneumothorax", "Support Devices",
 ]
-# FACTS.md §2.2, in the files' order
+# MIMIC-CXR-JPG on PhysioNet, in the files' order
 META_COLUMNS = [
     "dicom_id", "subject_id", "study_id", "PerformedProcedureStepDescription", "ViewPosition", "Rows",
     "Columns", "StudyDate", "StudyTime", "ProcedureCodeSequence_CodeMeaning", "ViewCodeSequence_CodeMeaning",
@@ -179,7 +179,7 @@ def test_csvs_have_the_real_columns_and_values():
         assert {row[name] for name in LABELS} <= {"", "1.0", "0.0", "-1.0"}
         findings = [name for name in LABELS if name not in ("No Finding", "Support Devices")
                     and row[name] in ("1.0", "-1.0")]
-        assert row["No Finding"] == ("" if findings else "1.0")  # CheXpert's rule (FACTS.md §4.1)
+        assert row["No Finding"] == ("" if findings else "1.0")  # CheXpert's rule (stanfordmlgroup/chexpert-labeler)
 
 
 def test_reports_use_the_mimic_text_layout():

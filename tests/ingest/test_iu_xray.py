@@ -306,7 +306,7 @@ def test_csv_limit_reads_the_first_uids(kaggle):
 
 
 def openi(uid, sections=None, mesh=(("major", "normal"),), images=(), uid_attr=None):
-    """One ecgen-radiology file in the Open-i structure (FACTS.md §3.2); ``sections``: label → text/None."""
+    """One ecgen-radiology file in the Open-i structure (Open-i); ``sections``: label → text/None."""
     if sections is None:
         sections = {"COMPARISON": "None.", "INDICATION": "Cough.", "FINDINGS": "The lungs are clear.",
                     "IMPRESSION": "No acute disease."}
