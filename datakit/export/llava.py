@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from datakit.export.base import EXPORTERS, Turn
+from datakit.export.base import EXPORTERS
 from datakit.export.qwenvl import QwenVLExporter
 
 
@@ -34,9 +34,6 @@ class LlavaExporter(QwenVLExporter):
                 {"from": "gpt", "value": content},
             ],
         }
-
-    def turns(self, row: dict[str, Any]) -> tuple[list[Turn], list[str]]:  # noqa: D102
-        return super().turns(row)
 
     def side_files(self, splits: dict[str, int]) -> dict[str, str]:  # noqa: D102
         return {}

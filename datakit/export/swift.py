@@ -7,9 +7,7 @@ a relative path would resolve against wherever ``swift`` runs.
 
 from __future__ import annotations
 
-from typing import Any
-
-from datakit.export.base import EXPORTERS, Turn
+from datakit.export.base import EXPORTERS
 from datakit.export.llamafactory import LlamaFactoryExporter
 
 
@@ -20,9 +18,6 @@ class SwiftExporter(LlamaFactoryExporter):
     name = "swift"
     absolute_paths = True
     framework = "ms-swift"
-
-    def turns(self, row: dict[str, Any]) -> tuple[list[Turn], list[str]]:  # noqa: D102
-        return super().turns(row)
 
     def side_files(self, splits: dict[str, int]) -> dict[str, str]:  # noqa: D102
         return {}

@@ -1,20 +1,8 @@
 """What every check gets: the run's tables, the traces decoded into tables, the knowledge base, the labeler.
 
 Everything derived is computed on first use and shared by all checks, so a check pays only for what it reads.
-The checks are written against the trace semantics of :mod:`datakit.semantics`, restated here:
-
-- ``perception`` is the *draft*, the first look; ``reasoning`` reasons from the draft.
-- Each correction ``{kind, finding, before, after}`` fixes the draft. ``before`` must match it: for ``missed``
-  (and ``other`` with ``before.status`` absent) the draft has no present or uncertain item of the finding; for
-  the other kinds it has an item of the finding whose status, laterality and severity all equal ``before``.
-  For ``no_finding`` (the overall normal/abnormal conclusion) ``before`` matches the draft's ``no_finding``
-  conclusion, absent when the reasoning draws none.
-- The *final perception* is the draft with the matched corrections applied: a ``missed`` finding is added with
-  the ``after`` state (replacing absent items of it), any other matched item takes the ``after`` state.
-- The *final conclusions* are the draft reasoning's conclusions (``normal`` read as ``no_finding``; the
-  strongest status when several steps conclude one finding) with every correction's ``after`` status applied
-  to its finding.
-- Items with ``finding == "normal"`` say that a region looks normal; they are not findings.
+The checks are written against the trace semantics of :mod:`datakit.semantics` (draft, corrections matched
+to it, final perception, final conclusions); its module docstring states the rules.
 """
 
 from __future__ import annotations
