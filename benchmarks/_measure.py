@@ -39,7 +39,7 @@ def measure(cmd: list[str], *, env: dict | None = None, cwd: str | None = None) 
                 peak = max(peak, rss)
             except psutil.Error:
                 pass
-            time.sleep(0.05)
+            time.sleep(0.2)  # reading smaps costs CPU of its own: not too often
 
     th = threading.Thread(target=poll, daemon=True)
     th.start()

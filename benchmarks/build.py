@@ -22,6 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _measure import measure, table  # noqa: E402
+from export import tiny_jpeg  # noqa: E402
 from synth import make_tree  # noqa: E402
 
 WORK = HERE / "_work"
@@ -37,11 +38,13 @@ def main() -> None:
     args = ap.parse_args()
 
     full = args.studies == 227_835
-    tree = WORK / ("mimic-full" if full else f"mimic-{args.studies}")
+    # the same tree as benchmarks/export.py: every image file one small real JPEG, so export's checks open them
+    tree = WORK / ("mimic-jpeg-full" if full else f"mimic-jpeg-{args.studies}")
     if not (tree / "mimic-cxr-2.0.0-split.csv.gz").exists():
         print(f"making the synthetic tree in {tree} (once) ...", flush=True)
         tree.mkdir(parents=True, exist_ok=True)
-        make_tree(tree, args.studies, min(args.images, 2 * args.studies), min(args.subjects, args.studies))
+        make_tree(tree, args.studies, min(args.images, 2 * args.studies), min(args.subjects, args.studies),
+                  image_payload=tiny_jpeg())
     run = WORK / ("run-build" if full else f"run-build-{args.studies}")
     shutil.rmtree(run, ignore_errors=True)
     formats = ", ".join(f'"{f}"' for f in args.formats.split(","))
