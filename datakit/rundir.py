@@ -233,8 +233,8 @@ class RunDir:
             digest = None
         return digest or table_digest(self.read_table(table))
 
-    def read_table(self, table: str) -> Any:
-        """Read one of the run's tables; a missing table says which stage makes it."""
+    def read_table(self, table: str, columns: list[str] | None = None) -> Any:
+        """Read one of the run's tables (only ``columns`` if given); a missing table says which stage makes it."""
         import polars as pl
 
         path = self.table_path(table)
@@ -245,7 +245,7 @@ class RunDir:
                 hint=f"run `datakit {stage}` for this run first",
             )
         try:
-            return pl.read_parquet(path)
+            return pl.read_parquet(path, columns=columns)
         except (pl.exceptions.ComputeError, OSError) as err:
             stage = TABLES[table][1]
             raise RunDirError(

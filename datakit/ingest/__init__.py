@@ -8,7 +8,6 @@ Usage from Python::
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,6 @@ import polars as pl
 from datakit import tables
 from datakit.config import DatakitConfig
 from datakit.errors import IngestError, RunDirError, SourceLayoutError
-from datakit.hashing import content_hash
 from datakit.ingest.base import (
     FORMATS,
     ReadContext,
@@ -26,6 +24,7 @@ from datakit.ingest.base import (
     get_format,
     normalize_view_expr,
 )
+from datakit.ingest.listing import source_listing
 from datakit.ingest.splits import assign_splits, check_no_leak
 from datakit.rundir import Quarantine, RunDir
 from datakit.stage import STAGES, Stage, open_run
@@ -42,7 +41,7 @@ class IngestResult:
     counts: dict[str, int]
     quarantine: Quarantine
     notes: dict[str, int] = field(default_factory=dict)
-    skipped: bool = False
+    skipped: bool = False  # then the tables hold only the columns the summary shows (ids, split, view, labels)
 
 
 def detect_format(root: Path) -> SourceFormat:
@@ -130,26 +129,6 @@ def prune_images(run: RunDir, images: pl.DataFrame) -> int:
     return removed
 
 
-def source_listing(root: Path) -> str:
-    """An identity of the source folder's files: every relative path with its size and modification time.
-
-    Hashing the bytes of 377,110 DICOM files to decide whether to skip would cost more than ingest itself; a
-    changed, added or removed file changes the listing. A copied source tree reads as changed, so ingest runs
-    again, and its tables come out with the same content: the stages after it still skip.
-    """
-    items = []
-    for folder, dirs, files in os.walk(root):
-        dirs.sort()
-        rel = os.path.relpath(folder, root)
-        for name in sorted(files):
-            try:
-                st = os.stat(os.path.join(folder, name))
-            except OSError:
-                continue
-            items.append(f"{rel}/{name}:{st.st_size}:{st.st_mtime_ns}")
-    return content_hash("\n".join(items))
-
-
 def _depends(run: RunDir, config: DatakitConfig) -> dict:
     root = Path(config.source).expanduser().resolve() if config.source else None
     return {"source": str(root), "listing": source_listing(root) if root and root.exists() else None}
@@ -215,8 +194,11 @@ def _run(source: str | Path, run_dir: str | Path | RunDir, config: DatakitConfig
     started = STAGE.start(run, config, force=force, keep=keep)
     if started.skipped:
         entry = started.entry or {}
-        return IngestResult(run, entry.get("format", ""), run.read_table("studies"), run.read_table("images"),
-                            entry.get("counts", {}), Quarantine(STAGE.name), entry.get("notes", {}), skipped=True)
+        # only what the summary shows: the report texts of 227,835 studies would cost 2 GB to say "skipped"
+        studies = run.read_table("studies", ["study_id", "subject_id", "split", "label_source", *tables.LABEL_COLUMNS])
+        images = run.read_table("images", ["study_id", "image_id", "view"])
+        return IngestResult(run, entry.get("format", ""), studies, images, entry.get("counts", {}),
+                            Quarantine(STAGE.name), entry.get("notes", {}), skipped=True)
     fmt = get_format(cfg.format) if cfg.format else detect_format(root)
     if not replace:
         guard_replace(run, root, fmt.name, cfg.limit)
