@@ -233,6 +233,13 @@ class RunDir:
             digest = None
         return digest or table_digest(self.read_table(table))
 
+    def table_rows(self, table: str) -> int:
+        """Rows of one of the run's tables, from the parquet footer (nothing else is read); 0 when missing."""
+        import polars as pl
+
+        path = self.table_path(table)
+        return int(pl.scan_parquet(path).select(pl.len()).collect().item()) if path.is_file() else 0
+
     def read_table(self, table: str, columns: list[str] | None = None) -> Any:
         """Read one of the run's tables (only ``columns`` if given); a missing table says which stage makes it."""
         import polars as pl

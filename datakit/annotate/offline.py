@@ -527,8 +527,8 @@ class OfflineTeacher:
 
             writer = TraceWriter(self.kb, FindingReader(self.kb), self.config.teacher)
             return [writer.write(s) for s in studies]
-        from datakit.annotate.progress import StageProgress
         from datakit.parallel import chunked, map_chunks
+        from datakit.progress import StageProgress
 
         size = max(1, min(2000, len(studies) // (workers * 8)))
         out: list[TraceOutcome] = []

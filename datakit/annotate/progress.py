@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from datakit.progress import starting_bar
 
 REFRESH_S = 0.25
 
@@ -69,6 +78,8 @@ class ProgressView:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
                 TextColumn("{task.fields[info]}"),
                 console=Console(stderr=True),
                 auto_refresh=False,  # redrawn from run(), no extra thread competing for the GIL
@@ -78,6 +89,7 @@ class ProgressView:
 
     def __enter__(self) -> ProgressView:
         if self._progress is not None:
+            starting_bar()
             self._progress.start()
             self.draw()
         return self
@@ -102,40 +114,3 @@ class ProgressView:
         while True:
             await asyncio.sleep(REFRESH_S)
             self.draw()
-
-
-class StageProgress:
-    """A rich bar with counts, rate and ETA for synchronous work (the offline teacher, a build's stages)."""
-
-    def __init__(self, label: str, *, total: int | None, enabled: bool = True) -> None:
-        self._progress: Any = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True), transient=False,
-            )
-            self._task = self._progress.add_task(label, total=total)
-
-    def __enter__(self) -> StageProgress:
-        if self._progress is not None:
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def advance(self, n: int = 1) -> None:
-        """Count ``n`` more done."""
-        if self._progress is not None:
-            self._progress.advance(self._task, n)

@@ -12,6 +12,7 @@ from rich.text import Text
 from datakit.cli.console import err_console
 from datakit.pipeline import StageReport
 from datakit.pipeline.status import STAGES, RunStatus
+from datakit.progress import before_bar
 
 VERB = {"ingest": "reading the source", "retrieve": "retrieving knowledge", "annotate": "writing traces",
         "validate": "checking traces", "export": "writing training files"}
@@ -33,9 +34,10 @@ class StageLines:
         eta = f" (last time {last:.0f} s)" if isinstance(last, (int, float)) and last >= 1 else ""
         err_console.print(Text.assemble((f"[{self._n}/{len(STAGES)}] {stage}", "bold"),
                                         f": {VERB[stage]}{' (forced)' if forced else ''}{eta} …"))
-        if stage != "annotate":  # annotate draws its own progress bar: only one live display at a time
-            self._status = err_console.status(Text(f"{stage} …"), spinner="dots")
-            self._status.start()
+        # a spinner until the stage draws its own bar (datakit.progress): rich shows one live display at a time
+        self._status = err_console.status(Text(f"{stage} …"), spinner="dots")
+        self._status.start()
+        self._unhook = before_bar(self.close)
         self._t0 = time.perf_counter()
 
     def close(self) -> None:
@@ -43,6 +45,9 @@ class StageLines:
         if self._status is not None:
             self._status.stop()
             self._status = None
+        unhook, self._unhook = getattr(self, "_unhook", None), None
+        if unhook is not None:
+            unhook()
 
     def done(self, report: StageReport) -> None:
         """Say whether the stage ran (and how long it took) or was skipped."""

@@ -50,6 +50,7 @@ def register(app: typer.Typer) -> None:
         image_mode: str | None = typer.Option(None, "--image-mode", help="reference | hardlink | copy."),
         force: bool = typer.Option(False, "--force", help="Export even when nothing changed."),
         config: Path | None = typer.Option(None, "--config", help="A datakit.toml (default: the run's)."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
     ) -> None:
         """Write RUN/export/<format>/ train/val/test files for each framework, and the dataset card."""
         import datakit.export
@@ -57,5 +58,5 @@ def register(app: typer.Typer) -> None:
         names = [f.strip() for f in formats.split(",") if f.strip()] if formats else None
         # --formats, --tag-style and --image-mode are for this command only: the run's config keeps none of them
         result = datakit.export.run(run, config, formats=names, force=force, tag_style=tag_style,
-                                    image_mode=image_mode)
+                                    image_mode=image_mode, progress=not no_progress)
         console.print(export_view(result))

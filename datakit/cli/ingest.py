@@ -34,6 +34,7 @@ def register(app: typer.Typer) -> None:
         replace: bool = typer.Option(
             False, "--replace", help="Let another source, or a --limit, replace the studies already in RUN."
         ),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
     ) -> None:
         """Read SOURCE into RUN: studies.parquet, images.parquet, images/, quarantine.jsonl, manifest.json."""
         import datakit.ingest
@@ -56,7 +57,7 @@ def register(app: typer.Typer) -> None:
         cfg = resolve_config(RunDir(run).config_path, config, overrides=overrides, flag_names=flags)
         if limit is None:
             cfg.ingest.limit = None  # --limit is for one command, never a setting the run keeps
-        result = datakit.ingest.run(source, run, cfg, force=force, replace=replace)
+        result = datakit.ingest.run(source, run, cfg, force=force, replace=replace, progress=not no_progress)
         console.print(ingest_summary(result))
 
     @app.command()

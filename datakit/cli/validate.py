@@ -120,6 +120,7 @@ def register(app: typer.Typer) -> None:
         workers: int | None = typer.Option(None, "--workers", min=1, help="Processes (default: all cores)."),
         config: Path | None = typer.Option(None, "--config", help="A datakit.toml (default: the run's)."),
         force: bool = typer.Option(False, "--force", help="Run even when nothing changed since the last validate."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
     ) -> None:
         """Check every trace of RUN: validation.parquet, rejected traces in quarantine.jsonl.
 
@@ -136,7 +137,8 @@ def register(app: typer.Typer) -> None:
 
         try:
             # --min-pass-rate and --workers are for this command only: the run's config keeps neither
-            result = datakit.validate.run(run, config, min_pass_rate=min_pass_rate, workers=workers, force=force)
+            result = datakit.validate.run(run, config, min_pass_rate=min_pass_rate, workers=workers, force=force,
+                                          progress=not (no_progress or as_json))
         except ValidationGateError as err:
             show(err.result.summary)  # type: ignore[attr-defined]
             raise

@@ -31,6 +31,7 @@ from datakit.export.stats import Stats, length_measure
 from datakit.export.writer import SplitWriter
 from datakit.hashing import file_digest
 from datakit.parallel import cores, map_chunks
+from datakit.progress import StageProgress
 from datakit.reading import priors
 from datakit.rundir import Quarantine, RunDir
 from datakit.stage import STAGES, Stage, open_run
@@ -107,6 +108,7 @@ def run(
     *,
     formats: list[str] | None = None,
     force: bool = False,
+    progress: bool = False,
     **options: Any,
 ) -> ExportResult:
     """Export the run's accepted traces in each format; write the card, the plots, quarantine and manifest.
@@ -147,7 +149,7 @@ def run(
                 tokenizer=ec.tokenizer)
     unit, _ = length_measure(ec.tokenizer)  # fails here, before any worker starts, if it cannot load
     try:
-        stats, quarantine, n_traces, fallback = _write(run, plan, ec, review, build)
+        stats, quarantine, n_traces, fallback = _write(run, plan, ec, review, build, progress)
         shutil.rmtree(build / ".chunks", ignore_errors=True)
         exporters = {n: EXPORTERS.get(n)(Layout(final / n, ec.image_paths, ec.tag_style)) for n in names}
         for name, exp in exporters.items():
@@ -175,7 +177,7 @@ def run(
                         quarantine=quarantine)
 
 
-def _write(run: RunDir, plan: Plan, ec: Any, review: dict[str, str], build: Path):
+def _write(run: RunDir, plan: Plan, ec: Any, review: dict[str, str], build: Path, progress: bool = False):
     quarantine = Quarantine(STAGE_NAME)
     stats = Stats()
     writers: dict[tuple[str, str], SplitWriter] = {}
@@ -191,6 +193,7 @@ def _write(run: RunDir, plan: Plan, ec: Any, review: dict[str, str], build: Path
         counted["traces"] += frame.height
         for sid, reason, dataset in frame.filter(pl_not_null("exclude")).select(
                 "study_id", "exclude", "dataset").iter_rows():
+            bar.advance()
             stats.excluded[reason] += 1
             if reason not in COUNTED_ONLY:
                 quarantine.add("study", sid, reason, _reason_message(reason), dataset=dataset)
@@ -199,9 +202,13 @@ def _write(run: RunDir, plan: Plan, ec: Any, review: dict[str, str], build: Path
 
     workers = ec.workers or cores()
     frames = slices(run.root, workers * ec.batch_size, review, ec.include_flagged)
+    bar = StageProgress(f"export ({', '.join(plan.formats)})", total=run.table_rows("traces"), enabled=progress,
+                        unit="traces")
     try:
+        bar.__enter__()
         for out in map_chunks(render_chunk, jobs(frames, ec.batch_size, on_frame), workers=workers,
                               setup=Renderer, setup_args=(plan,)):
+            bar.advance(sum(out.stats.studies.values()) + len(out.set_aside))
             counted["fallback"] += out.fallback_copies
             stats.merge(out.stats)
             for sid, code, message in out.set_aside:
@@ -219,6 +226,7 @@ def _write(run: RunDir, plan: Plan, ec: Any, review: dict[str, str], build: Path
                 w.append(Path(chunk.path), chunk.rows)
                 stats.rows[key] += chunk.rows
     finally:
+        bar.__exit__()
         for w in writers.values():
             w.close()
     return stats, quarantine, counted["traces"], counted["fallback"]

@@ -146,6 +146,7 @@ def run(
     *,
     force: bool = False,
     replace: bool = False,
+    progress: bool = False,
 ) -> IngestResult:
     """Read ``source`` into the run directory: tables, converted images, quarantine, manifest.
 
@@ -156,7 +157,7 @@ def run(
     folder = Path(run_dir.root if isinstance(run_dir, RunDir) else run_dir)
     made = not folder.exists()
     try:
-        return _run(source, run_dir, config, force=force, replace=replace)
+        return _run(source, run_dir, config, force=force, replace=replace, progress=progress)
     except BaseException:
         if made:
             shutil.rmtree(folder, ignore_errors=True)
@@ -184,7 +185,7 @@ def guard_replace(run: RunDir, root: Path, fmt: str, limit: int | None) -> None:
 
 
 def _run(source: str | Path, run_dir: str | Path | RunDir, config: DatakitConfig | str | Path | None, *,
-         force: bool, replace: bool) -> IngestResult:
+         force: bool, replace: bool, progress: bool = False) -> IngestResult:
     run, config = open_run(run_dir, config, create=True)
     root = Path(source).expanduser().resolve()
     config = config.model_copy(update={"source": str(root)})
@@ -215,7 +216,7 @@ def _run(source: str | Path, run_dir: str | Path | RunDir, config: DatakitConfig
         from datakit.ingest.images import convert_images
 
         previous = run.read_table("images") if run.has_table("images") else None
-        images = convert_images(images, run, cfg.images, quarantine, previous)
+        images = convert_images(images, run, cfg.images, quarantine, previous, progress=progress)
         studies = _drop_studies_without_images(studies, images, quarantine, after_conversion=True)
     check_no_leak(studies)
     if studies.is_empty():

@@ -265,6 +265,7 @@ def convert_images(
     cfg: ImageConfig,
     quarantine: Quarantine,
     previous: pl.DataFrame | None = None,
+    progress: bool = False,
 ) -> pl.DataFrame:
     """Convert every image to ``run/images/<image_id>.png``; failures go to ``quarantine``, the rest return.
 
@@ -282,11 +283,16 @@ def convert_images(
     tasks, rel_paths, failed = _plan(ids, sources, run, previous)
 
     done: dict[int, tuple] = {}
-    for res in _run(tasks, settings, _worker_count(cfg)):
-        if res[0] == "ok":
-            done[res[1]] = res[2:]
-        else:
-            failed[res[1]] = (res[2], res[3])
+    from datakit.progress import StageProgress
+
+    with StageProgress("converting images", total=len(tasks), enabled=progress and bool(tasks),
+                       unit="images") as bar:
+        for res in _run(tasks, settings, _worker_count(cfg)):
+            bar.advance()
+            if res[0] == "ok":
+                done[res[1]] = res[2:]
+            else:
+                failed[res[1]] = (res[2], res[3])
     for row in sorted(failed):
         code, message = failed[row]
         quarantine.add("image", ids[row], code, message, path=sources[row], dataset=datasets[row])

@@ -157,7 +157,8 @@ def _call(stage: str, p: Plan, progress: bool) -> Any:
     if stage == "ingest":
         import datakit.ingest
 
-        return datakit.ingest.run(p.source, p.run.root, p.config, force=force)  # a path: ingest makes the folder
+        # a path, not the RunDir: ingest makes the folder
+        return datakit.ingest.run(p.source, p.run.root, p.config, force=force, progress=progress)
     if stage == "retrieve":
         import datakit.retrieve
 
@@ -170,12 +171,12 @@ def _call(stage: str, p: Plan, progress: bool) -> Any:
         import datakit.validate
 
         try:
-            return datakit.validate.run(p.run, p.config, force=force)
+            return datakit.validate.run(p.run, p.config, force=force, progress=progress)
         except ValidationGateError as err:
             return getattr(err, "result", None)  # the gate is checked below, for a skipped validate too
     import datakit.export
 
-    return datakit.export.run(p.run, p.config, force=force)
+    return datakit.export.run(p.run, p.config, force=force, progress=progress)
 
 
 def check_gate(run: RunDir, config: DatakitConfig) -> None:

@@ -96,7 +96,7 @@ def validate(
     return _outcome(traces, studies, images, hits, kb=kb, labeler=labeler, config=config).table
 
 
-def _outcome(traces, studies, images, hits, *, kb, labeler, config, run=None) -> Outcome:
+def _outcome(traces, studies, images, hits, *, kb, labeler, config, run=None, progress=False) -> Outcome:
 
     config = config or ValidateConfig()
     kb = kb if kb is not None else load_configured()
@@ -104,22 +104,22 @@ def _outcome(traces, studies, images, hits, *, kb, labeler, config, run=None) ->
         labeler = default_labeler(kb)
     if hits is None:
         hits = tables.empty(tables.KnowledgeHits)
-    return run_checks(traces, studies, images, hits, kb=kb, labeler=labeler, config=config, run=run)
+    return run_checks(traces, studies, images, hits, kb=kb, labeler=labeler, config=config, run=run,
+                      progress=progress)
 
 
-def _read_traces(run: RunDir) -> pl.DataFrame:
+def _check_traces(run: RunDir) -> None:
+    """A clear error when there are no traces to validate."""
     if not run.has_table("traces"):
         raise RunDirError(
             f"{run.root} has no traces.parquet: there is nothing to validate",
             hint=f"write traces first: `datakit annotate --run {run.root}`",
         )
-    traces = pl.read_parquet(run.table_path("traces"))
-    if traces.height == 0:
+    if run.table_rows("traces") == 0:
         raise RunDirError(
             f"{run.table_path('traces')} holds no traces: there is nothing to validate",
             hint="see why annotate wrote none in quarantine.jsonl (stage annotate), then re-run it",
         )
-    return traces
 
 
 def _depends(run: RunDir, config: DatakitConfig) -> dict:
@@ -179,6 +179,7 @@ def run(
     labeler: Any = None,
     force: bool = False,
     workers: int | None = None,
+    progress: bool = False,
 ) -> ValidationResult:
     """Validate every trace of the run; write validation.parquet, quarantine and manifest.
 
@@ -190,7 +191,7 @@ def run(
     run, config = open_run(run, config)
     vcfg = config.validate if workers is None else config.validate.model_copy(update={"workers": workers})
     gate = vcfg.min_pass_rate if min_pass_rate is None else min_pass_rate
-    traces = _read_traces(run)
+    _check_traces(run)  # read after the skip check: a skipped validate reads no trace
     # traces judged against studies or hits rewritten since retrieve or annotate ran would be judged wrongly;
     # the earliest stale stage is named first, so the hint sends the user back far enough
     started = STAGE.start(run, config, force=force or labeler is not None)
@@ -201,11 +202,13 @@ def run(
         result = ValidationResult(run, run.read_table("validation"), summary, Quarantine(STAGE.name),
                                   entry.get("counts", {}), skipped=True)
         return _raise_if_gated(result)
+    traces = run.read_table("traces")
     studies = run.read_table("studies")
     images = run.read_table("images")
     hits = run.read_table("knowledge") if run.has_table("knowledge") else tables.empty(tables.KnowledgeHits)
     kb = load_configured(config)
-    outcome = _outcome(traces, studies, images, hits, kb=kb, labeler=labeler, config=vcfg, run=run)
+    outcome = _outcome(traces, studies, images, hits, kb=kb, labeler=labeler, config=vcfg, run=run,
+                       progress=progress)
     if not run.has_table("knowledge"):
         outcome.context.notes.append(
             "no knowledge.parquet: citations were grounded in perceived findings only"

@@ -98,8 +98,10 @@ def run_checks(
     labeler: Any,
     config: ValidateConfig,
     run: Any = None,
+    progress: bool = False,
 ) -> Outcome:
-    """Run every selected check over the tables (see :func:`datakit.validate.validate`)."""
+    """Run every selected check over the tables (see :func:`datakit.validate.validate`); ``progress``: a bar."""
+    from datakit.progress import StageProgress
     from datakit.validate.checks.schema import table_problems
 
     load_builtin()
@@ -113,14 +115,20 @@ def run_checks(
     ctx = Context(traces, studies, images, hits, kb, labeler, config)
     ctx.table_problems = found_in_table
     ctx.run = run
-    _ = ctx.parsed
-    seconds["parse"] = time.perf_counter() - started
     parts = []
-    for chk in checks:
-        t0 = time.perf_counter()
-        judged = ctx.valid_ids if chk.judges == "valid" else traces["study_id"]
-        parts.append(_assemble(chk, chk.fn(ctx), judged, config.severity))
-        seconds[chk.name] = time.perf_counter() - t0
+    # every check is one vectorised pass over all traces: the bar counts the passes (parsing first)
+    with StageProgress(f"validate {traces.height:,} traces: parse", total=len(checks) + 1, enabled=progress,
+                       unit="passes") as bar:
+        _ = ctx.parsed
+        seconds["parse"] = time.perf_counter() - started
+        bar.advance()
+        for chk in checks:
+            bar.describe(f"validate {traces.height:,} traces: {chk.name}")
+            t0 = time.perf_counter()
+            judged = ctx.valid_ids if chk.judges == "valid" else traces["study_id"]
+            parts.append(_assemble(chk, chk.fn(ctx), judged, config.severity))
+            seconds[chk.name] = time.perf_counter() - t0
+            bar.advance()
     table = pl.concat(parts) if parts else tables.empty(tables.Validation)
     order = {c.name: i for i, c in enumerate(checks)}
     table = table.with_columns(pl.col("check").replace_strict(order, return_dtype=pl.Int32).alias("_c"))

@@ -137,3 +137,14 @@ def test_init_writes_a_valid_commented_starter(tmp_path, dataset):
     res = CliRunner().invoke(app, ["init", str(path), "--dataset", dataset])
     assert res.exit_code == 1 and "exists already" in res.output
     write_starter(path, dataset, force=True)
+
+
+def test_build_shows_each_long_stage_with_counts_and_an_eta(config):
+    """Image conversion, validation and export draw a bar of their own (counts, elapsed, ETA), as annotate does."""
+    res = CliRunner().invoke(app, ["build", str(config)], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert "converting images" in out and "49/49 images" in out  # the demo images that are on disk
+    assert "validate 26 traces" in out and "passes" in out
+    assert "export (trl, llamafactory, swift, qwen-vl, llava)" in out and "26/26 traces" in out
+    assert out.count("ETA") >= 3
