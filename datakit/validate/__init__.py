@@ -202,13 +202,16 @@ def run(
         result = ValidationResult(run, run.read_table("validation"), summary, Quarantine(STAGE.name),
                                   entry.get("counts", {}), skipped=True)
         return _raise_if_gated(result)
-    traces = run.read_table("traces")
     studies = run.read_table("studies")
     images = run.read_table("images")
     hits = run.read_table("knowledge") if run.has_table("knowledge") else tables.empty(tables.KnowledgeHits)
     kb = load_configured(config)
-    outcome = _outcome(traces, studies, images, hits, kb=kb, labeler=labeler, config=vcfg, run=run,
-                       progress=progress)
+    if labeler is None:
+        labeler = default_labeler(kb)
+    # the traces table is read into the call, never held here: validation drops its JSON once decoded
+    # (Context.release_json), which frees the memory only if no caller holds the frame
+    outcome = run_checks(run.read_table("traces"), studies, images, hits, kb=kb, labeler=labeler, config=vcfg,
+                         run=run, progress=progress)
     if not run.has_table("knowledge"):
         outcome.context.notes.append(
             "no knowledge.parquet: citations were grounded in perceived findings only"

@@ -123,6 +123,13 @@ class Context:
         parsed = pl.concat(parts, rechunk=False) if parts else pl.DataFrame(schema=schema)
         return pl.concat([self.traces.select("study_id"), parsed], how="horizontal")
 
+    def release_json(self) -> None:
+        """Decode what the checks read from ``trace_json`` now, then drop the column (half a GB at MIMIC scale)."""
+        if "trace_json" not in self.traces.columns:
+            return
+        _ = self.parsed, self.decoded, self.think_units
+        self.traces = self.traces.drop("trace_json")
+
     @cached_property
     def _valid_mask(self) -> pl.Series | None:
         """Per trace row, whether it is valid against the JSON Schema; None when all are."""

@@ -113,19 +113,24 @@ def run_checks(
     found_in_table = table_problems(traces)
     traces, duplicates = split_duplicates(traces)
     ctx = Context(traces, studies, images, hits, kb, labeler, config)
+    del traces  # ctx holds the table now; it drops the JSON column once decoded (Context.release_json)
     ctx.table_problems = found_in_table
     ctx.run = run
     parts = []
     # every check is one vectorised pass over all traces: the bar counts the passes (parsing first)
-    with StageProgress(f"validate {traces.height:,} traces: parse", total=len(checks) + 1, enabled=progress,
+    with StageProgress(f"validate {ctx.traces.height:,} traces: parse", total=len(checks) + 1, enabled=progress,
                        unit="passes") as bar:
         _ = ctx.parsed
+        if all(c.fn.__module__.startswith("datakit.validate.checks.") for c in checks):
+            # the raw JSON (the largest column) is read once; the built-in checks use what came of it (a
+            # plug-in may read it through Context.iter_traces, so then it stays)
+            ctx.release_json()
         seconds["parse"] = time.perf_counter() - started
         bar.advance()
         for chk in checks:
-            bar.describe(f"validate {traces.height:,} traces: {chk.name}")
+            bar.describe(f"validate {ctx.traces.height:,} traces: {chk.name}")
             t0 = time.perf_counter()
-            judged = ctx.valid_ids if chk.judges == "valid" else traces["study_id"]
+            judged = ctx.valid_ids if chk.judges == "valid" else ctx.traces["study_id"]
             parts.append(_assemble(chk, chk.fn(ctx), judged, config.severity))
             seconds[chk.name] = time.perf_counter() - t0
             bar.advance()
