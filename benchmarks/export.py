@@ -1,6 +1,6 @@
 """Export at full MIMIC-CXR scale: all five formats for 227,835 studies, images referenced in place.
 
-    python benchmarks/export.py [--studies 227835] [--images 377110] [--repeat 1] [--workers N]
+    python benchmarks/export.py [--studies 227835] [--images 377110] [--repeat 1] [--workers N] [--run RUN]
 
 1. Makes (once, cached under benchmarks/_work/) a MIMIC-CXR-JPG-shaped synthetic tree whose image files are one
    small real JPEG (the export checks open every image), then a run directory from it: `datakit ingest
@@ -69,23 +69,26 @@ def main() -> None:
     ap.add_argument("--subjects", type=int, default=64_588)
     ap.add_argument("--repeat", type=int, default=1, help="all-format runs; the table shows min / median / max")
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--run", type=Path, default=None,
+                    help="an existing validated run (e.g. benchmarks/build.py's run-build) instead of making one")
     ap.add_argument("--per-format", action=argparse.BooleanOptionalAction, default=False,
                     help="also time each format alone (five more runs)")
     args = ap.parse_args()
 
     suffix = "full" if args.studies == 227_835 else str(args.studies)
     tree = WORK / f"mimic-jpeg-{suffix}"
-    if not (tree / "mimic-cxr-2.0.0-split.csv.gz").exists():
+    if args.run is None and not (tree / "mimic-cxr-2.0.0-split.csv.gz").exists():
         print(f"making the synthetic tree in {tree} (once) ...", flush=True)
         tree.mkdir(parents=True, exist_ok=True)
         make_tree(tree, args.studies, min(args.images, 2 * args.studies), min(args.subjects, args.studies),
                   image_payload=tiny_jpeg())
-    run = WORK / f"run-export-{suffix}"
+    run = args.run or WORK / f"run-export-{suffix}"
     datakit = str(Path(sys.executable).with_name("datakit"))
     env = {**os.environ, "COLUMNS": "120"}
     if args.workers:
         env["DATAKIT_EXPORT__WORKERS"] = str(args.workers)
-    prepare(tree, run, datakit, env)
+    if args.run is None:
+        prepare(tree, run, datakit, env)
 
     def export(formats: list[str]) -> dict:
         return _step(datakit, ["export", "--run", str(run), "--force", "--formats", ",".join(formats)], env)
