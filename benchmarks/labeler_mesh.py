@@ -2,6 +2,12 @@
 
     python benchmarks/labeler_mesh.py                       # the 964-report development slice
     python benchmarks/labeler_mesh.py --root DIR --show 20  # another Kaggle-layout copy; print disagreements
+    python benchmarks/labeler_mesh.py --studies-out S.parquet       # the indexed studies, for another labeler
+    python benchmarks/labeler_mesh.py --predictions P.parquet       # score that labeler's labels instead
+
+The last two separate a change of the labeler from a change of the reference: label ``S.parquet`` (its findings
+and impression columns) with an older checkout's labeler in its own environment, write ``study_id`` and the 14
+label columns to ``P.parquet``, and score it here against the current MeSH mapping.
 
 Reads the reports with datakit's IU-Xray reader (``datakit.ingest.iu_xray``, Kaggle CSV layout), whose labels
 come from the MeSH terms through ``datakit/ingest/data/mesh_to_chexpert.csv``, and labels the findings +
@@ -114,6 +120,9 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=None, help="Kaggle-layout IU-Xray folder")
     parser.add_argument("--show", type=int, default=0, help="print up to N disagreeing reports per label")
     parser.add_argument("--label", default=None, help="only show disagreements of this label column")
+    parser.add_argument("--studies-out", type=Path, default=None, help="write the indexed studies (parquet)")
+    parser.add_argument("--predictions", type=Path, default=None,
+                        help="parquet of study_id + label columns to score instead of the labeler")
     args = parser.parse_args()
     root = args.root or next((p for p in CANDIDATES if (p / "indiana_reports.csv").is_file()), None)
     if root is None:
@@ -127,10 +136,18 @@ def main() -> None:
         .to_list()
     )
     indexed = studies.filter(~pl.col("study_id").is_in(sorted(not_indexed)))
+    if args.studies_out:
+        indexed.write_parquet(args.studies_out)
     t0 = time.perf_counter()
     labeler = Labeler()
     labels = label_studies(indexed, sections="findings+impression", labeler=labeler, workers=1)
     wall = time.perf_counter() - t0
+    if args.predictions:
+        given = pl.read_parquet(args.predictions)
+        labels = indexed.select("study_id").join(given, on="study_id", how="left", maintain_order="left")
+        if labels.get_column(LABEL_COLUMNS[0]).len() != indexed.height:
+            sys.exit(f"{args.predictions}: study ids do not match the indexed studies")
+        print(f"scoring the labels of {args.predictions}, not this checkout's labeler")
     truth = indexed.select(LABEL_COLUMNS)
     pred = labels.select(LABEL_COLUMNS)
     print(

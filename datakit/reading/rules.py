@@ -161,14 +161,18 @@ def _not_this_image(t: Tables, norm: str, found: list[Found], sentence_cuts: lis
 
     "Consolidation on the prior CT"; "opacity related to a healing rib fracture".
     """
-    other = {bisect_right(sentence_cuts, m.start()) for m in t.other_study_re.finditer(norm)}
+    other: dict[int, int] = {}  # sentence → where its first mention of another study starts
+    for m in t.other_study_re.finditer(norm):
+        other.setdefault(bisect_right(sentence_cuts, m.start()), m.start())
     history = {}  # sentence → where its history starts
     for m in t.history_re.finditer(norm):
         history.setdefault(bisect_right(sentence_cuts, m.start()), m.start())
     explained = _explained_sentences(t, norm, sentence_cuts)
     kept = []
     for f in found:
-        if f.sentence in other or f.start >= history.get(f.sentence, len(norm)):
+        if f.sentence in other and not _read_through_other_study(norm, f, other[f.sentence]):
+            continue
+        if f.start >= history.get(f.sentence, len(norm)):
             continue
         if f.phrase.attributable and f.sentence in explained:
             continue
@@ -176,6 +180,17 @@ def _not_this_image(t: Tables, norm: str, found: list[Found], sentence_cuts: lis
             continue
         kept.append(f)
     return kept
+
+
+# "Opacity in the left apex consistent with radiation change seen on prior CT": the shadow is on this film; only
+# what the link introduces is read on the other study. Chapman et al. 2001's NegEx scopes a trigger to the phrase it
+# governs, not the whole sentence (J Biomed Inform 34(5):301-310).
+_INTERPRETED_BY = re.compile(r"\b(?:consistent with|compatible with|in keeping with|likely|representing|represents)\b")
+
+
+def _read_through_other_study(norm: str, f: Found, other_at: int) -> bool:
+    """Whether a mention before another study's mention is this film's, interpreted by what that study showed."""
+    return f.end <= other_at and _INTERPRETED_BY.search(norm, f.end, other_at) is not None
 
 
 # "Vague nodular opacity near the first rib. This may be artifact from calcification": the next sentence explains

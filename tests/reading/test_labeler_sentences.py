@@ -171,6 +171,11 @@ CASES: list[tuple[str, dict[str, int | None]]] = [
     ("Most suggestive of artifact, healed right tenth rib fracture noted.", {"FX": 1}),
     # advice about another modality says nothing about this film (it used to read as an uncertain lesion)
     ("CT scan is more sensitive in detecting small nodules.", {}),
+    # the other study interprets a shadow of this film; only what it showed is read there
+    ("Opacity in the left apex consistent with radiation change seen on prior CT.", {"LO": 1}),
+    ("Right lower lobe opacity compatible with pneumonia on the prior CT.", {"LO": 1}),
+    ("Nodular opacity on the prior CT.", {}),
+    ("Consolidation seen on prior CT is not visible on this radiograph.", {}),
     ("There is a suggestion of minimal bibasilar airspace disease.", {"LO": -1}),
     ("Question small right pleural effusion.", {"PE": -1}),
     # --- pre-negation uncertainty (checked before negation) ------------------------------------------------
