@@ -146,7 +146,7 @@ class TraceWriter:
         return items
 
     def _body(self, p: Perceived) -> str:
-        return W.phrase(self.kb.get(p.entry_id).name, p.laterality, p.severity, p.location, p.descriptors)
+        return W.phrase(self.kb.get(p.entry_id).name, p.laterality, p.severity, p.location, p.descriptors, p.course)
 
     def _item_of(self, p: Perceived, rng: random.Random) -> dict[str, Any]:
         e = self.kb.get(p.entry_id)
@@ -440,7 +440,7 @@ _TUBE = re.compile(r"tube|catheter|picc|line|balloon")
 
 
 def _detail(p: Perceived) -> int:
-    return bool(p.severity) + bool(p.location) + len(p.descriptors) + bool(p.limit)
+    return bool(p.severity) + bool(p.location) + len(p.descriptors) + bool(p.limit) + bool(p.course)
 
 
 @dataclass(frozen=True)
