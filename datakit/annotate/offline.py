@@ -30,6 +30,7 @@ from datakit.annotate import offline_words as W
 from datakit.annotate.coverage import Coverage, load_coverage
 from datakit.annotate.teacher import StudyInput, TraceOutcome, teacher
 from datakit.config import DatakitConfig, TeacherConfig
+from datakit.reading import rules
 from datakit.reading.findings import Perceived
 from datakit.trace import REGION_ORDER
 
@@ -146,7 +147,7 @@ class TraceWriter:
         return items
 
     def _body(self, p: Perceived) -> str:
-        return W.phrase(self.kb.get(p.entry_id).name, p.laterality, p.severity, p.location, p.descriptors)
+        return W.phrase(self.kb.get(p.entry_id).name, p.laterality, p.severity, p.location, p.descriptors, p.course)
 
     def _item_of(self, p: Perceived, rng: random.Random) -> dict[str, Any]:
         e = self.kb.get(p.entry_id)
@@ -392,6 +393,8 @@ class TraceWriter:
             return TraceOutcome(study.study_id, None, error_code="label_not_in_report", error=str(err))
         text = self._text(study)
         covered = self.coverage.covered(text)
+        if _HIDDEN_LUNG_FINDING.search(rules.normalize(text)):
+            covered.pop("lungs", None)  # a graded lung finding whose noun is a placeholder: the lungs are not normal
         has_lateral = any(im.view in ("LATERAL", "LL") for im in study.images)
         draft, kind, corrections = self.inject(final, study.labels, rng, has_lateral, disputed, covered, text)
         draft_items = self.items(draft, rng, covered)
@@ -439,8 +442,16 @@ class LabelNotInReport(Exception):
 _TUBE = re.compile(r"tube|catheter|picc|line|balloon")
 
 
+# IU-Xray's de-identification sometimes hides the finding's noun itself ("Large right upper lobe XXXX."): nothing
+# is read there, but a statement elsewhere ("lungs are clear") no longer makes the lungs normal.
+_HIDDEN_LUNG_FINDING = re.compile(
+    rf"\b(?:trace|tiny|small|mild|moderate|large|severe|minimal|marked|massive|new|increased)\s+"
+    rf"(?:(?:left|right|bilateral)\s+)?(?:(?:upper|middle|lower)\s+lobe|lingula|lingular|(?:upper|lower|mid)\s+lung)"
+    rf"\s+{rules.PLACEHOLDER_CHAR}+\s*(?:[.;]|$)")
+
+
 def _detail(p: Perceived) -> int:
-    return bool(p.severity) + bool(p.location) + len(p.descriptors) + bool(p.limit)
+    return bool(p.severity) + bool(p.location) + len(p.descriptors) + bool(p.limit) + bool(p.course)
 
 
 @dataclass(frozen=True)

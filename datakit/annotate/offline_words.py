@@ -56,8 +56,18 @@ _ADJECTIVES = {"apical", "basilar", "basal", "retrocardiac", "perihilar", "infra
 
 
 def phrase(name: str, laterality: str, severity: str | None, location: str = "",
-           descriptors: Sequence[str] = ()) -> str:
-    """'small left pleural effusion', 'patchy lung opacity in the left lower lobe' from the fields alone."""
+           descriptors: Sequence[str] = (), course: str = "") -> str:
+    """'small left pleural effusion', 'patchy lung opacity in the left lower lobe' from the fields alone.
+
+    A course the report gives follows the phrase ("trace right pleural effusion, nearly resolved"), so a resolving
+    finding is never written as a plain present one.
+    """
+    body = _phrase(name, laterality, severity, location, descriptors)
+    return f"{body}, {course}" if course else body
+
+
+def _phrase(name: str, laterality: str, severity: str | None, location: str,
+            descriptors: Sequence[str]) -> str:
     grade = f"{severity} " if severity else ""
     n = lower_name(name)
     # a descriptor the name already says ("calcified" for "aortic calcification") is not repeated

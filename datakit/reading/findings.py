@@ -32,6 +32,7 @@ class Perceived:
     limit: str = ""  # the words that narrow a negative ("no *large* effusion", "no *focal* airspace disease")
     location: str = ""  # where, without the side ("lower lobe", "base", "apex")
     descriptors: tuple[str, ...] = ()  # how it looks or how old it is ("patchy", "calcified", "healed")
+    course: str = ""  # how it changes, when the report says so ("nearly resolved", "residual", "improving")
 
 
 _STATUS = {1: "present", -1: "uncertain", 0: "absent"}
@@ -62,6 +63,21 @@ LOCATIONS = re.compile(r"\b((?:upper|lower|middle) lobes?|lingula|apex|apices|ap
 DESCRIPTORS = re.compile(r"\b(patchy|streaky|linear|hazy|reticular|reticulonodular|calcified|subsegmental|"
                          r"plate ?like|discoid|focal|confluent|faint|chronic|old|healed|healing|remote|multilevel|"
                          r"loculated|layering|nodular|interstitial|diffuse|scattered|multifocal)\b")
+# How a finding changes: "has nearly resolved" is not a plain present effusion, and its grade is what is left.
+_COURSE = (
+    (re.compile(r"\b(?:nearly|almost|largely|mostly|near[\s-]complete(?:ly)?|nearly complete(?:ly)?|partial(?:ly)?)"
+                r"\s+(?:resolved|resolution|resolving|cleared|clearing)\b"), "nearly resolved"),
+    (re.compile(r"\bresolving\b"), "resolving"),
+    (re.compile(r"\bresidual\b"), "residual"),
+    (re.compile(r"\b(?:improv(?:ed|ing|ement)|decreas(?:ed|ing)|smaller|diminish(?:ed|ing))\b"), "improving"),
+)
+# What is left of a resolving finding, graded, after the mention: "…has nearly resolved, with only trace blunting",
+# "improvement in bilateral edema with mild residual".
+_LEFT_OF_IT = re.compile(rf"^[^.;]*?\bwith\s+(?:only\s+)?(?:an?\s+)?(?:{rules.PLACEHOLDER_CHAR}+\s+)?"
+                         rf"{SEVERITY_WORDS.pattern}")
+# One plural finding, a grade for each side: "small right and moderate left pleural effusions".
+_SIDE_GRADES = re.compile(rf"{SEVERITY_WORDS.pattern}\s+(right|left)(?:[\s-]+sided)?\s*(?:,\s*|\s+)(?:and\s+)?"
+                          rf"{SEVERITY_WORDS.pattern.replace('(', '(?P<g2>', 1)}\s+(right|left)(?:[\s-]+sided)?\s+")
 _WORDS_BEFORE = 4  # how far before a mention its own adjectives are looked for
 
 
@@ -121,6 +137,22 @@ class FindingReader:
                     whole = laterality_of(self._own_anatomy.get(entry_id, ANATOMIC_SIDE).sub(" ", norm[a:b]))
                     side = whole if whole in ("left", "right") else "none"
                 grade = severity_of(context) if status != 0 and SEVERITY_WORDS.search(context) else None
+                a, b = _sentence(norm, f.start, f.end)
+                course = _course(context) if status != 0 else ""
+                if course and grade is None:
+                    # the grade of what remains is the finding's grade now ("nearly resolved, with only trace …")
+                    rest = _LEFT_OF_IT.search(norm[f.end : b])
+                    grade = severity_of(rest.group(1)) if rest else None
+                per_side = _SIDE_GRADES.search(norm[a : f.start]) if status != 0 and entry.laterality else None
+                if per_side and not norm[a + per_side.end() : f.start].strip(" -"):
+                    # each side keeps its own grade: one finding per side
+                    g1, s1, g2, s2 = per_side.groups()
+                    if s1 != s2:
+                        clause = " ".join(text[a + per_side.start() : right].split()).strip(" ,;:")
+                        for g, sd in ((g1, s1), (g2, s2)):
+                            out.append(Perceived(entry_id, entry.region, _STATUS[status], sd, severity_of(g), clause,
+                                                 "", _location(context), (), course))
+                        continue
                 clause = " ".join(text[left:right].split()).strip(" ,;:")
                 before = " ".join(norm[max(left, own_start) : f.start].split()[-_WORDS_BEFORE:])
                 own = f"{before} {norm[f.start : f.end]}"
@@ -128,7 +160,7 @@ class FindingReader:
                 location = _location(context) if status != 0 else ""
                 described = tuple(dict.fromkeys(d for d in DESCRIPTORS.findall(own) if d not in limit.split()))
                 out.append(Perceived(entry_id, entry.region, _STATUS[status], side, grade, clause, limit,
-                                     location, described if status != 0 else ()))
+                                     location, described if status != 0 else (), course))
         return out
 
 
@@ -137,6 +169,14 @@ def _sentence(norm: str, start: int, end: int) -> tuple[int, int]:
     left = norm.rfind(". ", 0, start) + 1
     right = norm.find(". ", end)
     return max(left, 0), right if right >= 0 else len(norm)
+
+
+def _course(context: str) -> str:
+    """How the clause says the finding changes ("nearly resolved", "residual"), or "" when it does not."""
+    for pattern, word in _COURSE:
+        if pattern.search(context):
+            return word
+    return ""
 
 
 def _location(context: str) -> str:

@@ -174,3 +174,31 @@ def test_a_false_finding_is_taken_back_in_the_reports_own_terms():
         for fix in out.trace["reflection"]["corrections"]:
             if fix["kind"] == "hallucinated":
                 assert "acute" in fix["note"].lower(), fix["note"]
+
+
+def test_a_resolving_finding_keeps_the_grade_of_what_is_left():
+    # MIMIC-CXR study 51984698 (the demo's impression)
+    trace = clean("The right pleural effusion has nearly resolved, with only trace blunting of the right "
+                  "costophrenic angle left.", labels={"pleural_effusion": 1})
+    (eff,) = [i for i in trace["perception"] if i["finding"] == "pleural_effusion"]
+    assert (eff["status"], eff["laterality"], eff["severity"]) == ("present", "right", "trace")
+    assert "nearly resolved" in eff["evidence"].lower()
+
+
+def test_each_side_keeps_its_own_grade():
+    # IU-Xray study 25
+    trace = clean("There is moderate left pleural effusion and small right pleural effusion. "
+                  "Small right and moderate left pleural effusions.", labels={"pleural_effusion": 1})
+    got = {(i["laterality"], i["severity"]) for i in trace["perception"] if i["finding"] == "pleural_effusion"}
+    assert got == {("left", "moderate"), ("right", "small")}
+
+
+def test_a_placeholder_that_hides_the_finding_invents_none_and_claims_no_normal_lung():
+    # IU-Xray study 2169's impression, after a normal lung statement
+    trace = clean("The lungs are clear. Large right upper lobe XXXX. No pleural effusion.")
+    lungs = [i for i in trace["perception"] if i["region"] == "lungs"]
+    assert [i["finding"] for i in lungs] == ["normal"]
+    assert "clear" not in lungs[0]["evidence"].lower(), lungs
+    # where the noun survives, it is read
+    trace = clean("There is bilateral lower lobe XXXX airspace opacities compatible with discoid atelectasis.")
+    assert ("lungs", "lung_opacity", "present", "bilateral") in items(trace)

@@ -177,3 +177,30 @@ def test_advice_about_another_modality_is_no_finding(reader):
 def test_a_limit_belongs_to_its_own_mention(reader):
     got = {p.entry_id: p.limit for p in reader.read("No large pleural effusion or pneumothorax.")}
     assert got == {"pleural_effusion": "large", "pneumothorax": ""}
+
+
+# Grades and courses the report gives, from real IU-Xray and MIMIC-CXR sentences (issue 15): each side keeps its own
+# grade, and a resolving finding keeps the grade of what is left and says it is resolving.
+GRADED = [
+    ("The right pleural effusion has nearly resolved, with only trace blunting of the right costophrenic angle left.",
+     {("pleural_effusion", "present", "right", "trace", "nearly resolved")}),
+    ("There is improvement in bilateral pulmonary edema with mild residual.",
+     {("edema", "present", "bilateral", "mild", "improving")}),
+    ("Small left pleural effusion has nearly resolved.",
+     {("pleural_effusion", "present", "left", "small", "nearly resolved")}),
+    ("Near-complete resolution of right-sided pleural effusion with XXXX residual.",
+     {("pleural_effusion", "present", "right", None, "nearly resolved")}),
+    ("Small right and moderate left pleural effusions.",
+     {("pleural_effusion", "present", "right", "small", ""), ("pleural_effusion", "present", "left", "moderate", "")}),
+    ("There is moderate left pleural effusion and small right pleural effusion.",
+     {("pleural_effusion", "present", "left", "moderate", ""), ("pleural_effusion", "present", "right", "small", "")}),
+    ("Small pleural effusion. Mild bibasilar atelectasis.",
+     {("pleural_effusion", "present", "none", "small", ""), ("atelectasis", "present", "bilateral", "mild", "")}),
+]
+
+
+@pytest.mark.parametrize("text, want", GRADED, ids=[c[0][:60] for c in GRADED])
+def test_grades_sides_and_course_are_kept(reader, text, want):
+    got = {(p.entry_id, p.status, p.laterality, p.severity, p.course) for p in reader.read(text)
+           if p.status == "present"}
+    assert got == want, (text, got)

@@ -172,6 +172,44 @@ def mesh_silent() -> dict[str, Any]:
     )
 
 
+# Real sentences (IU-Xray study 25; MIMIC-CXR study 51984698): each side has its own grade, or the grade is what
+# is left of a resolving effusion.
+SIDES_REPORT = {
+    "findings": "There is moderate left pleural effusion and small right pleural effusion. No pneumothorax.",
+    "impression": "Small right and moderate left pleural effusions.",
+}
+RESOLVING_REPORT = {
+    "findings": "",
+    "impression": "The right pleural effusion has nearly resolved, with only trace blunting of the right "
+    "costophrenic angle left.",
+}
+
+
+def two_sides() -> dict[str, Any]:
+    return _trace(
+        SIDES_REPORT,
+        [
+            item("pleura", "pleural_effusion", "present", "Moderate left pleural effusion.", "left", "moderate"),
+            item("pleura", "pleural_effusion", "present", "Small right pleural effusion.", "right", "small"),
+            item("pleura", "pneumothorax", "absent", "No pneumothorax."),
+        ],
+        [("pleural_effusion", "present")],
+    )
+
+
+def resolving() -> dict[str, Any]:
+    return _trace(
+        RESOLVING_REPORT,
+        [item("pleura", "pleural_effusion", "present", "Trace right pleural effusion, nearly resolved.", "right",
+              "trace")],
+        [("pleural_effusion", "present")],
+    )
+
+
+def _sided(side: str):
+    return lambda t: next(i for i in t["perception"] if i["laterality"] == side)
+
+
 def _item(t: dict, finding: str) -> dict:
     return next(i for i in t["perception"] if i["finding"] == finding)
 
@@ -200,6 +238,8 @@ GOOD: list[tuple[str, dict[str, Any], dict[str, int | None]]] = [
     ("fg_rib", rib(), labels(fracture=1, cardiomegaly=0)),
     ("fg_graded", graded(), labels(pleural_effusion=1, atelectasis=1, cardiomegaly=1, pneumothorax=0)),
     ("fg_silent", mesh_silent(), labels(no_finding=1)),
+    ("fg_two_sides", two_sides(), labels(pleural_effusion=1, pneumothorax=0)),
+    ("fg_resolving", resolving(), labels(pleural_effusion=1)),
 ]
 
 # (study, code, trace, labels): one corruption each; all are errors but unsupported_negative (a warning)
@@ -265,6 +305,25 @@ BAD: list[tuple[str, str, dict[str, Any], dict[str, int | None]]] = [
             lambda t: _item(t, "pleural_effusion").update(severity="small", evidence="Small right pleural effusion."),
         ),
         labels(pleural_effusion=1, atelectasis=1, cardiomegaly=1, pneumothorax=0),
+    ),
+    (  # the grades of the two sides swapped (small left, moderate right)
+        "fb_grades_swapped",
+        "grade_contradicted",
+        spoil(two_sides(), lambda t: (_sided("left")(t).update(severity="small"),
+                                      _sided("right")(t).update(severity="moderate"))),
+        labels(pleural_effusion=1, pneumothorax=0),
+    ),
+    (  # a nearly resolved effusion with trace fluid left written as a moderate one
+        "fb_resolving_grade",
+        "grade_contradicted",
+        spoil(resolving(), lambda t: _item(t, "pleural_effusion").update(severity="moderate")),
+        labels(pleural_effusion=1),
+    ),
+    (  # the resolving effusion moved to the other side
+        "fb_resolving_side",
+        "side_contradicted",
+        spoil(resolving(), lambda t: _item(t, "pleural_effusion").update(laterality="left")),
+        labels(pleural_effusion=1),
     ),
     (  # "no support devices" beside the sternotomy wires
         "fb_no_devices",

@@ -68,6 +68,9 @@ class Mention:
     context: str  # current | attributed | historical | unassessed (a structure that could not be judged)
     qualified: bool  # a negation limited by a size word: "no large effusion"
     sentence: str
+    # a grade said of one side ("small right and moderate left effusions": right 1, left 2); empty when the grade
+    # words do not stand before a side word
+    side_levels: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -345,6 +348,7 @@ class SecondReader:
         own = {stems[i] for i in pos}
         sides: set[str] = set()
         levels: set[int] = set()
+        side_levels: set[tuple[str, int]] = set()
         for i in idx:
             t = toks[i]
             side = W.SIDE_WORDS.get(t)
@@ -358,6 +362,9 @@ class SecondReader:
                 sides.add(W.SIDE_PHRASES[(t, toks[i + 1])])
             if t in W.GRADE_WORDS and i not in pos:
                 levels.update(W.GRADE_WORDS[t])
+                paired = W.SIDE_WORDS.get(toks[i + 1]) if i + 1 < len(toks) else None
+                if paired in ("left", "right"):
+                    side_levels.update((paired, lv) for lv in W.GRADE_WORDS[t])
         if not sides:  # "densities in the left base may be … atelectasis": the side of what it explains
             for i in range(len(toks)):
                 side = W.SIDE_WORDS.get(toks[i])
@@ -396,7 +403,8 @@ class SecondReader:
         if context == "current" and not (set(clause_toks) & W.CURRENT):
             if set(clause_toks) & W.OTHER_MODALITY or any(hc == c and hs < start for hs, hc in history):
                 context = "historical"
-        return Mention(entry, status, tuple(sorted(sides)), tuple(sorted(levels)), context, qualified, sentence)
+        return Mention(entry, status, tuple(sorted(sides)), tuple(sorted(levels)), context, qualified, sentence,
+                       tuple(sorted(side_levels)))
 
     @staticmethod
     def _alternatives(toks, clause, kept, mentions: list[Mention]) -> list[Mention]:
@@ -412,7 +420,8 @@ class SecondReader:
                 for k in (a, b):
                     if out[k].status == "present":
                         m = out[k]
-                        out[k] = Mention(m.entry, "uncertain", m.sides, m.levels, m.context, m.qualified, m.sentence)
+                        out[k] = Mention(m.entry, "uncertain", m.sides, m.levels, m.context, m.qualified, m.sentence,
+                                     m.side_levels)
         return out
 
     def _normal_regions(self, toks, stems, seg, neg, hedge, kept) -> set[str]:

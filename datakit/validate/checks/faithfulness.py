@@ -149,6 +149,12 @@ def _name(finding: str) -> str:
     return finding.replace("_", " ")
 
 
+def _levels_of(m: Mention, side: str) -> tuple[int, ...]:
+    """The grade steps a mention gives the item's side: its per-side grades where it has them, else all of its."""
+    own = tuple(lv for s, lv in m.side_levels if s == side)
+    return own or m.levels
+
+
 class _Judge:
     """The problems of statements against one report's reading (one judge per distinct report)."""
 
@@ -227,8 +233,11 @@ class _Judge:
                 out.append(("side_contradicted", f"{side} {_name(f)}, the report gives {given}: {_quote(sided[0])}"))
         level = SEVERITY_LEVEL.get(item["severity"] or "")
         if level is not None:
-            graded = [m for m in support if m.levels]
-            if graded and level not in {lv for m in graded for lv in m.levels}:
+            # a grade belongs to the side it is said of: "moderate left and small right effusions" grades the
+            # left moderate, so a "small left" item contradicts it
+            graded = [m for m in support if m.levels and (side not in ("left", "right") or not m.sides
+                                                          or _allows(m.sides, side))]
+            if graded and level not in {lv for m in graded for lv in _levels_of(m, side)}:
                 msg = f"{item['severity']} {_name(f)}, the report grades it otherwise: {_quote(graded[0])}"
                 out.append(("grade_contradicted", msg))
         return out
