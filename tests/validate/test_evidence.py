@@ -37,7 +37,6 @@ def test_a_findings_own_anatomy_gives_its_side(ctx):
 @pytest.mark.parametrize(
     ("text", "side", "loose"),
     [
-        ("Small right and moderate left pleural effusions.", "left", "right"),
         ("No right effusion; small left effusion.", "left", "none"),
         ("Right IJ line ends in the SVC; left effusion.", "left", "none"),
     ],
@@ -45,6 +44,13 @@ def test_a_findings_own_anatomy_gives_its_side(ctx):
 def test_sides(ctx, text, side, loose):
     got = [m for m in _read(ctx, text) if m["entry"] == "pleural_effusion" and m["m_status"] == "present"]
     assert [(m["m_side"], m["loose_side"]) for m in got] == [(side, loose)]
+
+
+def test_two_sides_with_their_own_grades_are_two_findings(ctx):
+    # each side keeps its own grade, so neither side is a loose word beside the other's finding
+    got = _read(ctx, "Small right and moderate left pleural effusions.")
+    got = [m for m in got if m["entry"] == "pleural_effusion" and m["m_status"] == "present"]
+    assert [(m["m_side"], m["loose_side"]) for m in got] == [("right", "none"), ("left", "none")]
 
 
 @pytest.mark.parametrize(
