@@ -202,8 +202,9 @@ def _write(run: RunDir, plan: Plan, ec: Any, review: dict[str, str], build: Path
 
     workers = ec.workers or cores()
     frames = slices(run.root, workers * ec.batch_size, review, ec.include_flagged)
-    bar = StageProgress(f"export ({', '.join(plan.formats)})", total=run.table_rows("traces"), enabled=progress,
-                        unit="traces")
+    n = len(plan.formats)
+    bar = StageProgress(f"exporting {n} format{'s' if n > 1 else ''}", total=run.table_rows("traces"),
+                        enabled=progress, unit="traces")
     try:
         bar.__enter__()
         for out in map_chunks(render_chunk, jobs(frames, ec.batch_size, on_frame), workers=workers,
