@@ -144,9 +144,11 @@ def main() -> None:
     wall = time.perf_counter() - t0
     if args.predictions:
         given = pl.read_parquet(args.predictions)
+        missing = indexed.select("study_id").join(given, on="study_id", how="anti").height
+        if missing or given["study_id"].n_unique() != given.height:
+            sys.exit(f"{args.predictions}: {missing} indexed studies have no row, or a study has two; write one "
+                     "row per study of --studies-out")
         labels = indexed.select("study_id").join(given, on="study_id", how="left", maintain_order="left")
-        if labels.get_column(LABEL_COLUMNS[0]).len() != indexed.height:
-            sys.exit(f"{args.predictions}: study ids do not match the indexed studies")
         print(f"scoring the labels of {args.predictions}, not this checkout's labeler")
     truth = indexed.select(LABEL_COLUMNS)
     pred = labels.select(LABEL_COLUMNS)

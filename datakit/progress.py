@@ -31,10 +31,8 @@ class StageProgress:
 
     def __init__(self, label: str, *, total: int | None, enabled: bool = True, unit: str = "") -> None:
         self._progress: Any = None
-        from rich.console import Console
-
-        console = Console(stderr=True)  # off a terminal rich prints the bar once, when it stops: a log line
         if enabled:
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -47,7 +45,8 @@ class StageProgress:
             self._progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn(unit), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                console=console, transient=False,
+                # off a terminal rich prints the bar once, when it stops: one log line
+                console=Console(stderr=True), transient=False,
             )
             self._task = self._progress.add_task(label, total=total)
 

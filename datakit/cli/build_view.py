@@ -24,6 +24,7 @@ class StageLines:
     def __init__(self, run: Any) -> None:
         self.run = run
         self._status: Any = None
+        self._unhook: Any = None  # unregisters close() from datakit.progress
         self._n = 0
 
     def start(self, stage: str, forced: bool) -> None:
@@ -45,7 +46,7 @@ class StageLines:
         if self._status is not None:
             self._status.stop()
             self._status = None
-        unhook, self._unhook = getattr(self, "_unhook", None), None
+        unhook, self._unhook = self._unhook, None
         if unhook is not None:
             unhook()
 

@@ -206,28 +206,27 @@ def _write(run: RunDir, plan: Plan, ec: Any, review: dict[str, str], build: Path
     bar = StageProgress(f"exporting {n} format{'s' if n > 1 else ''}", total=run.table_rows("traces"),
                         enabled=progress, unit="traces")
     try:
-        bar.__enter__()
-        for out in map_chunks(render_chunk, jobs(frames, ec.batch_size, on_frame), workers=workers,
-                              setup=Renderer, setup_args=(plan,)):
-            bar.advance(sum(out.stats.studies.values()) + len(out.set_aside))
-            counted["fallback"] += out.fallback_copies
-            stats.merge(out.stats)
-            for sid, code, message in out.set_aside:
-                quarantine.add("study", sid, code, message)
-            for key in sorted(out.chunks):  # (format, split): the same order whatever the workers
-                chunk, w = out.chunks[key], writers[key]
-                for before, sid, (code, message) in chunk.failed:
-                    where = f"{key[0]}/{w.path.name} row {w.rows + before + 1}"
-                    if ec.strict:
-                        raise ExportCheckError(f"study {sid}, {where}: {code}: {message}",
-                                               hint="fix the trace or the template, or set export.strict "
-                                                    "= false to leave such rows out")
-                    stats.left_out[(key[0], code)] += 1
-                    quarantine.add("row", sid, code, f"{where} left out: {message}")
-                w.append(Path(chunk.path), chunk.rows)
-                stats.rows[key] += chunk.rows
+        with bar:
+            for out in map_chunks(render_chunk, jobs(frames, ec.batch_size, on_frame), workers=workers,
+                                  setup=Renderer, setup_args=(plan,)):
+                bar.advance(sum(out.stats.studies.values()) + len(out.set_aside))
+                counted["fallback"] += out.fallback_copies
+                stats.merge(out.stats)
+                for sid, code, message in out.set_aside:
+                    quarantine.add("study", sid, code, message)
+                for key in sorted(out.chunks):  # (format, split): the same order whatever the workers
+                    chunk, w = out.chunks[key], writers[key]
+                    for before, sid, (code, message) in chunk.failed:
+                        where = f"{key[0]}/{w.path.name} row {w.rows + before + 1}"
+                        if ec.strict:
+                            raise ExportCheckError(f"study {sid}, {where}: {code}: {message}",
+                                                   hint="fix the trace or the template, or set export.strict "
+                                                        "= false to leave such rows out")
+                        stats.left_out[(key[0], code)] += 1
+                        quarantine.add("row", sid, code, f"{where} left out: {message}")
+                    w.append(Path(chunk.path), chunk.rows)
+                    stats.rows[key] += chunk.rows
     finally:
-        bar.__exit__()
         for w in writers.values():
             w.close()
     return stats, quarantine, counted["traces"], counted["fallback"]

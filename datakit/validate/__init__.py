@@ -96,7 +96,7 @@ def validate(
     return _outcome(traces, studies, images, hits, kb=kb, labeler=labeler, config=config).table
 
 
-def _outcome(traces, studies, images, hits, *, kb, labeler, config, run=None, progress=False) -> Outcome:
+def _outcome(traces, studies, images, hits, *, kb, labeler, config, run=None) -> Outcome:
 
     config = config or ValidateConfig()
     kb = kb if kb is not None else load_configured()
@@ -104,8 +104,7 @@ def _outcome(traces, studies, images, hits, *, kb, labeler, config, run=None, pr
         labeler = default_labeler(kb)
     if hits is None:
         hits = tables.empty(tables.KnowledgeHits)
-    return run_checks(traces, studies, images, hits, kb=kb, labeler=labeler, config=config, run=run,
-                      progress=progress)
+    return run_checks(traces, studies, images, hits, kb=kb, labeler=labeler, config=config, run=run)
 
 
 def _check_traces(run: RunDir) -> None:
