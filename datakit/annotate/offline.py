@@ -77,6 +77,11 @@ class TraceWriter:
             if "calcified" in p.descriptors and p.entry_id in W.CALCIFIED_IS:
                 # a calcified nodule is a healed granuloma, not a lung lesion
                 p = replace(p, entry_id=W.CALCIFIED_IS[p.entry_id], region=self.region_of[W.CALCIFIED_IS[p.entry_id]])
+            bone = W.FRACTURE_OF.search(_sentence_of(text, p.sentence)) if p.entry_id == "fracture" else None
+            if bone and W.FRACTURE_OF_BONE[bone.group(1)] in self.kb:
+                # "fracture with callus at the left 9th rib": the bone its clause names is the fracture's
+                eid = W.FRACTURE_OF_BONE[bone.group(1)]
+                p = replace(p, entry_id=eid, region=self.region_of[eid])
             key = (p.entry_id, p.laterality)
             prev = found.get(key)
             # present beats uncertain beats absent, as the CheXpert aggregation does; the richer mention wins a tie
@@ -88,9 +93,15 @@ class TraceWriter:
         sided = {(p.entry_id, p.status) for p in found.values() if p.laterality != "none"}
         specific = {(self.kb.get(p.entry_id).chexpert, p.status) for p in found.values()
                     if self.kb.get(p.entry_id).chexpert not in (None, p.entry_id)}
+        # "moderate left and small right effusions … bilateral effusions, left greater than right": the two sided
+        # items say it all, so a bilateral one that adds no grade of its own is the same finding again
+        both_sides = {(e, s) for e, s, side in ((p.entry_id, p.status, p.laterality) for p in found.values())
+                      if side == "left" and (e, "right") in found and found[(e, "right")].status == s}
         findings = [p for p in found.values()
                     if (p.laterality != "none" or (p.entry_id, p.status) not in sided)
-                    and (p.entry_id, p.status) not in specific]
+                    and (p.entry_id, p.status) not in specific
+                    and not (p.laterality == "bilateral" and p.severity is None
+                             and (p.entry_id, p.status) in both_sides)]
         return self._reconcile(findings, study.labels)
 
     @staticmethod
@@ -126,11 +137,13 @@ class TraceWriter:
         return list(uniq.values()), frozenset(disputed)
 
     def items(self, findings: list[Perceived], rng: random.Random, covered: dict[str, tuple[str, ...]],
-              ) -> list[dict[str, Any]]:
+              unread: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
         """Perception items in tree order.
 
         A region with nothing of its own gets a normal item only where a report statement covers it (worded as
         that statement allows); a region the report is silent on is said to be examined, asserting nothing.
+        ``unread``: regions where the report states something no entry reads (:meth:`unread_regions`): with
+        nothing of their own they get no item at all, neither "normal" nor "nothing to add".
         """
         by_region: dict[str, list[Perceived]] = {r: [] for r in REGION_ORDER}
         for p in findings:
@@ -140,11 +153,25 @@ class TraceWriter:
             group = sorted(by_region.get(region, []), key=lambda p: (-_rank(p.status), p.entry_id))
             if not group and region in self.kb.regions:
                 words = covered.get(region)
+                if region in unread:
+                    continue  # something is there that no entry names: say nothing rather than "normal"
                 phrase = rng.choice(words) if words else self.coverage.silent(region, rng)
                 items.append(_item(region, "normal", "present", "none", None, phrase))
             for p in group:
                 items.append(self._item_of(p, rng))
         return items
+
+    def unread_regions(self, text: str) -> frozenset[str]:
+        """Regions where a report sentence states something that no knowledge entry reads.
+
+        "Sclerosis of the humeral heads from prior AVN": a bone sentence, not normal, and the reader finds no
+        bone finding in it. Such a region must not be called normal.
+        """
+        out: set[str] = set()
+        for sentence, regions in self.coverage.unread_candidates(text):
+            if not self.reader.read(sentence):  # a sentence with a finding read ("tube tip above the carina") is
+                out |= regions                  # that finding's, whatever other region its landmarks name
+        return frozenset(out)
 
     def _body(self, p: Perceived) -> str:
         return W.phrase(self.kb.get(p.entry_id).name, p.laterality, p.severity, p.location, p.descriptors, p.course)
@@ -279,8 +306,12 @@ class TraceWriter:
         return out
 
     def reasoning(self, draft_items: list[dict[str, Any]], draft: list[Perceived], rng: random.Random,
-                  retrieved: Sequence[str], text: str = "") -> list[dict[str, Any]]:
-        """Sign → finding for each present or uncertain finding, then findings → impression."""
+                  retrieved: Sequence[str], text: str = "", leads: dict[str, int] | None = None,
+                  ) -> list[dict[str, Any]]:
+        """Sign → finding for each present or uncertain finding, then findings → impression.
+
+        ``leads``: the abnormal findings the report's impression names, in its order (:meth:`impression_leads`).
+        """
         steps = []
         by_key = {(p.entry_id, p.laterality): p for p in draft}
         abnormal = [p for p in draft if p.status in ABNORMAL]
@@ -311,24 +342,45 @@ class TraceWriter:
             steps.append({"observation": obs, "inference": W.cap(inf), "knowledge": ids,
                           "conclusion": "no_finding", "status": "present"})
         elif len(abnormal) > 1:
-            steps.append(self._impression_step(abnormal, rng))
+            steps.append(self._impression_step(abnormal, rng, leads or {}))
         return steps
 
-    def _impression_step(self, abnormal: list[Perceived], rng: random.Random) -> dict[str, Any]:
-        """Findings → impression: the acute findings first, incidental and chronic ones named as such."""
-        def name(p: Perceived, cite: bool = False) -> str:
-            e = self.kb.get(p.entry_id)
-            said = ("possible " if p.status == "uncertain" else "") + W.phrase(e.name, p.laterality, p.severity)
-            return f"{said} [K:{e.id}]" if cite else said
+    def impression_leads(self, study: StudyInput) -> dict[str, int]:
+        """The abnormal findings the report's own impression names, each with its first place in it."""
+        out: dict[str, int] = {}
+        for k, p in enumerate(self.reader.read(study.impression or "")):
+            if p.status in ABNORMAL:
+                out.setdefault(p.entry_id, k)
+        return out
 
-        main = [p for p in abnormal if p.entry_id not in W.INCIDENTAL and p.region not in W.INCIDENTAL_REGIONS]
-        minor = [p for p in abnormal if p not in main]
-        if not main:
-            main, minor = minor[:1], minor[1:]
-        top = main[0]
+    @staticmethod
+    def _main_and_minor(abnormal: list[Perceived], leads: dict[str, int]) -> tuple[list[Perceived], list[Perceived]]:
+        """What the impression rests on and what is incidental.
+
+        What the report's impression names leads, in its order ("1. Fracture-dislocation of the right shoulder"
+        before the aortic calcification of the findings), then the other findings that are not of an incidental
+        kind; chronic or incidental ones follow. With nothing but incidental findings, nothing leads.
+        """
+        named = sorted((p for p in abnormal if p.entry_id in leads), key=lambda p: leads[p.entry_id])
+        # a finding the impression does not name is incidental only when it is of an incidental kind: the opacity
+        # beside the pneumonia the impression names is no "incidental or chronic change"
+        main = named + [p for p in abnormal if p not in named
+                        and p.entry_id not in W.INCIDENTAL and p.region not in W.INCIDENTAL_REGIONS]
+        return main, [p for p in abnormal if p not in main]
+
+    def _said(self, p: Perceived, cite: bool = False) -> str:
+        e = self.kb.get(p.entry_id)
+        said = ("possible " if p.status == "uncertain" else "") + W.phrase(e.name, p.laterality, p.severity)
+        return f"{said} [K:{e.id}]" if cite else said
+
+    def _impression_step(self, abnormal: list[Perceived], rng: random.Random,
+                         leads: dict[str, int]) -> dict[str, Any]:
+        """Findings → impression: what the impression rests on first, incidental and chronic ones named as such."""
+        main, minor = self._main_and_minor(abnormal, leads)
+        top = (main or minor)[0]
         ids = list(dict.fromkeys(p.entry_id for p in abnormal))
-        obs = "Findings: " + W.join([name(p) for p in abnormal])
-        inf = W.impression([name(p, cite=True) for p in main], [name(p) for p in minor], rng)
+        obs = "Findings: " + W.join([self._said(p) for p in abnormal])
+        inf = W.impression([self._said(p, cite=True) for p in main], [self._said(p) for p in minor], rng)
         return {"observation": obs, "inference": W.cap(inf),
                 "knowledge": ids, "conclusion": top.entry_id, "status": top.status}
 
@@ -356,16 +408,17 @@ class TraceWriter:
         """The curated differential of a finding.
 
         An uncertain finding's partner in the same hedge first, else the first of ``differential_ids`` that was
-        retrieved for the study and that the draft does not call present.
+        retrieved for the study and that the draft neither calls present nor rules out.
         """
         if p is not None and p.status == "uncertain" and p.sentence:
             for q in draft:
                 if q is not p and q.status == "uncertain" and q.sentence == p.sentence and q.entry_id != p.entry_id:
                     return self.kb.get(q.entry_id).name, q.entry_id
-        present = {q.entry_id for q in draft if q.status == "present"}
+        # neither what the study shows (it is a finding, not an alternative) nor what its report rules out
+        settled = {q.entry_id for q in draft if q.status in ("present", "absent")}
         wanted = set(retrieved)
         for other_id in entry.differential_ids:
-            if other_id in self.kb and other_id in wanted and other_id not in present:
+            if other_id in self.kb and other_id in wanted and other_id not in settled:
                 return self.kb.get(other_id).name, other_id
         return None
 
@@ -397,9 +450,10 @@ class TraceWriter:
             covered.pop("lungs", None)  # a graded lung finding whose noun is a placeholder: the lungs are not normal
         has_lateral = any(im.view in ("LATERAL", "LL") for im in study.images)
         draft, kind, corrections = self.inject(final, study.labels, rng, has_lateral, disputed, covered, text)
-        draft_items = self.items(draft, rng, covered)
-        reasoning = self.reasoning(draft_items, draft, rng, study.knowledge, text)
-        summary = self._summary(final, corrections, rng)
+        draft_items = self.items(draft, rng, covered, self.unread_regions(text))
+        leads = self.impression_leads(study)
+        reasoning = self.reasoning(draft_items, draft, rng, study.knowledge, text, leads)
+        summary = self._summary(final, corrections, rng, leads)
         trace = {
             "perception": draft_items,
             "reasoning": reasoning,
@@ -409,7 +463,8 @@ class TraceWriter:
         }
         return TraceOutcome(study.study_id, trace, model=None, injected_error=kind)
 
-    def _summary(self, final: list[Perceived], corrections: list[dict[str, Any]], rng: random.Random) -> str:
+    def _summary(self, final: list[Perceived], corrections: list[dict[str, Any]], rng: random.Random,
+                 leads: dict[str, int] | None = None) -> str:
         """A clean second look says so; a corrected one redoes the impression on the corrected findings."""
         if not corrections:
             return rng.choice(W.SUMMARY_CLEAN)
@@ -419,13 +474,12 @@ class TraceWriter:
         state = after["status"] + "".join(f", {v}" for v in (after["laterality"], after["severity"])
                                           if v and v != "none")
         abnormal = [p for p in final if p.status in ABNORMAL]
-        if _is_normal(final, self.kb):
+        main, minor = self._main_and_minor(abnormal, leads or {})
+        if _is_normal(final, self.kb) and not any(p.entry_id in (leads or {}) for p in abnormal):
             text = "nothing acute remains: there is no acute cardiopulmonary abnormality."
         else:
-            main = [("possible " if p.status == "uncertain" else "")
-                    + W.phrase(self.kb.get(p.entry_id).name, p.laterality, p.severity) for p in abnormal
-                    if self.kb.get(p.entry_id).chexpert not in (None, "support_devices")]
-            text = W.impression(main or [W.phrase(self.kb.get(abnormal[0].entry_id).name, "none", None)], [], rng)
+            # the same impression the reasoning gives, redone on the corrected findings
+            text = W.impression([self._said(p) for p in main], [self._said(p) for p in minor], rng)
         return W.cap(W.summary_fixed(W.lower_name(e.name), state, text, rng))
 
 
@@ -448,6 +502,17 @@ _HIDDEN_LUNG_FINDING = re.compile(
     rf"\b(?:trace|tiny|small|mild|moderate|large|severe|minimal|marked|massive|new|increased)\s+"
     rf"(?:(?:left|right|bilateral)\s+)?(?:(?:upper|middle|lower)\s+lobe|lingula|lingular|(?:upper|lower|mid)\s+lung)"
     rf"\s+{rules.PLACEHOLDER_CHAR}+\s*(?:[.;]|$)")
+
+
+def _sentence_of(text: str, clause: str) -> str:
+    """The report sentence (lowercase) that holds a mention's clause."""
+    low, part = text.lower(), clause.lower()
+    at = low.find(part)
+    if at < 0:
+        return part
+    start = max(low.rfind(". ", 0, at) + 2, 0) if low.rfind(". ", 0, at) >= 0 else 0
+    end = low.find(". ", at + len(part))
+    return low[start : end if end >= 0 else len(low)]
 
 
 def _detail(p: Perceived) -> int:

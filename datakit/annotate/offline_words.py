@@ -127,12 +127,17 @@ _STOP = {"with", "which", "there", "their", "other", "about", "along", "without"
 
 
 def sign_seen(sign: str, sentence: str) -> bool:
-    """Whether the report sentence names most of a sign's own words (5-letter stems; 60% or more)."""
+    """Whether the report sentence names most of a sign's own words (5-letter stems at a word's start; 3 in 4).
+
+    So a sign stated as seen claims no detail the report does not give ("posterior sulcus on the lateral view"
+    for "bilateral costophrenic blunting").
+    """
     words = [w for w in re.findall(r"[a-z]{5,}", sign.lower()) if w not in _STOP]
     if not words:
         return False
-    hits = sum(1 for w in words if w[:5] in sentence)
-    return hits / len(words) >= 0.6 and any(k in sign.lower() and k in sentence for k in SIGN_KEYS)
+    starts = set(re.findall(r"\b[a-z]{5}", sentence))
+    hits = sum(1 for w in words if w[:5] in starts)
+    return hits / len(words) >= 0.75 and any(k in sign.lower() and k in sentence for k in SIGN_KEYS)
 
 
 def gist(definition: str) -> str:
@@ -203,6 +208,13 @@ def reasoning_normal(rng: random.Random, besides: Sequence[str] = ()) -> tuple[s
 
 def impression(main: Sequence[str], minor: Sequence[str], rng: random.Random) -> str:
     """The impression reasoned from the findings: what matters, then what is incidental."""
+    if not main:
+        # only chronic or incidental findings: the impression rests on none of them
+        what = join(minor)
+        return rng.choice([f"{what} {'is' if len(minor) == 1 else 'are'} incidental or chronic; there is no acute "
+                           "cardiopulmonary abnormality.",
+                           f"there is no acute cardiopulmonary abnormality; {what} "
+                           f"{'is' if len(minor) == 1 else 'are'} incidental or chronic."])
     out = rng.choice([f"the impression rests on {join(main)}", f"taken together, the main finding is {join(main)}"
                       if len(main) == 1 else f"taken together, the main findings are {join(main)}"])
     if minor:
@@ -210,6 +222,11 @@ def impression(main: Sequence[str], minor: Sequence[str], rng: random.Random) ->
                            f", with {join(minor)} as incidental or chronic change"])
     return out + "."
 
+
+# A fracture whose clause names its bone is that bone's fracture.
+FRACTURE_OF = re.compile(r"\b(ribs?|clavicles?|clavicular)\b")
+FRACTURE_OF_BONE = {"rib": "rib_fracture", "ribs": "rib_fracture", "clavicle": "clavicle_fracture",
+                    "clavicles": "clavicle_fracture", "clavicular": "clavicle_fracture"}
 
 # What a finding described as calcified is.
 CALCIFIED_IS = {"pulmonary_nodule": "granuloma", "multiple_pulmonary_nodules": "granuloma"}
@@ -287,5 +304,7 @@ def severity_note(name: str, sign: str | None, right: str, wrong: str, rng: rand
 
 NO_FINDING_NOTES = {
     "absent": ("With this finding the study is not normal.", "The study can no longer be called normal."),
-    "present": ("Without it nothing abnormal remains: the study is normal.", "The study is normal after all."),
+    # "normal" in the CheXpert sense: chronic findings outside the 14 observations (a granuloma) may remain
+    "present": ("Without it no acute cardiopulmonary abnormality remains.",
+                "Without it there is no acute cardiopulmonary abnormality after all."),
 }

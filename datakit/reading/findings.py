@@ -69,7 +69,9 @@ _COURSE = (
                 r"\s+(?:resolved|resolution|resolving|cleared|clearing)\b"), "nearly resolved"),
     (re.compile(r"\bresolving\b"), "resolving"),
     (re.compile(r"\bresidual\b"), "residual"),
-    (re.compile(r"\b(?:improv(?:ed|ing|ement)|decreas(?:ed|ing)|smaller|diminish(?:ed|ing))\b"), "improving"),
+    # "decreased / diminished lung volumes" are low volumes, not an improvement: a decrease counts only in size
+    (re.compile(r"\b(?:improv(?:ed|ing|ement)|smaller|interval decrease|"
+                r"(?:decreas(?:ed|ing)|diminish(?:ed|ing)) in (?:size|extent|amount|conspicuity))\b"), "improving"),
 )
 # What is left of a resolving finding, graded, after the mention: "…has nearly resolved, with only trace blunting",
 # "improvement in bilateral edema with mild residual".
@@ -79,6 +81,7 @@ _LEFT_OF_IT = re.compile(rf"^[^.;]*?\bwith\s+(?:only\s+)?(?:an?\s+)?(?:{rules.PL
 _SIDE_GRADES = re.compile(rf"{SEVERITY_WORDS.pattern}\s+(right|left)(?:[\s-]+sided)?\s*(?:,\s*|\s+)(?:and\s+)?"
                           rf"{SEVERITY_WORDS.pattern.replace('(', '(?P<g2>', 1)}\s+(right|left)(?:[\s-]+sided)?\s+")
 _WORDS_BEFORE = 4  # how far before a mention its own adjectives are looked for
+_COMPARED = re.compile(r"\b(?:more|most|less|slightly more)\s+(?:marked|markedly|severe|prominent)\b")
 
 
 class FindingReader:
@@ -136,7 +139,9 @@ class FindingReader:
                     a, b = _sentence(norm, f.start, f.end)
                     whole = laterality_of(self._own_anatomy.get(entry_id, ANATOMIC_SIDE).sub(" ", norm[a:b]))
                     side = whole if whole in ("left", "right") else "none"
-                grade = severity_of(context) if status != 0 and SEVERITY_WORDS.search(context) else None
+                # "more marked on the right" compares the sides; it is no grade
+                graded = _COMPARED.sub(" ", context)
+                grade = severity_of(graded) if status != 0 and SEVERITY_WORDS.search(graded) else None
                 a, b = _sentence(norm, f.start, f.end)
                 course = _course(context) if status != 0 else ""
                 if course and grade is None:

@@ -136,7 +136,23 @@ def find(t: Tables, norm: str) -> list[Found]:
         i = j
     _decide(found, cues, sentence_cuts)
     _hedge_alternatives(norm, found)
+    _hidden_link(norm, found)
     return _not_this_image(t, norm, found, sentence_cuts)
+
+
+# IU-Xray's de-identification also hides ordinary words, most often the link that interprets a shadow: "opacity in
+# the right middle lobe, XXXX atelectasis", "The appearance XXXX scarring or atelectasis", "most XXXX representing".
+# What was hidden may have been a hedge ("likely", "suggests"), so a finding right after such a placeholder is
+# read as uncertain, never as certain. A placeholder after an adjective ("calcified XXXX granuloma") is left alone.
+_HIDDEN_LINK = re.compile(rf"(?:,|\b(?:appearance|this|these|which|findings?|opacity|opacities|density|densities|"
+                          rf"most|represents?|representing))\s*{PLACEHOLDER_CHAR}+\s+$")
+
+
+def _hidden_link(norm: str, found: list[Found]) -> None:
+    for f in found:
+        m = _HIDDEN_LINK.search(norm, max(0, f.start - 40), f.start) if f.status in (None, 1) else None
+        if m is not None:
+            f.status, f.cue = -1, (m.start(), m.end())
 
 
 # "atelectasis or scarring", "atelectasis or early pneumonia": alternatives offered, neither asserted

@@ -16,9 +16,10 @@ SEVERITY_WORDS = re.compile(
     r"\b(" + "|".join(sorted({*SIZE_SCALE, *DEGREE_SCALE, *_SEVERITY_ALIASES}, key=len, reverse=True)) + r")\b"
 )
 _SIDE = re.compile(r"\b(left|right|bilateral|bilaterally|both|bibasilar|bibasal|bibasalar|biapical|"
-                   r"lingula|lingular|middle lobe)\b")
-# lobes that exist on one side only: the lingula is left, the middle lobe right
-_ONE_SIDED = {"lingula": "left", "lingular": "left", "middle lobe": "right"}
+                   r"lingula|lingular|middle lobe|rightward|leftward)\b")
+# lobes that exist on one side only: the lingula is left, the middle lobe right; a shift towards a side is that side
+_ONE_SIDED = {"lingula": "left", "lingular": "left", "middle lobe": "right", "rightward": "right",
+              "leftward": "left"}
 
 
 def severity_of(sentence: str) -> str | None:

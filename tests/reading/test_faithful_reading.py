@@ -77,6 +77,18 @@ CASES = [
     ("Middle lobe opacity.", [("lung_opacity", "P", "right")], []),
     ("Calcified granuloma, right base.", [("granuloma", "P", "right")], []),
     ("Bibasilar subsegmental atelectasis.", [("atelectasis", "P", "bilateral")], []),
+    # second reads of accepted traces (this issue): a placeholder hiding "likely", a risk, a comparison of sides,
+    # a mediastinal structure explaining a density, findings outside the 14 labels
+    ("Right lower lobe opacity most XXXX representing acute infectious process.",
+     [("lung_opacity", "P", "right"), ("pneumonia", "U", "right")], []),
+    ("Patchy opacity most XXXX representing pneumonia.", [("pneumonia", "U", None)], []),
+    ("CT may be helpful if the patient is at high XXXX for lung cancer.", [], ["lung_mass"]),
+    ("CT may help if the patient is at high risk for lung cancer.", [], ["lung_mass"]),
+    ("No obvious pneumothorax or hemothorax.", [("pneumothorax", "A", None)], ["empyema"]),
+    ("Opacity at the base of the mediastinum which is XXXX a hiatal hernia.", [("hiatal_hernia", "P", None)],
+     ["lung_opacity"]),
+    ("Coronary artery stent. Pectus carinatum. A bullet in the soft tissues of the right chest wall.",
+     [("coronary_stent", "P", None), ("pectus_deformity", "P", None), ("foreign_body", "P", "right")], []),
 ]
 
 
