@@ -51,14 +51,15 @@ def statements(trace: dict) -> list[tuple[str, str]]:
     return out
 
 
-def sheet(run: Path, n: int, seed: int) -> str:
+def sheet(run: Path, n: int, seed: int, exclude: set[str] = frozenset()) -> str:
     traces = pl.read_parquet(run / "traces.parquet", columns=["study_id", "trace_json", "injected_error"])
     studies = pl.read_parquet(run / "studies.parquet", columns=["study_id", "findings", "impression"])
     rejected = set()
     if (run / "validation.parquet").is_file():
         val = pl.read_parquet(run / "validation.parquet")
         rejected = set(val.filter(~pl.col("passed") & (pl.col("severity") == "error"))["study_id"].to_list())
-    accepted = traces.filter(~pl.col("study_id").is_in(list(rejected))).sort("study_id")
+    # studies an earlier sheet held are left out, so a second read after fixes is of traces nobody tuned against
+    accepted = traces.filter(~pl.col("study_id").is_in(list(rejected | set(exclude)))).sort("study_id")
     pick = sorted(random.Random(seed).sample(range(accepted.height), min(n, accepted.height)))
     report = {r["study_id"]: r for r in studies.to_dicts()}
     parts = [f"# Review sheet: {len(pick)} accepted traces of {run} (seed {seed})\n"]
@@ -110,11 +111,14 @@ def main() -> None:
     s.add_argument("--run", type=Path, required=True)
     s.add_argument("--n", type=int, default=80)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--exclude", type=Path, nargs="*", default=[], help="earlier sheets whose studies to leave out")
     c = sub.add_parser("score", help="score reviewer verdicts (JSON lines)")
     c.add_argument("verdicts", type=Path, nargs="+")
     args = parser.parse_args()
     if args.cmd == "sheet":
-        sys.stdout.write(sheet(args.run, args.n, args.seed))
+        seen = {line.split()[2] for p in args.exclude for line in p.read_text(encoding="utf-8").splitlines()
+                if line.startswith("## study ")}
+        sys.stdout.write(sheet(args.run, args.n, args.seed, seen))
     else:
         print(score(args.verdicts))
 

@@ -174,7 +174,8 @@ class TraceWriter:
         return frozenset(out)
 
     def _body(self, p: Perceived) -> str:
-        return W.phrase(self.kb.get(p.entry_id).name, p.laterality, p.severity, p.location, p.descriptors, p.course)
+        return W.phrase(self.kb.get(p.entry_id).name, p.laterality, p.severity, p.location, p.descriptors, p.course,
+                        p.tip)
 
     def _item_of(self, p: Perceived, rng: random.Random) -> dict[str, Any]:
         e = self.kb.get(p.entry_id)
@@ -307,10 +308,11 @@ class TraceWriter:
 
     def reasoning(self, draft_items: list[dict[str, Any]], draft: list[Perceived], rng: random.Random,
                   retrieved: Sequence[str], text: str = "", leads: dict[str, int] | None = None,
-                  ) -> list[dict[str, Any]]:
+                  unread: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
         """Sign → finding for each present or uncertain finding, then findings → impression.
 
-        ``leads``: the abnormal findings the report's impression names, in its order (:meth:`impression_leads`).
+        ``leads``: the abnormal findings the report's impression names, in its order (:meth:`impression_leads`);
+        ``unread``: regions holding a statement no entry reads (a normal study is then not "normal in every region").
         """
         steps = []
         by_key = {(p.entry_id, p.laterality): p for p in draft}
@@ -335,9 +337,11 @@ class TraceWriter:
         if _is_normal(draft, self.kb):
             # No Finding in the CheXpert sense: chronic or incidental findings outside the 14 observations
             # (scoliosis, degenerative spine, granuloma) may stand beside it, and the wording then says so
-            others = sorted({self.kb.get(p.entry_id).name.lower() for p in abnormal
-                             if self.kb.get(p.entry_id).chexpert is None})
-            obs, inf = W.reasoning_normal(rng, besides=others)
+            # devices too: "no abnormality in any region" beside a central line is not what the study shows
+            others = sorted({W.phrase(self.kb.get(p.entry_id).name, p.laterality, None) for p in abnormal
+                             if self.kb.get(p.entry_id).chexpert in (None, "support_devices")})
+            obs, inf = W.reasoning_normal(rng, besides=others, devices=any(
+                self.kb.get(p.entry_id).region == "lines_devices" for p in abnormal), partial=bool(unread))
             ids = ["no_finding"] if "no_finding" in self.kb else []
             steps.append({"observation": obs, "inference": W.cap(inf), "knowledge": ids,
                           "conclusion": "no_finding", "status": "present"})
@@ -450,9 +454,10 @@ class TraceWriter:
             covered.pop("lungs", None)  # a graded lung finding whose noun is a placeholder: the lungs are not normal
         has_lateral = any(im.view in ("LATERAL", "LL") for im in study.images)
         draft, kind, corrections = self.inject(final, study.labels, rng, has_lateral, disputed, covered, text)
-        draft_items = self.items(draft, rng, covered, self.unread_regions(text))
+        unread = self.unread_regions(text)
+        draft_items = self.items(draft, rng, covered, unread)
         leads = self.impression_leads(study)
-        reasoning = self.reasoning(draft_items, draft, rng, study.knowledge, text, leads)
+        reasoning = self.reasoning(draft_items, draft, rng, study.knowledge, text, leads, unread)
         summary = self._summary(final, corrections, rng, leads)
         trace = {
             "perception": draft_items,
@@ -516,7 +521,7 @@ def _sentence_of(text: str, clause: str) -> str:
 
 
 def _detail(p: Perceived) -> int:
-    return bool(p.severity) + bool(p.location) + len(p.descriptors) + bool(p.limit) + bool(p.course)
+    return bool(p.severity) + bool(p.location) + len(p.descriptors) + bool(p.limit) + bool(p.course) + bool(p.tip)
 
 
 @dataclass(frozen=True)

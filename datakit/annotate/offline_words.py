@@ -56,14 +56,16 @@ _ADJECTIVES = {"apical", "basilar", "basal", "retrocardiac", "perihilar", "infra
 
 
 def phrase(name: str, laterality: str, severity: str | None, location: str = "",
-           descriptors: Sequence[str] = (), course: str = "") -> str:
+           descriptors: Sequence[str] = (), course: str = "", tip: str = "") -> str:
     """'small left pleural effusion', 'patchy lung opacity in the left lower lobe' from the fields alone.
 
     A course the report gives follows the phrase ("trace right pleural effusion, nearly resolved"), so a resolving
-    finding is never written as a plain present one.
+    finding is never written as a plain present one; so does a line's tip ("right PICC, tip in the low SVC").
     """
     body = _phrase(name, laterality, severity, location, descriptors)
-    return f"{body}, {course}" if course else body
+    if course:
+        body = f"{body}, {course}"
+    return f"{body}, tip {tip}" if tip else body
 
 
 def _phrase(name: str, laterality: str, severity: str | None, location: str,
@@ -187,17 +189,25 @@ def reasoning_uncertain(name: str, entry_id: str, signs: Sequence[str], detail: 
     ])
 
 
-def reasoning_normal(rng: random.Random, besides: Sequence[str] = ()) -> tuple[str, str]:
-    """Observation and inference for a study without any of the 13 CheXpert abnormalities."""
+def reasoning_normal(rng: random.Random, besides: Sequence[str] = (), devices: bool = False,
+                     partial: bool = False) -> tuple[str, str]:
+    """Observation and inference for a study without any of the 13 CheXpert abnormalities.
+
+    ``besides``: the findings outside them (chronic changes, devices) that stand beside it; ``devices``: one of
+    them is a device (it is "not acute" in no sense); ``partial``: the report also states something no entry reads,
+    so the study is not called normal in every region.
+    """
     if besides:
         names = join(besides)
         obs = rng.choice([f"Apart from {names}, no abnormality is described", f"Only {names}"])
-        inf = rng.choice([
-            f"{names} {'are' if len(besides) > 1 else 'is'} not acute; there is no acute cardiopulmonary "
-            "abnormality [K:no_finding].",
-            f"beyond {names}, no acute cardiopulmonary abnormality is seen [K:no_finding].",
-        ])
-        return obs, inf
+        choices = [f"beyond {names}, no acute cardiopulmonary abnormality is seen [K:no_finding]."]
+        if not devices:
+            choices.append(f"{names} {'are' if len(besides) > 1 else 'is'} not acute; there is no acute "
+                           "cardiopulmonary abnormality [K:no_finding].")
+        return obs, rng.choice(choices)
+    if partial:
+        obs = rng.choice(["No acute finding among those described", "Nothing acute is described"])
+        return obs, "there is no acute cardiopulmonary abnormality [K:no_finding]."
     obs = rng.choice(["No abnormality is seen in any region", "Nothing abnormal in the regions examined",
                       "No finding in the lungs, pleura, heart or mediastinum"])
     inf = rng.choice(["there is no acute cardiopulmonary abnormality [K:no_finding].",

@@ -33,6 +33,7 @@ class Perceived:
     location: str = ""  # where, without the side ("lower lobe", "base", "apex")
     descriptors: tuple[str, ...] = ()  # how it looks or how old it is ("patchy", "calcified", "healed")
     course: str = ""  # how it changes, when the report says so ("nearly resolved", "residual", "improving")
+    tip: str = ""  # where a line or tube ends, when the report says so ("in the right atrium", "4 cm above the carina")
 
 
 _STATUS = {1: "present", -1: "uncertain", 0: "absent"}
@@ -81,6 +82,18 @@ _LEFT_OF_IT = re.compile(rf"^[^.;]*?\bwith\s+(?:only\s+)?(?:an?\s+)?(?:{rules.PL
 _SIDE_GRADES = re.compile(rf"{SEVERITY_WORDS.pattern}\s+(right|left)(?:[\s-]+sided)?\s*(?:,\s*|\s+)(?:and\s+)?"
                           rf"{SEVERITY_WORDS.pattern.replace('(', '(?P<g2>', 1)}\s+(right|left)(?:[\s-]+sided)?\s+")
 _WORDS_BEFORE = 4  # how far before a mention its own adjectives are looked for
+# Where a line or tube ends: "tip projects over the right atrium", "tip 4.5 cm above the carina", "terminates in the
+# low SVC". The place is kept in the report's own anatomical words.
+_TIP_PLACE = (r"(?:the\s+)?(?:(?:low|lower|mid|middle|upper|proximal|distal)\s+)?(?:svc|superior vena cava|"
+              r"cavoatrial junction|(?:right|left) atrium|(?:right|left) ventricle|"
+              r"(?:(?:right|left) )?brachiocephalic vein|(?:(?:right|left) )?subclavian vein|"
+              r"(?:right|left) internal jugular vein|azygos vein|stomach|gastric fundus|duodenum|esophagus|"
+              r"distal esophagus|mid esophagus|thoracic inlet|(?:right|left) main ?stem bronchus|carina|"
+              r"(?:(?:right|left|main) )?pulmonary artery)")
+_TIP_AT = re.compile(rf"\b(?:tips?|terminat\w*|ends?|ending)\b[^.;]{{0,30}}?"
+                     rf"(?:(?P<cm>\d+(?:\.\d+)?\s*cm\s+(?:above|below)\s+the\s+carina)|"
+                     rf"(?:in|at|over|within|into|near|overlying|projects over|projecting over|at the level of|"
+                     rf"in the region of|at the junction of)\s+(?P<place>{_TIP_PLACE}))\b")
 _COMPARED = re.compile(r"\b(?:more|most|less|slightly more)\s+(?:marked|markedly|severe|prominent)\b")
 
 
@@ -106,7 +119,11 @@ class FindingReader:
         norm = rules.normalize(text)
         out: list[Perceived] = []
         prev_end = 0
-        for f in rules.find(self.tables, norm):
+        mentions = rules.find(self.tables, norm)
+        # where the next mention starts ("tip" is a device mention of its own, not the next device)
+        others = [g for g in mentions if not norm.startswith("tip", g.start)]
+        next_start = {f.start: g.start for f, g in zip(others, others[1:], strict=False)}
+        for f in mentions:
             own_start, prev_end = prev_end, f.end  # a mention's own words start after the mention before it
             found = {e: st for e, st in rules.statuses(f, self.tables.anchors).items() if e in self.kb}
             if any(self.kb.get(e).origin != "imported" for e in found):
@@ -159,13 +176,20 @@ class FindingReader:
                                                  "", _location(context), (), course))
                         continue
                 clause = " ".join(text[left:right].split()).strip(" ,;:")
+                tip = ""
+                if entry.region == "lines_devices" and status != 0 and not norm.startswith("tip", f.start):
+                    # up to the next mention, so two devices of one sentence keep their own tips
+                    m = _TIP_AT.search(norm, f.start, min(b, next_start.get(f.start, b)))
+                    if m:
+                        place = " ".join((m.group("place") or "").split()).removeprefix("the ")
+                        tip = m.group("cm") or f"in the {place}".replace("svc", "SVC")
                 before = " ".join(norm[max(left, own_start) : f.start].split()[-_WORDS_BEFORE:])
                 own = f"{before} {norm[f.start : f.end]}"
                 limit = " ".join(dict.fromkeys(LIMITS.findall(before))) if status == 0 else ""
                 location = _location(context) if status != 0 else ""
                 described = tuple(dict.fromkeys(d for d in DESCRIPTORS.findall(own) if d not in limit.split()))
                 out.append(Perceived(entry_id, entry.region, _STATUS[status], side, grade, clause, limit,
-                                     location, described if status != 0 else (), course))
+                                     location, described if status != 0 else (), course, tip))
         return out
 
 

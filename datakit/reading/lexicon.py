@@ -151,6 +151,9 @@ class Tables:
     other_study_re: re.Pattern  # a sentence about another study or modality ("on the prior CT")
     history_re: re.Pattern  # the rest of the sentence is a history ("with a history of lymphoma")
     fingerprint: str
+    # The finding reader (keyed by entries) reads a finding right after a placeholder that hid a link word as
+    # uncertain (:func:`datakit.reading.rules._hidden_link`); the labeler keeps the label a coder would give.
+    hidden_links: bool = False
 
 
 DEFAULT_WINDOWS = {"pre": 8, "post": 6, "chain": 6, "anchor_before": 3, "anchor_after": 10}
@@ -387,6 +390,7 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
         other_study_re=trie_regex([k for k, _ in _expand_all(doc.get("other_study", []), "other_study", path)]),
         history_re=trie_regex([k for k, _ in _expand_all(doc.get("history", []), "history", path)]),
         fingerprint=fingerprint,
+        hidden_links=keyed_by == "entries",
     )
 
 

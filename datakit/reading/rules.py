@@ -136,16 +136,19 @@ def find(t: Tables, norm: str) -> list[Found]:
         i = j
     _decide(found, cues, sentence_cuts)
     _hedge_alternatives(norm, found)
-    _hidden_link(norm, found)
+    if t.hidden_links:
+        _hidden_link(norm, found)
     return _not_this_image(t, norm, found, sentence_cuts)
 
 
 # IU-Xray's de-identification also hides ordinary words, most often the link that interprets a shadow: "opacity in
 # the right middle lobe, XXXX atelectasis", "The appearance XXXX scarring or atelectasis", "most XXXX representing".
 # What was hidden may have been a hedge ("likely", "suggests"), so a finding right after such a placeholder is
-# read as uncertain, never as certain. A placeholder after an adjective ("calcified XXXX granuloma") is left alone.
-_HIDDEN_LINK = re.compile(rf"(?:,|\b(?:appearance|this|these|which|findings?|opacity|opacities|density|densities|"
-                          rf"most|represents?|representing))\s*{PLACEHOLDER_CHAR}+\s+$")
+# read as uncertain, never as certain, by the finding reader (a trace states no more than the report); the labeler
+# keeps the coder's reading. A placeholder after an adjective ("calcified XXXX granuloma") is left alone.
+_HIDDEN_LINK = re.compile(rf"(?:(?:,|\b(?:appearance|this|these|which|findings?|opacity|opacities|density|densities|"
+                          rf"most|represents?|representing))\s*{PLACEHOLDER_CHAR}+\s+"
+                          rf"|\bmost\s*{PLACEHOLDER_CHAR}+\s+(?:[a-z]+\s+){{1,3}})$")
 
 
 def _hidden_link(norm: str, found: list[Found]) -> None:
@@ -366,8 +369,9 @@ def _apply_cues(t: Tables, norm: str, items: list[Found], cues: list[tuple[int, 
                     and not f.interior_breaker
                     # "no acute process is seen, small effusion"; a modal may have verbs ("may be due to")
                     and (c.kind != NEG or t.auxiliary_re.search(norm, ce, f.start) is None)
-                    # only a negation reaches over a comma ("no acute bony abnormality, pneumothorax ...")
-                    and ((c.kind == NEG and c.direction == PRE) or "," not in norm[ce : f.start])
+                    # only a negation reaches over a comma ("no acute bony abnormality, pneumothorax ..."); any
+                    # cue reaches over the comma right after it ("or, alternatively, calcified granulomas")
+                    and ((c.kind == NEG and c.direction == PRE) or "," not in norm[ce : f.start].lstrip(" ,"))
                     and not _blocked(norm, cues, c, ce, f.start)
                     and not qualifier_between(ce, f.start, f)
                 ):

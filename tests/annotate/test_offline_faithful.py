@@ -267,3 +267,22 @@ def test_only_incidental_findings_rest_on_no_acute_abnormality():
               impression="No evidence of acute cardiopulmonary process.", labels={"fracture": 1})).trace
     last = trace["reasoning"][-1]["inference"].lower()
     assert "no acute cardiopulmonary abnormality" in last and "rests on" not in last, last
+
+
+def test_a_fracture_takes_the_bone_its_sentence_names():
+    got = items(clean("Unchanged fracture with callus at the left 9th lateral rib. Lungs are clear.",
+                      {"fracture": 1}))
+    assert ("bones_soft_tissue", "rib_fracture", "present", "left") in got, got
+
+
+def test_a_study_with_a_device_or_an_unread_statement_is_not_normal_in_every_region():
+    for text in ("Right IJ central venous catheter with tip over the right atrium. The lungs are clear.",
+                 "The lungs are clear. Sclerosis of the humeral XXXX bilateral, XXXX from prior AVN."):
+        last = clean(text)["reasoning"][-1]
+        assert last["conclusion"] == "no_finding"
+        said = (last["observation"] + " " + last["inference"]).lower()
+        assert "normal chest radiograph" not in said and "any region" not in said and "needs reporting" not in said, (
+            text, said)
+    ev = [i["evidence"] for i in clean("Right IJ central venous catheter with tip over the right atrium.")[
+        "perception"] if i["finding"] == "central_venous_catheter"]
+    assert ev and "tip in the right atrium" in ev[0], ev

@@ -89,6 +89,13 @@ CASES = [
      ["lung_opacity"]),
     ("Coronary artery stent. Pectus carinatum. A bullet in the soft tissues of the right chest wall.",
      [("coronary_stent", "P", None), ("pectus_deformity", "P", None), ("foreign_body", "P", "right")], []),
+    # a placeholder where a link word stood: what it hid may have been a hedge
+    ("Minimal airspace opacity in the right middle lobe, XXXX atelectasis.",
+     [("lung_opacity", "P", "right"), ("atelectasis", "U", None)], []),
+    ("The appearance XXXX scarring or atelectasis.", [("atelectasis", "U", None)], []),
+    ("Concerning findings for fibrosis in the bases.", [("pulmonary_fibrosis", "U", None)], []),
+    ("Mild rightward deviation of the trachea.", [("tracheal_deviation", "P", "right")], []),
+    ("Opacities may represent XXXX on end or alternatively, calcified granulomas.", [("granuloma", "U", None)], []),
 ]
 
 
@@ -216,3 +223,16 @@ def test_grades_sides_and_course_are_kept(reader, text, want):
     got = {(p.entry_id, p.status, p.laterality, p.severity, p.course) for p in reader.read(text)
            if p.status == "present"}
     assert got == want, (text, got)
+
+
+def test_low_volumes_are_no_improvement_and_a_line_keeps_its_tip(reader):
+    vol = next(p for p in reader.read("Mildly diminished lung volumes.") if p.entry_id == "low_lung_volumes")
+    assert vol.course == "" and vol.severity == "mild"
+    better = next(p for p in reader.read("The left effusion has decreased in size.")
+                  if p.entry_id == "pleural_effusion")
+    assert better.course == "improving"
+    got = {p.entry_id: p.tip for p in reader.read(
+        "Right IJ central venous catheter with tip over the right atrium. Endotracheal tube tip 4.5 cm above the "
+        "carina and enteric tube terminating in the stomach.") if p.tip}
+    assert got == {"central_venous_catheter": "in the right atrium", "endotracheal_tube": "4.5 cm above the carina",
+                   "enteric_tube": "in the stomach"}, got
