@@ -77,6 +77,10 @@ class TraceWriter:
             if "calcified" in p.descriptors and p.entry_id in W.CALCIFIED_IS:
                 # a calcified nodule is a healed granuloma, not a lung lesion
                 p = replace(p, entry_id=W.CALCIFIED_IS[p.entry_id], region=self.region_of[W.CALCIFIED_IS[p.entry_id]])
+            if p.entry_id == "granuloma" and p.location in W.NODAL_PLACES and "calcified_lymph_nodes" in self.kb:
+                # "calcified granulomas in bilateral hilar regions" are calcified hilar nodes
+                p = replace(p, entry_id="calcified_lymph_nodes", region=self.region_of["calcified_lymph_nodes"],
+                            location="" if p.location == "hilar" else p.location)
             bone = W.FRACTURE_OF.search(_sentence_of(text, p.sentence)) if p.entry_id == "fracture" else None
             if bone and W.FRACTURE_OF_BONE[bone.group(1)] in self.kb:
                 # "fracture with callus at the left 9th rib": the bone its clause names is the fracture's
@@ -169,8 +173,10 @@ class TraceWriter:
         """
         out: set[str] = set()
         for sentence, regions in self.coverage.unread_candidates(text):
-            if not self.reader.read(sentence):  # a sentence with a finding read ("tube tip above the carina") is
-                out |= regions                  # that finding's, whatever other region its landmarks name
+            # "calcified granulomas in the hilar regions" read as a lung finding, "obscuration of the left
+            # hemidiaphragm" as a lung opacity: the region the words name keeps no "nothing to add" either (a
+            # landmark region, "tube tip above the carina", then only goes without an item)
+            out |= regions - {p.region for p in self.reader.read(sentence)}
         return frozenset(out)
 
     def _body(self, p: Perceived) -> str:

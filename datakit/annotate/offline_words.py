@@ -50,9 +50,10 @@ def join(names: Sequence[str]) -> str:
 _PLURAL = {"base": "bases", "apex": "apices", "lower lobe": "lower lobes", "upper lobe": "upper lobes",
            "lung base": "lung bases", "lung apex": "lung apices", "costophrenic angle": "costophrenic angles"}
 # location words that are adjectives: they go before the name ("left basilar atelectasis")
-_ADJECTIVES = {"apical", "basilar", "basal", "retrocardiac", "perihilar", "infrahilar", "suprahilar", "hilar",
-               "subpleural", "peripheral", "paratracheal", "upper thoracic",
-               "mid thoracic", "lower thoracic", "thoracolumbar"}
+_ADJECTIVES = {"apical", "biapical", "basilar", "basal", "retrocardiac", "perihilar", "infrahilar", "suprahilar",
+               "hilar", "subpleural", "peripheral", "paratracheal", "upper thoracic", "lingular",
+               "mid thoracic", "lower thoracic", "thoracolumbar", "paraspinal", "retrocrural", "pretracheal",
+               "subcarinal", "scapular", "humeral", "glenoid", "sternal", "acromioclavicular"}
 
 
 def phrase(name: str, laterality: str, severity: str | None, location: str = "",
@@ -74,7 +75,7 @@ def _phrase(name: str, laterality: str, severity: str | None, location: str,
     n = lower_name(name)
     # a descriptor the name already says ("calcified" for "aortic calcification") is not repeated
     desc = "".join(f"{d} " for d in descriptors if d[:6] not in n and d != location)
-    side = side_adj(laterality)
+    side = "" if location in ("biapical", "bibasilar", "bibasal") else side_adj(laterality)  # no "bilateral biapical"
     if location and set(location.split()) & set(n.split()):
         location = ""  # "degenerative changes of the spine", not "… of the spine in the thoracic spine"
     if location in _ADJECTIVES:
@@ -240,6 +241,9 @@ FRACTURE_OF_BONE = {"rib": "rib_fracture", "ribs": "rib_fracture", "clavicle": "
 
 # What a finding described as calcified is.
 CALCIFIED_IS = {"pulmonary_nodule": "granuloma", "multiple_pulmonary_nodules": "granuloma"}
+# A granuloma at the hila or in the mediastinum is a calcified node there, not a lung finding.
+# ("perihilar" is lung beside the hilum: a perihilar granuloma stays a lung granuloma)
+NODAL_PLACES = frozenset({"hilar", "paratracheal", "pretracheal", "subcarinal", "aortopulmonary window"})
 
 # Findings an impression names as incidental or chronic beside the acute ones (beside devices and bones).
 INCIDENTAL = frozenset({"tortuous_aorta", "aortic_calcification", "granuloma", "calcified_lymph_nodes",

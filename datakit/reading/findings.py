@@ -56,14 +56,19 @@ LIMITS = re.compile(r"\b(left|right|bilateral|large|significant|focal|acute|defi
                     r"grossly|obvious|overt|"
                     r"frank|sizable|sizeable|appreciable|substantial|visible|confluent|lobar|dense|moderate|new|"
                     r"active|suspicious|discrete|dominant|evident|measurable|typical|convincing)\b")
-LOCATIONS = re.compile(r"\b((?:upper|lower|middle) lobes?|lingula|apex|apices|apical|bases|base|basilar|basal|"
+LOCATIONS = re.compile(r"\b((?:upper|lower|middle) and (?:upper|middle|lower) lobes?|(?:upper|lower|middle) lobes?|"
+                       r"lingula|lingular|apex|apices|apical|biapical|bases|base|basilar|basal|"
                        r"retrocardiac|perihilar|infrahilar|suprahilar|hilar|mid ?lung|midlung|upper zone|"
                        r"lower zone|mid zone|costophrenic (?:angle|sulcus)|subpleural|"
                        r"peripheral|paratracheal|(?:upper|mid|lower) thoracic|thoracic spine|lumbar spine|"
-                       r"thoracolumbar|upper quadrant|axilla|chest wall|lung apex|lung base|fissure)\b")
+                       r"thoracolumbar|upper quadrant|axilla|chest wall|lung apex|lung base|paraspinal|retrocrural|"
+                       r"pretracheal|subcarinal|aortopulmonary window|"
+                       # a bone's own site, for the bones' findings ("healing scapular fracture")
+                       r"scapular|scapula|humeral|humerus|glenoid|sternal|sternum|acromioclavicular|shoulder)\b")
 DESCRIPTORS = re.compile(r"\b(patchy|streaky|linear|hazy|reticular|reticulonodular|calcified|subsegmental|"
                          r"plate ?like|discoid|focal|confluent|faint|chronic|old|healed|healing|remote|multilevel|"
                          r"loculated|layering|nodular|interstitial|diffuse|scattered|multifocal)\b")
+_LOBE_PAIR = re.compile(r"\b(?:upper|middle|lower) and (?:upper|middle|lower) lobes?\b")
 # How a finding changes: "has nearly resolved" is not a plain present effusion, and its grade is what is left.
 _COURSE = (
     (re.compile(r"\b(?:nearly|almost|largely|mostly|near[\s-]complete(?:ly)?|nearly complete(?:ly)?|partial(?:ly)?)"
@@ -120,6 +125,9 @@ class FindingReader:
         out: list[Perceived] = []
         prev_end = 0
         mentions = rules.find(self.tables, norm)
+        per_sentence: dict[int, int] = {}
+        for g in mentions:
+            per_sentence[g.sentence] = per_sentence.get(g.sentence, 0) + 1
         # where the next mention starts ("tip" is a device mention of its own, not the next device)
         others = [g for g in mentions if not norm.startswith("tip", g.start)]
         next_start = {f.start: g.start for f, g in zip(others, others[1:], strict=False)}
@@ -155,7 +163,10 @@ class FindingReader:
                     # sentence with one side only gives it to a mention whose own clause has none
                     a, b = _sentence(norm, f.start, f.end)
                     whole = laterality_of(self._own_anatomy.get(entry_id, ANATOMIC_SIDE).sub(" ", norm[a:b]))
-                    side = whole if whole in ("left", "right") else "none"
+                    # "biapical irregularities most compatible with scarring": the sentence's only finding takes
+                    # a bilateral side too
+                    alone = per_sentence.get(f.sentence, 0) == 1
+                    side = whole if whole in ("left", "right") or (alone and whole == "bilateral") else "none"
                 # "more marked on the right" compares the sides; it is no grade
                 graded = _COMPARED.sub(" ", context)
                 grade = severity_of(graded) if status != 0 and SEVERITY_WORDS.search(graded) else None
@@ -187,6 +198,13 @@ class FindingReader:
                 own = f"{before} {norm[f.start : f.end]}"
                 limit = " ".join(dict.fromkeys(LIMITS.findall(before))) if status == 0 else ""
                 location = _location(context) if status != 0 else ""
+                if status != 0:
+                    sa, sb = _sentence(norm, f.start, f.end)
+                    pair = _LOBE_PAIR.search(norm, sa, f.start)  # "right middle and lower lobe opacities"
+                    if pair and (not location or location in pair.group(0)):
+                        location = " ".join(pair.group(0).split())
+                    elif not location and per_sentence.get(f.sentence, 0) == 1:
+                        location = _location(norm[sa:sb])  # the sentence's only finding takes its place words
                 described = tuple(dict.fromkeys(d for d in DESCRIPTORS.findall(own) if d not in limit.split()))
                 out.append(Perceived(entry_id, entry.region, _STATUS[status], side, grade, clause, limit,
                                      location, described if status != 0 else (), course, tip))

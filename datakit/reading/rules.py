@@ -148,14 +148,26 @@ def find(t: Tables, norm: str) -> list[Found]:
 # keeps the coder's reading. A placeholder after an adjective ("calcified XXXX granuloma") is left alone.
 _HIDDEN_LINK = re.compile(rf"(?:(?:,|\b(?:appearance|this|these|which|findings?|opacity|opacities|density|densities|"
                           rf"most|represents?|representing))\s*{PLACEHOLDER_CHAR}+\s+"
-                          rf"|\bmost\s*{PLACEHOLDER_CHAR}+\s+(?:[a-z]+\s+){{1,3}})$")
+                          rf"|\b(?:most|more)\s*{PLACEHOLDER_CHAR}+\s+(?:[a-z]+\s+){{1,3}}"
+                          rf"|{PLACEHOLDER_CHAR}+\s+(?:a|an)\s+(?:(?:combination|mixture|focus|area|region|degree)\s+of\s+)?)$")
 
 
 def _hidden_link(norm: str, found: list[Found]) -> None:
+    hedged: Found | None = None
     for f in found:
         m = _HIDDEN_LINK.search(norm, max(0, f.start - 40), f.start) if f.status in (None, 1) else None
         if m is not None:
             f.status, f.cue = -1, (m.start(), m.end())
+            hedged = f
+        elif hedged is not None and f.status in (None, 1) and f.clause == hedged.clause and \
+                _LIST_JOIN.match(norm, hedged.end, f.start):
+            f.status, f.cue = -1, hedged.cue  # the list it heads: "XXXX a combination of atelectasis and consolidation"
+            hedged = f
+        else:
+            hedged = None
+
+
+_LIST_JOIN = re.compile(r"\s*(?:,\s*)?(?:and|or|and/or)?\s*$|\s*(?:,|and|or|and/or)\s+")
 
 
 # "atelectasis or scarring", "atelectasis or early pneumonia": alternatives offered, neither asserted

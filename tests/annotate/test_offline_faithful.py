@@ -65,7 +65,11 @@ CASES = [
      [("atelectasis", "present", "left"), ("lung_opacity", "present", "right")], []),
     # a density the report explains by a mediastinal structure is that structure, not lung opacity
     ("Clear lungs. There is opacity at the base of the mediastinum which is XXXX a hiatal hernia.", {},
-     [("hiatal_hernia", "present", None)], ["lung_opacity"]),
+     [("hiatal_hernia", "uncertain", None)], ["lung_opacity"]),
+    ("Several calcified granulomas in bilateral hilar regions. The lungs are clear.", {},
+     [("calcified_lymph_nodes", "present", "bilateral")], ["granuloma"]),
+    ("Morgagni hernia, stable. Atrial septal occluder artifact.", {},
+     [("diaphragmatic_hernia", "present", None), ("support_devices", "present", None)], []),
     # findings outside the 14 labels that reviewers found missing: upper abdomen, soft tissues, joints, spine
     ("The lungs are clear. Thoracic spondylosis. Prior cholecystectomy.", {},
      [("cholecystectomy", "present", None), ("degenerative_spine", "present", None)], []),
@@ -286,3 +290,10 @@ def test_a_study_with_a_device_or_an_unread_statement_is_not_normal_in_every_reg
     ev = [i["evidence"] for i in clean("Right IJ central venous catheter with tip over the right atrium.")[
         "perception"] if i["finding"] == "central_venous_catheter"]
     assert ev and "tip in the right atrium" in ev[0], ev
+
+
+def test_a_region_named_beside_a_finding_read_elsewhere_is_not_called_unremarkable():
+    # the opacity is read in the lungs; the hemidiaphragm the sentence names keeps no "nothing to add" item
+    regions = {i["region"]: i["finding"] for i in clean(
+        "Left basilar opacity with obscuration of the left hemidiaphragm.")["perception"]}
+    assert "upper_abdomen" not in regions, regions

@@ -85,8 +85,14 @@ CASES = [
     ("CT may be helpful if the patient is at high XXXX for lung cancer.", [], ["lung_mass"]),
     ("CT may help if the patient is at high risk for lung cancer.", [], ["lung_mass"]),
     ("No obvious pneumothorax or hemothorax.", [("pneumothorax", "A", None)], ["empyema"]),
-    ("Opacity at the base of the mediastinum which is XXXX a hiatal hernia.", [("hiatal_hernia", "P", None)],
+    # (the placeholder may have hidden "likely": the hernia is uncertain)
+    ("Opacity at the base of the mediastinum which is XXXX a hiatal hernia.", [("hiatal_hernia", "U", None)],
      ["lung_opacity"]),
+    ("Patchy airspace disease, XXXX a combination of atelectasis and consolidation.",
+     [("atelectasis", "U", None), ("consolidation", "U", None)], []),
+    ("Right middle and lower lobe patchy opacities.", [("lung_opacity", "P", "right")], []),
+    ("Biapical pleuroparenchymal irregularities most compatible with scarring.",
+     [("lung_scarring", "P", "bilateral")], []),
     ("Coronary artery stent. Pectus carinatum. A bullet in the soft tissues of the right chest wall.",
      [("coronary_stent", "P", None), ("pectus_deformity", "P", None), ("foreign_body", "P", "right")], []),
     # a placeholder where a link word stood: what it hid may have been a hedge
@@ -236,3 +242,12 @@ def test_low_volumes_are_no_improvement_and_a_line_keeps_its_tip(reader):
         "carina and enteric tube terminating in the stomach.") if p.tip}
     assert got == {"central_venous_catheter": "in the right atrium", "endotracheal_tube": "4.5 cm above the carina",
                    "enteric_tube": "in the stomach"}, got
+
+
+def test_a_pair_of_lobes_and_a_lone_findings_place_are_kept(reader):
+    lobes = next(p for p in reader.read("Right middle and lower lobe patchy opacities.")
+                 if p.entry_id == "lung_opacity")
+    assert lobes.location == "middle and lower lobe"
+    scar = next(p for p in reader.read("Biapical pleuroparenchymal irregularities most compatible with scarring.")
+                if p.entry_id == "lung_scarring")
+    assert scar.location == "biapical"

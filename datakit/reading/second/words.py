@@ -174,6 +174,10 @@ SKIP_TERMS = {"ctr", "dish", "lump", "port", "line", "lines", "plate-like",
               "leads", "lead", "ddd", "spn", "electrodes"}
 # Terms the knowledge base does not list that reports use; entry → phrases.
 EXTRA_TERMS = {
+    # a granuloma at the hilum or beside the trachea is a calcified node there
+    "calcified_lymph_nodes": ["calcified granulomas hilar", "calcified granuloma hilar", "calcified granulomas hilum",
+                              "granulomas hilar regions", "paratracheal granuloma", "pretracheal granuloma",
+                              "subcarinal granuloma", "calcified hilar", "calcified nodes"],
     "orthopedic_hardware": ["bone anchor", "anchor", "orthopedic screws", "fixation hardware", "surgical screws"],
     "pleural_effusion": ["blunted costophrenic", "blunting costophrenic", "costophrenic blunting",
                          "fluid horizontal fissure", "fluid minor fissure", "fluid major fissure"],
@@ -191,6 +195,8 @@ EXTRA_TERMS = {
     "tortuous_aorta": ["aorta tortuous", "tortuous aortic", "aortic unfolding", "unfolded thoracic aorta"],
     "elevated_hemidiaphragm": ["hemidiaphragm elevated", "elevated diaphragmatic", "diaphragm elevated"],
     "degenerative_spine": ["degenerative changes spine", "degenerative thoracic spine", "spurring",
+                           "degenerative changes seen spine", "degenerative changes present spine",
+                           "degenerative changes present thoracic spine", "degenerative changes noted spine",
                            "degenerative changes of the thoracic spine", "degenerative endplate",
                            "degenerative disc", "degenerative spondylosis"],
     "aortic_calcification": ["aortic calcified", "calcified aorta", "atherosclerotic aorta",
