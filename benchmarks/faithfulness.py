@@ -50,8 +50,18 @@ _HEDGE = re.compile(r"\b(?:possible|possibly|probable|probably|likely|may|might|
 _SIDE = re.compile(r"\b(left|right|bilateral|bilaterally|both|bibasilar|bibasal|lingula|lingular|middle lobe)\b")
 _GRADE = {"trace": "trace", "tiny": "trace", "small": "small", "moderate": "moderate", "large": "large",
           "mild": "mild", "mildly": "mild", "minimal": "mild", "severe": "severe", "marked": "severe",
-          "markedly": "severe", "massive": "large"}
+          "markedly": "severe", "massive": "large", "moderately": "moderate", "severely": "severe"}
 _GRADE_RE = re.compile(r"\b(" + "|".join(_GRADE) + r")\b")
+_GRADE_RANGE = re.compile(r"\b(" + "|".join(_GRADE) + r")(?:\s*-\s*|\s+)to(?:\s*-\s*|\s+)(" + "|".join(_GRADE) + r")\b")
+
+
+def _grades_of(sentence: str) -> set[str]:
+    """The grade a mention's sentence gives: its first grade word, or both ends of a range that starts there."""
+    m = _GRADE_RE.search(sentence)
+    if not m:
+        return set()
+    r = _GRADE_RANGE.match(sentence, m.start())
+    return {_GRADE[r.group(1)], _GRADE[r.group(2)]} if r else {_GRADE[m.group(1)]}
 # Which report statements speak for a whole region (the judge's own list, independent of the teacher's).
 _GLOBAL = {
     "lungs": r"lungs? (?:are|is|appear|remain)? ?(?:clear|normal)|clear lungs|no acute (?:cardio)?pulmonary|"
@@ -219,11 +229,13 @@ def measure(run: Path) -> dict:
         if len(sides) == 1 and kb.get(eid).laterality:
             side_given += 1
             side_kept += item["laterality"] == next(iter(sides))
-        grades = {_GRADE[m.group(1)] for s, neg, _ in pos for m in [_GRADE_RE.search(s)] if m}
+        # a range ("small to moderate") gives two acceptable grades: an item keeps it with either end
+        given = {frozenset(_grades_of(s)) for s, neg, _ in pos} - {frozenset()}
+        grades = {g for g in given if g}
         if len(grades) == 1:
             grade_given += 1
-            grade_kept += item["severity"] == next(iter(grades))
-            if DEBUG and item["severity"] != next(iter(grades)):
+            grade_kept += item["severity"] in next(iter(grades))
+            if DEBUG and item["severity"] not in next(iter(grades)):
                 print("GRADE", eid, item["severity"], grades, [s for s, _, _ in pos])
         if DEBUG and len(sides) == 1 and kb.get(eid).laterality and item["laterality"] != next(iter(sides)):
             print("SIDE", eid, item["laterality"], sides, [s for s, _, _ in pos])

@@ -95,6 +95,10 @@ class TraceWriter:
         # a mention without a side ("the leads") adds nothing to a sided one of the same entry ("left pacemaker"),
         # and a label's generic entry ("tubes") nothing to a specific one of the same label ("nasogastric tube")
         sided = {(p.entry_id, p.status) for p in found.values() if p.laterality != "none"}
+        # nor does a weaker one: "bandlike right basilar opacities consistent with atelectasis" is one right
+        # atelectasis, not that and a side-less "possible atelectasis"
+        sided |= {(q.entry_id, s) for q in found.values() if q.laterality != "none" and q.status in ABNORMAL
+                  for s in ABNORMAL if _rank(s) <= _rank(q.status)}
         specific = {(self.kb.get(p.entry_id).chexpert, p.status) for p in found.values()
                     if self.kb.get(p.entry_id).chexpert not in (None, p.entry_id)}
         # "moderate left and small right effusions … bilateral effusions, left greater than right": the two sided
@@ -293,6 +297,11 @@ class TraceWriter:
             return []
         before, after = ("present", "absent") if was else ("absent", "present")
         note = W.NO_FINDING_NOTES[after][0]
+        chronic = [W.phrase(self.kb.get(p.entry_id).name, p.laterality, p.severity) for p in final
+                   if p.status in ABNORMAL and self.kb.get(p.entry_id).chexpert is None]
+        if after == "present" and chronic:
+            # "no acute abnormality" beside emphysema would read as a normal study: say what stays
+            note = W.normal_besides_note(chronic)
         return [{"kind": "other", "finding": "no_finding", "before": _state(before, "none", None),
                  "after": _state(after, "none", None), "note": note}]
 

@@ -316,6 +316,13 @@ def severity_note(name: str, sign: str | None, right: str, wrong: str, rng: rand
                        f"On a careful second look the {n} is {right} rather than {wrong}{by}."])
 
 
+def normal_besides_note(chronic: Sequence[str]) -> str:
+    """The no_finding correction's note when chronic or incidental findings outside the 14 labels remain."""
+    what = join(chronic)
+    return (f"Without it only {what} remain{'s' if len(chronic) == 1 else ''}, none of them an acute "
+            "cardiopulmonary abnormality.")
+
+
 NO_FINDING_NOTES = {
     "absent": ("With this finding the study is not normal.", "The study can no longer be called normal."),
     # "normal" in the CheXpert sense: chronic findings outside the 14 observations (a granuloma) may remain

@@ -68,6 +68,7 @@ LOCATIONS = re.compile(r"\b((?:upper|lower|middle) and (?:upper|middle|lower) lo
 DESCRIPTORS = re.compile(r"\b(patchy|streaky|linear|hazy|reticular|reticulonodular|calcified|subsegmental|"
                          r"plate ?like|discoid|focal|confluent|faint|chronic|old|healed|healing|remote|multilevel|"
                          r"loculated|layering|nodular|interstitial|diffuse|scattered|multifocal)\b")
+_SIZE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:x\s*\d+(?:\.\d+)?\s*)?(?:cm|mm)\b")
 _LOBE_PAIR = re.compile(r"\b(?:upper|middle|lower) and (?:upper|middle|lower) lobes?\b")
 # How a finding changes: "has nearly resolved" is not a plain present effusion, and its grade is what is left.
 _COURSE = (
@@ -206,6 +207,11 @@ class FindingReader:
                     elif not location and per_sentence.get(f.sentence, 0) == 1:
                         location = _location(norm[sa:sb])  # the sentence's only finding takes its place words
                 described = tuple(dict.fromkeys(d for d in DESCRIPTORS.findall(own) if d not in limit.split()))
+                if status != 0 and entry.region != "lines_devices":
+                    # a measured size is the report's own precision ("1.4 cm nodule", "3.5 cm apical pneumothorax")
+                    size = _SIZE.search(context)
+                    if size:
+                        described = (" ".join(size.group(0).split()), *described)
                 out.append(Perceived(entry_id, entry.region, _STATUS[status], side, grade, clause, limit,
                                      location, described if status != 0 else (), course, tip))
         return out

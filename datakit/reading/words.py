@@ -23,12 +23,23 @@ _ONE_SIDED = {"lingula": "left", "lingular": "left", "middle lobe": "right", "ri
 
 
 def severity_of(sentence: str) -> str | None:
-    """The first grade word of the sentence, mapped onto the scales."""
-    m = SEVERITY_WORDS.search(sentence.lower())
+    """The first grade word of the sentence, mapped onto the scales.
+
+    A range takes its upper grade, as "small-to-moderate" does: "small to moderate sized effusions" and "mildly to
+    moderately enlarged" are moderate, never the smaller grade alone.
+    """
+    low = sentence.lower()
+    m = SEVERITY_WORDS.search(low)
     if not m:
         return None
     word = m.group(1)
+    upper = _RANGE.match(low, m.end())
+    if upper and SEVERITY_WORDS.fullmatch(upper.group(1)):
+        word = upper.group(1)
     return _SEVERITY_ALIASES.get(word, word)
+
+
+_RANGE = re.compile(r"\s*(?:-\s*|\s)to(?:\s*-\s*|\s+)(\w+)")
 
 
 def laterality_of(sentence: str) -> str:

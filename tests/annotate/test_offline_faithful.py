@@ -297,3 +297,27 @@ def test_a_region_named_beside_a_finding_read_elsewhere_is_not_called_unremarkab
     regions = {i["region"]: i["finding"] for i in clean(
         "Left basilar opacity with obscuration of the left hemidiaphragm.")["perception"]}
     assert "upper_abdomen" not in regions, regions
+
+
+def test_a_range_takes_its_upper_grade_and_a_measured_size_is_kept():
+    trace = clean("Small to moderate sized bilateral pleural effusions. There is a 1.4 cm nodule in the right upper "
+                  "lobe.", {"pleural_effusion": 1, "lung_lesion": 1})
+    by = {i["finding"]: i for i in trace["perception"]}
+    assert by["pleural_effusion"]["severity"] == "moderate"
+    assert "1.4 cm" in by["pulmonary_nodule"]["evidence"], by["pulmonary_nodule"]
+
+
+def test_one_finding_with_a_side_is_not_repeated_as_a_weaker_sideless_one():
+    got = items(clean("Bandlike opacities in the right base consistent with areas of atelectasis. Possible "
+                      "atelectasis.", {"atelectasis": 1}))
+    assert [(f, s, lat) for _, f, s, lat in got if f == "atelectasis"] == [("atelectasis", "present", "right")], got
+
+
+def test_the_no_finding_correction_names_the_chronic_findings_that_stay():
+    w = writer(**{"teacher.error_rate": 0.0})
+    final, _ = w.perceive(study("Hyperexpanded lungs, suggestive of emphysema. Small right pleural effusion.",
+                                labels={"pleural_effusion": 1}))
+    draft = [p for p in final]
+    truth = [p for p in final if p.entry_id != "pleural_effusion"]
+    fix = w._normality_fix(truth, draft)
+    assert fix and fix[0]["after"]["status"] == "present" and "emphysema" in fix[0]["note"], fix
