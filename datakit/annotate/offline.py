@@ -424,15 +424,20 @@ class TraceWriter:
 
     def _alternative(self, entry: Any, retrieved: Sequence[str], draft: list[Perceived],
                      p: Perceived | None) -> tuple[str, str] | None:
-        """The curated differential of a finding.
+        """The differential of a finding.
 
-        An uncertain finding's partner in the same hedge first, else the first of ``differential_ids`` that was
-        retrieved for the study and that the draft neither calls present nor rules out.
+        A finding the report reads in the same clause as hedged alternatives takes the first of them; else, for an
+        uncertain finding or a descriptive one (an opacity, a nodule), the first of the entry's curated
+        ``differential_ids`` that was retrieved for the study and that the draft neither calls present nor rules
+        out. A diagnosis the report states outright gets none.
         """
-        if p is not None and p.status == "uncertain" and p.sentence:
+        if p is not None and p.sentence:
+            # the report's own reading first: "focal opacity suggests scar and/or granulomas"
             for q in draft:
                 if q is not p and q.status == "uncertain" and q.sentence == p.sentence and q.entry_id != p.entry_id:
                     return self.kb.get(q.entry_id).name, q.entry_id
+        if p is not None and p.status == "present" and entry.id not in W.DESCRIPTIVE:
+            return None  # a diagnosis the report makes outright ("right upper lobe pneumonia") needs no alternative
         # neither what the study shows (it is a finding, not an alternative) nor what its report rules out
         settled = {q.entry_id for q in draft if q.status in ("present", "absent")}
         wanted = set(retrieved)

@@ -234,6 +234,12 @@ def impression(main: Sequence[str], minor: Sequence[str], rng: random.Random) ->
     return out + "."
 
 
+# Findings that describe a shadow rather than name its cause: a differential belongs to them even when present.
+DESCRIPTIVE = frozenset({"lung_opacity", "consolidation", "interstitial_abnormality", "ground_glass_opacity",
+                         "pulmonary_nodule", "multiple_pulmonary_nodules", "lung_lesion", "lung_mass",
+                         "hilar_enlargement", "mediastinal_widening", "enlarged_cardiomediastinum",
+                         "pleural_thickening", "elevated_hemidiaphragm", "bone_lesion"})
+
 # A fracture whose clause names its bone is that bone's fracture.
 FRACTURE_OF = re.compile(r"\b(ribs?|clavicles?|clavicular)\b")
 FRACTURE_OF_BONE = {"rib": "rib_fracture", "ribs": "rib_fracture", "clavicle": "clavicle_fracture",

@@ -321,3 +321,14 @@ def test_the_no_finding_correction_names_the_chronic_findings_that_stay():
     truth = [p for p in final if p.entry_id != "pleural_effusion"]
     fix = w._normality_fix(truth, draft)
     assert fix and fix[0]["after"]["status"] == "present" and "emphysema" in fix[0]["note"], fix
+
+
+def test_a_differential_is_the_reports_own_and_a_stated_diagnosis_has_none():
+    st = study("Right upper lobe focal opacity suggests scar and/or granuloma. Left lower lobe pneumonia.",
+               labels={"lung_opacity": 1, "pneumonia": 1})
+    st = replace(st, knowledge=("lung_opacity", "pneumonia", "atelectasis", "edema", "lung_scarring", "aspiration"))
+    steps = {}
+    for step in writer(**{"teacher.error_rate": 0.0}).write(st).trace["reasoning"]:
+        steps.setdefault(step["conclusion"], step)  # the finding's own step, not the impression's
+    assert steps["lung_opacity"]["knowledge"][1:] == ["lung_scarring"], steps["lung_opacity"]
+    assert steps["pneumonia"]["knowledge"] == ["pneumonia"], steps["pneumonia"]  # no edema "to keep in mind"
