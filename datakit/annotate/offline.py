@@ -92,6 +92,25 @@ class TraceWriter:
             if prev is None or _rank(p.status) > _rank(prev.status) or (
                     p.status == prev.status and _detail(p) > _detail(prev)):
                 found[key] = p
+        # The impression is the report's conclusion: a finding the findings state but the impression only hedges
+        # ("2.1 cm nodular density … could represent overlapping shadows or actual pulmonary nodule") is uncertain;
+        # one the impression explicitly negates ("The lungs focal airspace consolidation" … "No focal airspace
+        # consolidation") is left out: the report contradicts itself there.
+        concluded: dict[str, list[Perceived]] = {}
+        if study.findings and study.impression:
+            for q in self.reader.read(study.impression):
+                concluded.setdefault(q.entry_id, []).append(q)
+        for k, p in list(found.items()):
+            said = concluded.get(p.entry_id)
+            if p.status != "present" or not said or any(q.status == "present" for q in said):
+                continue
+            # a narrowed negative ("no large effusion") negates only what has its limit ("focal" consolidation
+            # under "no focal airspace consolidation"), not a small effusion
+            has = {*p.descriptors, p.severity or "", p.laterality}
+            if all(q.status == "absent" and set(q.limit.split()) <= has for q in said):
+                del found[k]
+            elif any(q.status == "uncertain" for q in said):
+                found[k] = replace(p, status="uncertain", hedge=p.hedge or "possible")
         # a mention without a side ("the leads") adds nothing to a sided one of the same entry ("left pacemaker"),
         # and a label's generic entry ("tubes") nothing to a specific one of the same label ("nasogastric tube")
         sided = {(p.entry_id, p.status) for p in found.values() if p.laterality != "none"}
@@ -192,7 +211,7 @@ class TraceWriter:
         if p.status == "present":
             ev = W.evidence_present(self._body(p), rng)
         elif p.status == "uncertain":
-            ev = W.evidence_uncertain(self._body(p), rng)
+            ev = W.evidence_uncertain(self._body(p), rng, p.hedge)
         else:
             ev = W.evidence_absent(e.name, p.limit, rng)
         return _item(p.region, p.entry_id, p.status, p.laterality, p.severity, ev)

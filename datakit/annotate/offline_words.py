@@ -74,7 +74,7 @@ def _phrase(name: str, laterality: str, severity: str | None, location: str,
     grade = f"{severity} " if severity else ""
     n = lower_name(name)
     # a descriptor the name already says ("calcified" for "aortic calcification") is not repeated
-    desc = "".join(f"{d} " for d in descriptors if d[:6] not in n and d != location)
+    desc = "".join(f"{d} " for d in descriptors if d[:5] not in n and d != location)
     side = "" if location in ("biapical", "bibasilar", "bibasal") else side_adj(laterality)  # no "bilateral biapical"
     if location and set(location.split()) & set(n.split()):
         location = ""  # "degenerative changes of the spine", not "… of the spine in the thoracic spine"
@@ -97,11 +97,16 @@ def evidence_present(body: str, rng: random.Random) -> str:
                        f"On this film, {body}."])
 
 
-def evidence_uncertain(body: str, rng: random.Random) -> str:
-    """What a reader sees when the finding may or may not be there."""
+def evidence_uncertain(body: str, rng: random.Random, hedge: str = "") -> str:
+    """What a reader sees when the finding may or may not be there, hedged as strongly as the report hedges it.
+
+    ``hedge``: "probable" where the report leans towards it ("likely", "suggestive of"), "possible" where it
+    only allows it ("may be", "or"); the wording never turns one into the other.
+    """
+    if hedge == "probable":
+        return rng.choice([f"Probable {body}, not certain.", f"Likely {body}.", f"{cap(body)}, probably."])
     return rng.choice([f"Possible {body}, not definite.", f"Equivocal {body}.",
-                       f"{cap(body)}: neither confirmed nor excluded.", f"Questionable {body}.",
-                       f"Probable {body}, not certain."])
+                       f"{cap(body)}: neither confirmed nor excluded.", f"Possible {body}."])
 
 
 def evidence_absent(name: str, limit: str, rng: random.Random) -> str:
@@ -304,7 +309,7 @@ def hallucinated_note(name: str, sign: str | None, absent: str, lateral: bool, r
     base = (f"On the second look there is no {sign} to support {n}" if sign
             else f"On the second look nothing supports {n}")
     also = " on either view" if lateral else ""
-    return rng.choice([f"{base}{also}: {absent}", f"{base}{also}; what looked abnormal was projection. {absent}"])
+    return rng.choice([f"{base}{also}: {absent}", f"{base}{also}. {absent}"])
 
 
 def laterality_note(name: str, sign: str | None, right: str, wrong: str, rng: random.Random) -> str:

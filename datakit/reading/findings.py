@@ -34,6 +34,7 @@ class Perceived:
     descriptors: tuple[str, ...] = ()  # how it looks or how old it is ("patchy", "calcified", "healed")
     course: str = ""  # how it changes, when the report says so ("nearly resolved", "residual", "improving")
     tip: str = ""  # where a line or tube ends, when the report says so ("in the right atrium", "4 cm above the carina")
+    hedge: str = ""  # how strongly an uncertain finding is hedged: "probable" ("likely X") or "possible" ("may be X")
 
 
 _STATUS = {1: "present", -1: "uncertain", 0: "absent"}
@@ -68,6 +69,11 @@ LOCATIONS = re.compile(r"\b((?:upper|lower|middle) and (?:upper|middle|lower) lo
 DESCRIPTORS = re.compile(r"\b(patchy|streaky|linear|hazy|reticular|reticulonodular|calcified|subsegmental|"
                          r"plate ?like|discoid|focal|confluent|faint|chronic|old|healed|healing|remote|multilevel|"
                          r"loculated|layering|nodular|interstitial|diffuse|scattered|multifocal)\b")
+# Hedges that lean towards the finding ("likely", "probable", "suggestive of"); the rest only allow it.
+_STRONG_HEDGE = re.compile(r"\b(?:likely|probable|probably|favou?red|favou?ring|suggest\w*|suspicious|concerning|"
+                           r"worrisome|compatible|consistent|most)\b")
+_ALTERNATIVE_JOIN = re.compile(r"\s*(?:/|,?\s*(?:or|versus|vs\.?|and/or)\s)\s*(?:possibly\s+|probably\s+)?")
+_JOINER = re.compile(r",|\b(?:and|or|with|versus|vs|related|due|secondary|from|than)\b")
 _SIZE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:x\s*\d+(?:\.\d+)?\s*)?(?:cm|mm)\b")
 _LOBE_PAIR = re.compile(r"\b(?:upper|middle|lower) and (?:upper|middle|lower) lobes?\b")
 # How a finding changes: "has nearly resolved" is not a plain present effusion, and its grade is what is left.
@@ -126,6 +132,9 @@ class FindingReader:
         out: list[Perceived] = []
         prev_end = 0
         mentions = rules.find(self.tables, norm)
+        prev_grade: str | None = None
+        prev_end_before = 0
+        all_next = {f.start: g.start for f, g in zip(mentions, mentions[1:], strict=False)}
         per_sentence: dict[int, int] = {}
         for g in mentions:
             per_sentence[g.sentence] = per_sentence.get(g.sentence, 0) + 1
@@ -168,9 +177,19 @@ class FindingReader:
                     # a bilateral side too
                     alone = per_sentence.get(f.sentence, 0) == 1
                     side = whole if whole in ("left", "right") or (alone and whole == "bilateral") else "none"
-                # "more marked on the right" compares the sides; it is no grade
-                graded = _COMPARED.sub(" ", context)
+                # a grade is the mention's own: in its words since the mention before it, or after it up to the next
+                # mention or a joining word ("may represent infection or mild edema": "mild" is the edema's; "mild
+                # interstitial opacities related to emphysema": not the emphysema's); "more marked on the right"
+                # compares the sides and is no grade
+                after = norm[f.end : min(right, all_next.get(f.start, right))]
+                cut = _JOINER.search(after)
+                graded = _COMPARED.sub(" ", norm[max(left, own_start) : f.end] + " " + (after[: cut.start()] if cut
+                                                                                      else after))
                 grade = severity_of(graded) if status != 0 and SEVERITY_WORDS.search(graded) else None
+                if grade is None and status != 0 and prev_grade and _ALTERNATIVE_JOIN.fullmatch(
+                        norm[prev_end_before : f.start]):
+                    grade = prev_grade  # "minimal scarring or atelectasis": the grade is the pair's
+                prev_grade, prev_end_before = grade, f.end
                 a, b = _sentence(norm, f.start, f.end)
                 course = _course(context) if status != 0 else ""
                 if course and grade is None:
@@ -197,7 +216,12 @@ class FindingReader:
                         tip = m.group("cm") or f"in the {place}".replace("svc", "SVC")
                 before = " ".join(norm[max(left, own_start) : f.start].split()[-_WORDS_BEFORE:])
                 own = f"{before} {norm[f.start : f.end]}"
-                limit = " ".join(dict.fromkeys(LIMITS.findall(before))) if status == 0 else ""
+                # a negative's limits: its own words back to the sentence's start or the mention before it (a
+                # comma does not end them: "no displaced, acute fractures"), and those of the mention's own
+                # phrase ("no displaced rib fracture")
+                neg_before = " ".join(norm[max(a, own_start) : f.start].split()[-_WORDS_BEFORE:])
+                limit = " ".join(dict.fromkeys(LIMITS.findall(f"{neg_before} {norm[f.start : f.end]}"))) \
+                    if status == 0 else ""
                 location = _location(context) if status != 0 else ""
                 if status != 0:
                     sa, sb = _sentence(norm, f.start, f.end)
@@ -212,8 +236,12 @@ class FindingReader:
                     size = _SIZE.search(context)
                     if size:
                         described = (" ".join(size.group(0).split()), *described)
+                hedge = ""
+                if status == -1:
+                    cue = norm[f.cue[0] : f.cue[1]] if f.cue else ""
+                    hedge = "probable" if _STRONG_HEDGE.search(cue) else "possible"
                 out.append(Perceived(entry_id, entry.region, _STATUS[status], side, grade, clause, limit,
-                                     location, described if status != 0 else (), course, tip))
+                                     location, described if status != 0 else (), course, tip, hedge))
         return out
 
 

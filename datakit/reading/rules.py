@@ -225,7 +225,9 @@ def _read_through_other_study(norm: str, f: Found, other_at: int) -> bool:
 
 
 # "Vague nodular opacity near the first rib. This may be artifact from calcification": the next sentence explains
-_THIS = re.compile(r"\b(?:this|these|it|which)\b")
+# ("which" points inside its own sentence: "nodular density which could represent overlapping shadows" explains
+# that density, not the sentence before it)
+_THIS = re.compile(r"\b(?:this|these|it)\b")
 
 
 def _explained_sentences(t: Tables, norm: str, sentence_cuts: list[int]) -> set[int]:

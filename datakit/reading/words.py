@@ -22,6 +22,9 @@ _ONE_SIDED = {"lingula": "left", "lingular": "left", "middle lobe": "right", "ri
               "leftward": "left"}
 
 
+_TOWARDS = re.compile(r"\b(left|right)[\s-]+to[\s-]+(left|right)\b")
+
+
 def severity_of(sentence: str) -> str | None:
     """The first grade word of the sentence, mapped onto the scales.
 
@@ -43,8 +46,9 @@ _RANGE = re.compile(r"\s*(?:-\s*|\s)to(?:\s*-\s*|\s+)(\w+)")
 
 
 def laterality_of(sentence: str) -> str:
-    """left, right, bilateral or none, from the sentence's side words."""
-    sides = {_ONE_SIDED.get(m.group(1), m.group(1)) for m in _SIDE.finditer(sentence.lower())}
+    """left, right, bilateral or none, from the sentence's side words ("right-to-left shift" is to the left)."""
+    low = _TOWARDS.sub(lambda m: " " * (m.start(2) - m.start()) + m.group(2), sentence.lower())
+    sides = {_ONE_SIDED.get(m.group(1), m.group(1)) for m in _SIDE.finditer(low)}
     if not sides:
         return "none"
     both = {"bilateral", "bilaterally", "both", "bibasilar", "bibasal", "bibasalar", "biapical"}

@@ -332,3 +332,20 @@ def test_a_differential_is_the_reports_own_and_a_stated_diagnosis_has_none():
         steps.setdefault(step["conclusion"], step)  # the finding's own step, not the impression's
     assert steps["lung_opacity"]["knowledge"][1:] == ["lung_scarring"], steps["lung_opacity"]
     assert steps["pneumonia"]["knowledge"] == ["pneumonia"], steps["pneumonia"]  # no edema "to keep in mind"
+
+
+def test_the_impression_decides_a_hedge_and_a_self_contradiction():
+    w = writer(**{"teacher.error_rate": 0.0})
+    hedged = w.write(study("On the lateral view there is a 2.1 x 2 cm nodular density.",
+                           impression="2.1 cm nodular density which could represent overlapping shadows or actual "
+                                      "pulmonary nodule.")).trace
+    nodule = [i for i in hedged["perception"] if i["finding"] == "pulmonary_nodule"]
+    assert [i["status"] for i in nodule] == ["uncertain"], nodule
+    contradicted = w.write(study("The lungs focal airspace consolidation. Heart size normal.",
+                                 impression="No focal airspace consolidation.")).trace
+    assert not any(i["finding"] == "consolidation" and i["status"] != "absent"
+                   for i in contradicted["perception"]), contradicted["perception"]
+    # a narrowed negative in the impression does not undo a smaller finding
+    kept = w.write(study("Small left pleural effusion.", impression="No large pleural effusion.",
+                         labels={"pleural_effusion": 1})).trace
+    assert ("pleura", "pleural_effusion", "present", "left") in items(kept)

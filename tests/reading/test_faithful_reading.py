@@ -251,3 +251,24 @@ def test_a_pair_of_lobes_and_a_lone_findings_place_are_kept(reader):
     scar = next(p for p in reader.read("Biapical pleuroparenchymal irregularities most compatible with scarring.")
                 if p.entry_id == "lung_scarring")
     assert scar.location == "biapical"
+
+
+def test_a_grade_a_limit_and_a_hedge_belong_to_their_own_mention(reader):
+    got = {p.entry_id: p for p in reader.read("Bibasilar opacity may represent infection or mild edema.")}
+    assert got["pneumonia"].severity is None and got["edema"].severity == "mild"
+    got = {p.entry_id: p for p in reader.read("Mild coarse interstitial opacities related to background of "
+                                              "emphysema.")}
+    assert got["interstitial_abnormality"].severity == "mild" and got["emphysema"].severity is None
+    assert next(iter(reader.read("No displaced rib fracture."))).limit == "displaced"
+    assert next(iter(reader.read("No displaced, acute fractures."))).limit == "displaced acute"
+    hedges = {p.entry_id: p.hedge for p in reader.read("Likely left lower lobe pneumonia. Right base opacity may be "
+                                                       "atelectasis.")}
+    assert hedges["pneumonia"] == "probable" and hedges["atelectasis"] == "possible", hedges
+    shift = next(p for p in reader.read("Right-to-left mediastinal shift.") if p.entry_id == "mediastinal_shift")
+    assert shift.laterality == "left"
+
+
+def test_which_explains_its_own_sentence_not_the_one_before(reader):
+    text = ("On the lateral view there is a 2.1 x 2 cm nodular density. 2.1 cm nodular density which could "
+            "represent overlapping shadows or actual pulmonary nodule.")
+    assert any(p.entry_id == "lung_opacity" and p.status == "present" for p in reader.read(text))
