@@ -71,7 +71,10 @@ class TraceWriter:
         """
         text = self._text(study)
         found: dict[tuple[str, str], Perceived] = {}
+        negated: dict[str, Perceived] = {}  # entry → an explicit negative without a limit ("No pleural effusion.")
         for p in self.reader.read(text):
+            if p.status == "absent" and not p.limit and _NEGATION_WORD.search(p.sentence.lower()):
+                negated.setdefault(p.entry_id, p)  # (a normal qualifier, "heart size upper limits of normal", is none)
             if p.entry_id == "no_finding" or self.region_of.get(p.entry_id) is None:
                 continue
             if "calcified" in p.descriptors and p.entry_id in W.CALCIFIED_IS:
@@ -80,7 +83,7 @@ class TraceWriter:
             if p.entry_id == "granuloma" and p.location in W.NODAL_PLACES and "calcified_lymph_nodes" in self.kb:
                 # "calcified granulomas in bilateral hilar regions" are calcified hilar nodes
                 p = replace(p, entry_id="calcified_lymph_nodes", region=self.region_of["calcified_lymph_nodes"],
-                            location="" if p.location == "hilar" else p.location)
+                            location="" if p.location in ("hilar", "hilum") else p.location)
             bone = W.FRACTURE_OF.search(_sentence_of(text, p.sentence)) if p.entry_id == "fracture" else None
             if bone and W.FRACTURE_OF_BONE[bone.group(1)] in self.kb:
                 # "fracture with callus at the left 9th rib": the bone its clause names is the fracture's
@@ -92,6 +95,12 @@ class TraceWriter:
             if prev is None or _rank(p.status) > _rank(prev.status) or (
                     p.status == prev.status and _detail(p) > _detail(prev)):
                 found[key] = p
+        # a hedge beside the report's own flat negative ("mild blunting of the right costophrenic angle … No
+        # pleural effusion") is not a possible finding: the negative stands
+        for k, p in list(found.items()):
+            if p.status == "uncertain" and p.entry_id in negated:
+                del found[k]
+                found.setdefault((p.entry_id, "none"), negated[p.entry_id])
         # The impression is the report's conclusion: a finding the findings state but the impression only hedges
         # ("2.1 cm nodular density … could represent overlapping shadows or actual pulmonary nodule") is uncertain;
         # one the impression explicitly negates ("The lungs focal airspace consolidation" … "No focal airspace
@@ -101,7 +110,9 @@ class TraceWriter:
             for q in self.reader.read(study.impression):
                 concluded.setdefault(q.entry_id, []).append(q)
         for k, p in list(found.items()):
-            said = concluded.get(p.entry_id)
+            # the impression's own mention of this finding: same side (or none), same place (or none)
+            said = [q for q in concluded.get(p.entry_id, ()) if q.laterality == p.laterality
+                    and (not q.location or not p.location or q.location == p.location)]
             if p.status != "present" or not said or any(q.status == "present" for q in said):
                 continue
             # a narrowed negative ("no large effusion") negates only what has its limit ("focal" consolidation
@@ -124,8 +135,11 @@ class TraceWriter:
         # items say it all, so a bilateral one that adds no grade of its own is the same finding again
         both_sides = {(e, s) for e, s, side in ((p.entry_id, p.status, p.laterality) for p in found.values())
                       if side == "left" and (e, "right") in found and found[(e, "right")].status == s}
+        # "small bilateral pulmonary nodules" is one multiple-nodules item, not that and a single nodule
+        many = {(p.laterality, p.status) for p in found.values() if p.entry_id == "multiple_pulmonary_nodules"}
         findings = [p for p in found.values()
-                    if (p.laterality != "none" or (p.entry_id, p.status) not in sided)
+                    if not (p.entry_id == "pulmonary_nodule" and (p.laterality, p.status) in many)
+                    and (p.laterality != "none" or (p.entry_id, p.status) not in sided)
                     and (p.entry_id, p.status) not in specific
                     and not (p.laterality == "bilateral" and p.severity is None
                              and (p.entry_id, p.status) in both_sides)]
@@ -203,8 +217,8 @@ class TraceWriter:
         return frozenset(out)
 
     def _body(self, p: Perceived) -> str:
-        return W.phrase(self.kb.get(p.entry_id).name, p.laterality, p.severity, p.location, p.descriptors, p.course,
-                        p.tip)
+        return W.phrase(self.kb.get(p.entry_id).name, p.laterality, p.grade_words or p.severity, p.location,
+                        p.descriptors, p.course, p.tip)
 
     def _item_of(self, p: Perceived, rng: random.Random) -> dict[str, Any]:
         e = self.kb.get(p.entry_id)
@@ -408,7 +422,8 @@ class TraceWriter:
 
     def _said(self, p: Perceived, cite: bool = False) -> str:
         e = self.kb.get(p.entry_id)
-        said = ("possible " if p.status == "uncertain" else "") + W.phrase(e.name, p.laterality, p.severity)
+        said = ("possible " if p.status == "uncertain" else "") + W.phrase(e.name, p.laterality,
+                                                                           p.grade_words or p.severity)
         return f"{said} [K:{e.id}]" if cite else said
 
     def _impression_step(self, abnormal: list[Perceived], rng: random.Random,
@@ -546,6 +561,9 @@ _HIDDEN_LUNG_FINDING = re.compile(
     rf"\b(?:trace|tiny|small|mild|moderate|large|severe|minimal|marked|massive|new|increased)\s+"
     rf"(?:(?:left|right|bilateral)\s+)?(?:(?:upper|middle|lower)\s+lobe|lingula|lingular|(?:upper|lower|mid)\s+lung)"
     rf"\s+{rules.PLACEHOLDER_CHAR}+\s*(?:[.;]|$)")
+
+
+_NEGATION_WORD = re.compile(r"\b(?:no|not|without|negative for|free of)\b")
 
 
 def _sentence_of(text: str, clause: str) -> str:

@@ -53,7 +53,8 @@ _PLURAL = {"base": "bases", "apex": "apices", "lower lobe": "lower lobes", "uppe
 _ADJECTIVES = {"apical", "biapical", "basilar", "basal", "retrocardiac", "perihilar", "infrahilar", "suprahilar",
                "hilar", "subpleural", "peripheral", "paratracheal", "upper thoracic", "lingular",
                "mid thoracic", "lower thoracic", "thoracolumbar", "paraspinal", "retrocrural", "pretracheal",
-               "subcarinal", "scapular", "humeral", "glenoid", "sternal", "acromioclavicular"}
+               "subcarinal", "scapular", "humeral", "glenoid", "sternal", "acromioclavicular", "axillary",
+               "epigastric"}
 
 
 def phrase(name: str, laterality: str, severity: str | None, location: str = "",
@@ -69,10 +70,21 @@ def phrase(name: str, laterality: str, severity: str | None, location: str = "",
     return f"{body}, tip {tip}" if tip else body
 
 
+_ADVERB_LIMITS = {"significantly": "significant", "grossly": "gross"}
+_MANY = ("numerous", "several", "multiple")
+
+
+def _plural(noun: str) -> str:
+    """'granuloma' → 'granulomas', 'calcified lymph nodes' stays."""
+    return noun if noun.endswith("s") else noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+
+
 def _phrase(name: str, laterality: str, severity: str | None, location: str,
             descriptors: Sequence[str]) -> str:
     grade = f"{severity} " if severity else ""
     n = lower_name(name)
+    if any(d in _MANY for d in descriptors) and " " not in n.strip() or n.endswith("granuloma"):
+        n = _plural(n) if any(d in _MANY for d in descriptors) else n  # "numerous calcified granulomas"
     # a descriptor the name already says ("calcified" for "aortic calcification") is not repeated
     desc = "".join(f"{d} " for d in descriptors if d[:5] not in n and d != location)
     side = "" if location in ("biapical", "bibasilar", "bibasal") else side_adj(laterality)  # no "bilateral biapical"
@@ -111,6 +123,7 @@ def evidence_uncertain(body: str, rng: random.Random, hedge: str = "") -> str:
 
 def evidence_absent(name: str, limit: str, rng: random.Random) -> str:
     """A pertinent negative, narrowed exactly as the report narrows it ("no large effusion")."""
+    limit = " ".join(_ADVERB_LIMITS.get(w, w) for w in limit.split())  # "not significantly enlarged"
     n = f"{limit} {lower_name(name)}" if limit else lower_name(name)
     return rng.choice([f"No {n}.", f"No {n} is seen.", f"No {n} identified.", f"There is no {n}."])
 
@@ -254,7 +267,7 @@ FRACTURE_OF_BONE = {"rib": "rib_fracture", "ribs": "rib_fracture", "clavicle": "
 CALCIFIED_IS = {"pulmonary_nodule": "granuloma", "multiple_pulmonary_nodules": "granuloma"}
 # A granuloma at the hila or in the mediastinum is a calcified node there, not a lung finding.
 # ("perihilar" is lung beside the hilum: a perihilar granuloma stays a lung granuloma)
-NODAL_PLACES = frozenset({"hilar", "paratracheal", "pretracheal", "subcarinal", "aortopulmonary window"})
+NODAL_PLACES = frozenset({"hilar", "hilum", "paratracheal", "pretracheal", "subcarinal", "aortopulmonary window"})
 
 # Findings an impression names as incidental or chronic beside the acute ones (beside devices and bones).
 INCIDENTAL = frozenset({"tortuous_aorta", "aortic_calcification", "granuloma", "calcified_lymph_nodes",

@@ -15,7 +15,7 @@ from typing import Any
 
 from datakit.reading import rules
 from datakit.reading.lexicon import build_tables, default_lexicon_path, read_lexicon
-from datakit.reading.words import SEVERITY_WORDS, laterality_of, severity_of
+from datakit.reading.words import SEVERITY_WORDS, grade_range, laterality_of, severity_of
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Perceived:
     course: str = ""  # how it changes, when the report says so ("nearly resolved", "residual", "improving")
     tip: str = ""  # where a line or tube ends, when the report says so ("in the right atrium", "4 cm above the carina")
     hedge: str = ""  # how strongly an uncertain finding is hedged: "probable" ("likely X") or "possible" ("may be X")
+    grade_words: str = ""  # a range as the report words it ("mild to moderate"); ``severity`` holds its upper grade
 
 
 _STATUS = {1: "present", -1: "uncertain", 0: "absent"}
@@ -53,20 +54,24 @@ _TIP = re.compile(r"\btips?\b|\bterminat|\bends?\b|\bcourses?\b|\bextends?\b")
 # ("on the left", "right greater than left")
 _REMAINING = re.compile(r"(?<!the )(?<!and )(?<!or )(?<!than )(?<!to )\bleft(?=\s*(?:[.;:,]|$))")
 # Words that narrow a negative: "no large effusion" is not "no effusion".
-LIMITS = re.compile(r"\b(left|right|bilateral|large|significant|focal|acute|definite|definitive|displaced|gross|"
+LIMITS = re.compile(r"\b(left|right|bilateral|large|significant|significantly|focal|acute|definite|definitive|"
+                    r"displaced|gross|"
                     r"grossly|obvious|overt|"
                     r"frank|sizable|sizeable|appreciable|substantial|visible|confluent|lobar|dense|moderate|new|"
                     r"active|suspicious|discrete|dominant|evident|measurable|typical|convincing)\b")
 LOCATIONS = re.compile(r"\b((?:upper|lower|middle) and (?:upper|middle|lower) lobes?|(?:upper|lower|middle) lobes?|"
                        r"lingula|lingular|apex|apices|apical|biapical|bases|base|basilar|basal|"
-                       r"retrocardiac|perihilar|infrahilar|suprahilar|hilar|mid ?lung|midlung|upper zone|"
+                       r"retrocardiac|perihilar|infrahilar|suprahilar|hilar|hilum|mid ?lung|midlung|upper zone|"
                        r"lower zone|mid zone|costophrenic (?:angle|sulcus)|subpleural|"
                        r"peripheral|paratracheal|(?:upper|mid|lower) thoracic|thoracic spine|lumbar spine|"
                        r"thoracolumbar|upper quadrant|axilla|chest wall|lung apex|lung base|paraspinal|retrocrural|"
-                       r"pretracheal|subcarinal|aortopulmonary window|"
-                       # a bone's own site, for the bones' findings ("healing scapular fracture")
-                       r"scapular|scapula|humeral|humerus|glenoid|sternal|sternum|acromioclavicular|shoulder)\b")
-DESCRIPTORS = re.compile(r"\b(patchy|streaky|linear|hazy|reticular|reticulonodular|calcified|subsegmental|"
+                       r"pretracheal|subcarinal|aortopulmonary window|epigastric|epigastrium|axillary)\b")
+# A bone's own site, for a fracture or a bone lesion only ("healing scapular fracture"); elsewhere such a word
+# belongs to another noun of the clause ("degenerative changes of the spine and the acromioclavicular joints").
+BONE_SITES = re.compile(r"\b(scapular|scapula|humeral|humerus|glenoid|sternal|sternum|acromioclavicular)\b")
+_SITED = frozenset({"fracture", "bone_lesion"})
+DESCRIPTORS = re.compile(r"\b(numerous|several|multiple|patchy|streaky|linear|hazy|reticular|reticulonodular|calcified|"
+                         r"subsegmental|"
                          r"plate ?like|discoid|focal|confluent|faint|chronic|old|healed|healing|remote|multilevel|"
                          r"loculated|layering|nodular|interstitial|diffuse|scattered|multifocal)\b")
 # Hedges that lean towards the finding ("likely", "probable", "suggestive of"); the rest only allow it.
@@ -186,6 +191,9 @@ class FindingReader:
                 graded = _COMPARED.sub(" ", norm[max(left, own_start) : f.end] + " " + (after[: cut.start()] if cut
                                                                                       else after))
                 grade = severity_of(graded) if status != 0 and SEVERITY_WORDS.search(graded) else None
+                if grade == "large" and _raw_grade(graded) == "large" and "large" not in entry.severity_terms \
+                        and {"mild", "moderate", "severe"} & set(entry.severity_terms):
+                    grade = None  # "the heart is large" says enlarged: cardiomegaly is graded mild to severe
                 if grade is None and status != 0 and prev_grade and _ALTERNATIVE_JOIN.fullmatch(
                         norm[prev_end_before : f.start]):
                     grade = prev_grade  # "minimal scarring or atelectasis": the grade is the pair's
@@ -223,6 +231,9 @@ class FindingReader:
                 limit = " ".join(dict.fromkeys(LIMITS.findall(f"{neg_before} {norm[f.start : f.end]}"))) \
                     if status == 0 else ""
                 location = _location(context) if status != 0 else ""
+                if status != 0 and not location and entry_id in _SITED:
+                    site = BONE_SITES.search(context)
+                    location = site.group(1) if site else ""
                 if status != 0:
                     sa, sb = _sentence(norm, f.start, f.end)
                     pair = _LOBE_PAIR.search(norm, sa, f.start)  # "right middle and lower lobe opacities"
@@ -241,8 +252,15 @@ class FindingReader:
                     cue = norm[f.cue[0] : f.cue[1]] if f.cue else ""
                     hedge = "probable" if _STRONG_HEDGE.search(cue) else "possible"
                 out.append(Perceived(entry_id, entry.region, _STATUS[status], side, grade, clause, limit,
-                                     location, described if status != 0 else (), course, tip, hedge))
+                                     location, described if status != 0 else (), course, tip, hedge,
+                                     grade_range(graded) if grade else ""))
         return out
+
+
+def _raw_grade(text: str) -> str:
+    """The grade word as the report writes it ("marked"), before it is mapped onto a scale."""
+    m = SEVERITY_WORDS.search(text)
+    return m.group(1) if m else ""
 
 
 def _sentence(norm: str, start: int, end: int) -> tuple[int, int]:

@@ -15,11 +15,13 @@ _SEVERITY_ALIASES = {"tiny": "trace", "minimal": "mild", "marked": "severe", "ma
 SEVERITY_WORDS = re.compile(
     r"\b(" + "|".join(sorted({*SIZE_SCALE, *DEGREE_SCALE, *_SEVERITY_ALIASES}, key=len, reverse=True)) + r")\b"
 )
-_SIDE = re.compile(r"\b(left|right|bilateral|bilaterally|both|bibasilar|bibasal|bibasalar|biapical|"
-                   r"lingula|lingular|middle lobe|rightward|leftward)\b")
+_SIDE = re.compile(r"\b(left|right|bilateral|bilaterally|both|bibasilar|bibasal|bibasalar|biapical|bihilar|"
+                   r"lingula|lingular|middle lobe|rightward|leftward|dextroscoliosis|dextrocurvature|dextroconvex|"
+                   r"levoscoliosis|levocurvature|levoconvex)\b")
 # lobes that exist on one side only: the lingula is left, the middle lobe right; a shift towards a side is that side
 _ONE_SIDED = {"lingula": "left", "lingular": "left", "middle lobe": "right", "rightward": "right",
-              "leftward": "left"}
+              "leftward": "left", "dextroscoliosis": "right", "dextrocurvature": "right", "dextroconvex": "right",
+              "levoscoliosis": "left", "levocurvature": "left", "levoconvex": "left"}
 
 
 _TOWARDS = re.compile(r"\b(left|right)[\s-]+to[\s-]+(left|right)\b")
@@ -42,6 +44,18 @@ def severity_of(sentence: str) -> str | None:
     return _SEVERITY_ALIASES.get(word, word)
 
 
+def grade_range(sentence: str) -> str:
+    """The report's own words for a graded range ("mild to moderate"), or "" when it gives a single grade."""
+    low = sentence.lower()
+    m = SEVERITY_WORDS.search(low)
+    upper = _RANGE.match(low, m.end()) if m else None
+    if not (upper and SEVERITY_WORDS.fullmatch(upper.group(1))):
+        return ""
+    # the report's own words, adverbs as adjectives ("mildly to moderately" → "mild to moderate", "marked" stays)
+    lo, hi = (w[:-2] if w.endswith("ly") else w for w in (m.group(1), upper.group(1)))
+    return f"{lo} to {hi}" if lo != hi else ""
+
+
 _RANGE = re.compile(r"\s*(?:-\s*|\s)to(?:\s*-\s*|\s+)(\w+)")
 
 
@@ -51,7 +65,7 @@ def laterality_of(sentence: str) -> str:
     sides = {_ONE_SIDED.get(m.group(1), m.group(1)) for m in _SIDE.finditer(low)}
     if not sides:
         return "none"
-    both = {"bilateral", "bilaterally", "both", "bibasilar", "bibasal", "bibasalar", "biapical"}
+    both = {"bilateral", "bilaterally", "both", "bibasilar", "bibasal", "bibasalar", "biapical", "bihilar"}
     if sides & both or {"left", "right"} <= sides:
         return "bilateral"
     return sides.pop()

@@ -69,7 +69,7 @@ CASES = [
     ("Several calcified granulomas in bilateral hilar regions. The lungs are clear.", {},
      [("calcified_lymph_nodes", "present", "bilateral")], ["granuloma"]),
     ("Morgagni hernia, stable. Atrial septal occluder artifact.", {},
-     [("diaphragmatic_hernia", "present", None), ("support_devices", "present", None)], []),
+     [("diaphragmatic_hernia", "present", None), ("septal_occluder", "present", None)], []),
     # findings outside the 14 labels that reviewers found missing: upper abdomen, soft tissues, joints, spine
     ("The lungs are clear. Thoracic spondylosis. Prior cholecystectomy.", {},
      [("cholecystectomy", "present", None), ("degenerative_spine", "present", None)], []),
@@ -349,3 +349,42 @@ def test_the_impression_decides_a_hedge_and_a_self_contradiction():
     kept = w.write(study("Small left pleural effusion.", impression="No large pleural effusion.",
                          labels={"pleural_effusion": 1})).trace
     assert ("pleura", "pleural_effusion", "present", "left") in items(kept)
+
+
+def test_seventh_read_patterns():
+    # a range keeps the report's words; many granulomas stay many; dextrocurvature is right-sided
+    trace = clean("Stable moderate to marked cardiomegaly. Numerous calcified granulomas in the right perihilar "
+                  "region. Mild dextrocurvature of the spine. Degenerative changes of the spine and the "
+                  "acromioclavicular joints.", {"cardiomegaly": 1})
+    ev = {i["finding"]: i for i in trace["perception"]}
+    assert "moderate to marked cardiomegaly" in ev["cardiomegaly"]["evidence"].lower()
+    assert ev["cardiomegaly"]["severity"] == "severe"  # the structured grade is the range's upper one
+    assert "granulomas" in ev["granuloma"]["evidence"]
+    assert ev["scoliosis"]["laterality"] == "right"
+    assert "acromioclavicular" not in ev["degenerative_spine"]["evidence"].lower()
+    # COPD is its own statement, not emphysema; a tortuous calcified aorta is both
+    got = {f for _, f, s, _ in items(clean("Hyperinflation consistent with COPD. Tortuous and calcified aorta."))
+           if s == "present"}
+    assert {"copd", "hyperinflation", "tortuous_aorta", "aortic_calcification"} <= got and "emphysema" not in got
+    # a sign-level hedge gives way to the report's own flat negative
+    got = items(clean("Mild blunting of the right costophrenic angle. No pleural effusion. The lungs are clear."))
+    assert [(f, s) for _, f, s, _ in got if f == "pleural_effusion"] == [("pleural_effusion", "absent")], got
+
+
+def test_eighth_read_patterns():
+    # "the heart is large" is an enlarged heart, not a "large" grade; bilateral nodules are one multiple-nodules item;
+    # the after-effects of an infection are no pneumonia
+    trace = clean("The heart is large. There are small bilateral pulmonary nodules measuring 5 mm.")
+    heart = next(i for i in trace["perception"] if i["finding"] == "cardiomegaly")
+    assert heart["severity"] is None
+    got = items(writer(**{"teacher.error_rate": 0.0}).write(study(
+        "There are small bilateral pulmonary nodules measuring 5 mm.",
+        impression="Bilateral pulmonary nodules, may represent sequela of infection, but could represent neoplastic "
+                   "process.")).trace)
+    found = {f for _, f, s, _ in got if s != "absent"}
+    assert "multiple_pulmonary_nodules" in found and "pulmonary_nodule" not in found and "pneumonia" not in found, got
+    # an impression hedge elsewhere (bibasilar infiltrates) does not hedge a right perihilar opacity
+    got = items(writer(**{"teacher.error_rate": 0.0}).write(study(
+        "Right perihilar opacities.", impression="Mild bibasilar atelectasis and/or infiltrates.",
+        labels={"lung_opacity": 1, "atelectasis": -1})).trace)
+    assert ("lungs", "lung_opacity", "present", "right") in got, got
