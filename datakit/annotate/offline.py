@@ -73,6 +73,8 @@ class TraceWriter:
         found: dict[tuple[str, str], Perceived] = {}
         negated: dict[str, Perceived] = {}  # entry → an explicit negative without a limit ("No pleural effusion.")
         for p in self.reader.read(text):
+            if p.status == "uncertain" and _UNASSESSED.search(_sentence_of(text, p.sentence)):
+                continue  # "limited assessment of heart size": the report cannot say, so neither does the trace
             if p.status == "absent" and not p.limit and _NEGATION_WORD.search(p.sentence.lower()):
                 negated.setdefault(p.entry_id, p)  # (a normal qualifier, "heart size upper limits of normal", is none)
             if p.entry_id == "no_finding" or self.region_of.get(p.entry_id) is None:
@@ -563,6 +565,9 @@ _HIDDEN_LUNG_FINDING = re.compile(
     rf"\s+{rules.PLACEHOLDER_CHAR}+\s*(?:[.;]|$)")
 
 
+_UNASSESSED = re.compile(r"\b(?:limited (?:assessment|evaluation)|difficult to (?:assess|evaluate)|"
+                         r"(?:cannot|can not|could not) be (?:assessed|evaluated)|"
+                         r"not (?:well )?(?:assessed|evaluated))\b")
 _NEGATION_WORD = re.compile(r"\b(?:no|not|without|negative for|free of)\b")
 
 

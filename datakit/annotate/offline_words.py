@@ -272,7 +272,8 @@ NODAL_PLACES = frozenset({"hilar", "hilum", "paratracheal", "pretracheal", "subc
 # Findings an impression names as incidental or chronic beside the acute ones (beside devices and bones).
 INCIDENTAL = frozenset({"tortuous_aorta", "aortic_calcification", "granuloma", "calcified_lymph_nodes",
                         "lung_scarring", "hiatal_hernia", "elevated_hemidiaphragm", "hyperinflation",
-                        "low_lung_volumes", "pleural_plaque", "surgical_clips", "ecg_leads"})
+                        "low_lung_volumes", "pleural_plaque", "surgical_clips", "ecg_leads", "epicardial_fat_pad",
+                        "esophagectomy", "cholecystectomy", "cholelithiasis", "diaphragmatic_hernia"})
 INCIDENTAL_REGIONS = frozenset({"bones_soft_tissue", "lines_devices"})
 
 # What a second look re-inspects, per region (the tubes entry only where the study has a tube or line).

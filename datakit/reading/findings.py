@@ -78,6 +78,7 @@ DESCRIPTORS = re.compile(r"\b(numerous|several|multiple|patchy|streaky|linear|ha
 _STRONG_HEDGE = re.compile(r"\b(?:likely|probable|probably|favou?red|favou?ring|suggest\w*|suspicious|concerning|"
                            r"worrisome|compatible|consistent|most)\b")
 _ALTERNATIVE_JOIN = re.compile(r"\s*(?:/|,?\s*(?:or|versus|vs\.?|and/or)\s)\s*(?:possibly\s+|probably\s+)?")
+_LESS_LIKELY = re.compile(rf"\bless\s+(?:likely|probabl[ey]|{rules.PLACEHOLDER_CHAR}+)\s+(?:\w+\s+)?$")
 _JOINER = re.compile(r",|\b(?:and|or|with|versus|vs|related|due|secondary|from|than)\b")
 _SIZE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:x\s*\d+(?:\.\d+)?\s*)?(?:cm|mm)\b")
 _LOBE_PAIR = re.compile(r"\b(?:upper|middle|lower) and (?:upper|middle|lower) lobes?\b")
@@ -251,6 +252,8 @@ class FindingReader:
                 if status == -1:
                     cue = norm[f.cue[0] : f.cue[1]] if f.cue else ""
                     hedge = "probable" if _STRONG_HEDGE.search(cue) else "possible"
+                    if _LESS_LIKELY.search(norm, max(0, f.start - 30), f.start):
+                        hedge = "possible"  # "probable interstitial edema, less XXXX fibrosis"
                 out.append(Perceived(entry_id, entry.region, _STATUS[status], side, grade, clause, limit,
                                      location, described if status != 0 else (), course, tip, hedge,
                                      grade_range(graded) if grade else ""))

@@ -24,6 +24,7 @@ _ONE_SIDED = {"lingula": "left", "lingular": "left", "middle lobe": "right", "ri
               "levoscoliosis": "left", "levocurvature": "left", "levoconvex": "left"}
 
 
+_PREDOMINANT = re.compile(r"\b(?:greater|worse|more|larger)\s+(?:at|on)\s+the\s+(?:left|right)\b")
 _TOWARDS = re.compile(r"\b(left|right)[\s-]+to[\s-]+(left|right)\b")
 
 
@@ -62,6 +63,8 @@ _RANGE = re.compile(r"\s*(?:-\s*|\s)to(?:\s*-\s*|\s+)(\w+)")
 def laterality_of(sentence: str) -> str:
     """left, right, bilateral or none, from the sentence's side words ("right-to-left shift" is to the left)."""
     low = _TOWARDS.sub(lambda m: " " * (m.start(2) - m.start()) + m.group(2), sentence.lower())
+    if _PREDOMINANT.search(low):
+        return "bilateral"  # "apical capping slightly greater at the left": both sides, the left more
     sides = {_ONE_SIDED.get(m.group(1), m.group(1)) for m in _SIDE.finditer(low)}
     if not sides:
         return "none"

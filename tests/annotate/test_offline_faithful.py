@@ -388,3 +388,17 @@ def test_eighth_read_patterns():
         "Right perihilar opacities.", impression="Mild bibasilar atelectasis and/or infiltrates.",
         labels={"lung_opacity": 1, "atelectasis": -1})).trace)
     assert ("lungs", "lung_opacity", "present", "right") in got, got
+
+
+def test_ninth_round_patterns():
+    w = writer(**{"teacher.error_rate": 0.0})
+    trace = w.write(study("Limited assessment of heart size due to obscured margins. Minimal apical capping slightly "
+                          "greater at the left.",
+                          impression="Probable interstitial edema, less XXXX fibrosis. The heart has the same "
+                                     "configuration as seen previously with a pericardial effusion on an abdominal "
+                                     "CT.")).trace
+    by = {i["finding"]: i for i in trace["perception"]}
+    assert "cardiomegaly" not in by and "pericardial_effusion" not in by, by  # unassessable; another study
+    assert by["pleural_thickening"]["laterality"] == "bilateral"  # greater at the left: both sides
+    assert by["edema"]["evidence"].lower().startswith(("probable", "likely")) or "probably" in by["edema"]["evidence"]
+    assert not by["pulmonary_fibrosis"]["evidence"].lower().startswith(("probable", "likely"))

@@ -360,6 +360,8 @@ class SecondReader:
                 sides.add(side)
             if (t, toks[i + 1] if i + 1 < len(toks) else "") in W.SIDE_PHRASES:
                 sides.add(W.SIDE_PHRASES[(t, toks[i + 1])])
+            if t in ("greater", "worse", "larger") and toks[i + 1 : i + 3] in (["at", "the"], ["on", "the"]):
+                sides.add("bilateral")  # "apical capping slightly greater at the left": both sides, one more
             if t in W.GRADE_WORDS and i not in pos:
                 levels.update(W.GRADE_WORDS[t])
                 paired = W.SIDE_WORDS.get(toks[i + 1]) if i + 1 < len(toks) else None

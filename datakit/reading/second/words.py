@@ -177,6 +177,7 @@ EXTRA_TERMS = {
     # a granuloma at the hilum or beside the trachea is a calcified node there
     "calcified_lymph_nodes": ["calcified granulomas hilar", "calcified granuloma hilar", "calcified granulomas hilum",
                               "granulomas hilar regions", "paratracheal granuloma", "pretracheal granuloma",
+                              "granulomatous calcifications paratracheal", "granulomatous calcifications hilar",
                               "subcarinal granuloma", "calcified hilar", "calcified nodes"],
     "orthopedic_hardware": ["bone anchor", "anchor", "orthopedic screws", "fixation hardware", "surgical screws"],
     "pleural_effusion": ["blunted costophrenic", "blunting costophrenic", "costophrenic blunting",
