@@ -75,6 +75,9 @@ class TraceWriter:
         for p in self.reader.read(text):
             if p.status == "uncertain" and _UNASSESSED.search(_sentence_of(text, p.sentence)):
                 continue  # "limited assessment of heart size": the report cannot say, so neither does the trace
+            if p.entry_id == "pleural_effusion" and p.status == "uncertain" and _BLUNTING_EXPLAINED.search(
+                    _sentence_of(text, p.sentence)):
+                continue  # "blunting … secondary to scarring": the report explains the sign; no effusion is offered
             if p.status == "absent" and not p.limit and _NEGATION_WORD.search(p.sentence.lower()):
                 negated.setdefault(p.entry_id, p)  # (a normal qualifier, "heart size upper limits of normal", is none)
             if p.entry_id == "no_finding" or self.region_of.get(p.entry_id) is None:
@@ -568,6 +571,10 @@ _HIDDEN_LUNG_FINDING = re.compile(
 _UNASSESSED = re.compile(r"\b(?:limited (?:assessment|evaluation)|difficult to (?:assess|evaluate)|"
                          r"(?:cannot|can not|could not) be (?:assessed|evaluated)|"
                          r"not (?:well )?(?:assessed|evaluated))\b")
+_BLUNTING_EXPLAINED = re.compile(r"\bblunt\w*\b[^.]*?\b(?:secondary to|due to|related to|from|reflects?|"
+                                 r"represents?|consistent with|compatible with)\s+(?:\w+\s+){0,2}?"
+                                 r"(?:scar\w*|pleural thickening|thickening|emphysema\w*|sclerosis|fibrosis|"
+                                 r"hyperinflation|hyperexpansion|pleural parenchymal)")
 _NEGATION_WORD = re.compile(r"\b(?:no|not|without|negative for|free of)\b")
 
 

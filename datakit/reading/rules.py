@@ -136,9 +136,24 @@ def find(t: Tables, norm: str) -> list[Found]:
         i = j
     _decide(found, cues, sentence_cuts)
     _hedge_alternatives(norm, found)
+    _differential_list(norm, found, sentence_cuts)
     if t.hidden_links:
         _hidden_link(norm, found)
     return _not_this_image(t, norm, found, sentence_cuts)
+
+
+# "Primary differential considerations include epicardial fat, pericardial mass, pleural mass or cardiac aneurysm":
+# everything the list names after it is a candidate, not a finding, however long the list.
+_DIFFERENTIAL = re.compile(r"\b(?:differential (?:diagnosis |considerations? )?(?:includes?|is|are)|"
+                           r"(?:differential )?considerations include)\b")
+
+
+def _differential_list(norm: str, found: list[Found], sentence_cuts: list[int]) -> None:
+    for m in _DIFFERENTIAL.finditer(norm):
+        sentence = bisect_right(sentence_cuts, m.start())
+        for f in found:
+            if f.sentence == sentence and f.start >= m.end() and f.status in (None, 1):
+                f.status, f.cue = -1, (m.start(), m.end())
 
 
 # IU-Xray's de-identification also hides ordinary words, most often the link that interprets a shadow: "opacity in

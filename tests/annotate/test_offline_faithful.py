@@ -402,3 +402,13 @@ def test_ninth_round_patterns():
     assert by["pleural_thickening"]["laterality"] == "bilateral"  # greater at the left: both sides
     assert by["edema"]["evidence"].lower().startswith(("probable", "likely")) or "probably" in by["edema"]["evidence"]
     assert not by["pulmonary_fibrosis"]["evidence"].lower().startswith(("probable", "likely"))
+
+
+def test_ninth_read_patterns():
+    # a sign the report explains is no possible effusion; advice is no fracture; a cardiac aneurysm is not aortic
+    got = items(writer(**{"teacher.error_rate": 0.0}).write(study(
+        "Blunting of the costophrenic XXXX secondary to scarring/emphysematous changes. No large pleural effusion. "
+        "Cardiac aneurysm is a consideration.",
+        impression="If there is continued concern for occult fracture, consider dedicated rib series.")).trace)
+    stated = {f for _, f, s, _ in got if s != "absent"}
+    assert not stated & {"pleural_effusion", "fracture", "rib_fracture", "aortic_enlargement"}, got

@@ -102,6 +102,8 @@ CASES = [
     ("Concerning findings for fibrosis in the bases.", [("pulmonary_fibrosis", "U", None)], []),
     ("Mild rightward deviation of the trachea.", [("tracheal_deviation", "P", "right")], []),
     ("Opacities may represent XXXX on end or alternatively, calcified granulomas.", [("granuloma", "U", None)], []),
+    ("Primary differential considerations include increased size of prominent epicardial fat, pericardial mass, "
+     "pleural mass or cardiac aneurysm.", [("pleural_other", "U", None)], ["aortic_enlargement"]),
 ]
 
 
