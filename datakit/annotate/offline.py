@@ -75,6 +75,8 @@ class TraceWriter:
         for p in self.reader.read(text):
             if p.status == "uncertain" and _UNASSESSED.search(_sentence_of(text, p.sentence)):
                 continue  # "limited assessment of heart size": the report cannot say, so neither does the trace
+            if p.region == "lungs" and _BELOW_DIAPHRAGM.search(_sentence_of(text, p.sentence)):
+                continue  # "an air-fluid level in the upper right abdomen below the hemidiaphragm" is no lung cavity
             if p.entry_id == "pleural_effusion" and p.status == "uncertain" and _BLUNTING_EXPLAINED.search(
                     _sentence_of(text, p.sentence)):
                 continue  # "blunting … secondary to scarring": the report explains the sign; no effusion is offered
@@ -571,6 +573,8 @@ _HIDDEN_LUNG_FINDING = re.compile(
 _UNASSESSED = re.compile(r"\b(?:limited (?:assessment|evaluation)|difficult to (?:assess|evaluate)|"
                          r"(?:cannot|can not|could not) be (?:assessed|evaluated)|"
                          r"not (?:well )?(?:assessed|evaluated))\b")
+_BELOW_DIAPHRAGM = re.compile(r"\b(?:below|beneath|under) the (?:right |left )?(?:hemi)?diaphragm|"
+                              r"\bin the (?:upper |left |right )*abdomen\b|\bsubdiaphragmatic\b|\bsubphrenic\b")
 _BLUNTING_EXPLAINED = re.compile(r"\bblunt\w*\b[^.]*?\b(?:secondary to|due to|related to|from|reflects?|"
                                  r"represents?|consistent with|compatible with)\s+(?:\w+\s+){0,2}?"
                                  r"(?:scar\w*|pleural thickening|thickening|emphysema\w*|sclerosis|fibrosis|"

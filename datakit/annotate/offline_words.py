@@ -83,8 +83,8 @@ def _phrase(name: str, laterality: str, severity: str | None, location: str,
             descriptors: Sequence[str]) -> str:
     grade = f"{severity} " if severity else ""
     n = lower_name(name)
-    if any(d in _MANY for d in descriptors) and " " not in n.strip() or n.endswith("granuloma"):
-        n = _plural(n) if any(d in _MANY for d in descriptors) else n  # "numerous calcified granulomas"
+    if any(d in _MANY for d in descriptors):
+        n = _plural(n)  # "numerous calcified granulomas", "several focal lung opacities"
     # a descriptor the name already says ("calcified" for "aortic calcification") is not repeated
     desc = "".join(f"{d} " for d in descriptors if d[:5] not in n and d != location)
     side = "" if location in ("biapical", "bibasilar", "bibasal") else side_adj(laterality)  # no "bilateral biapical"

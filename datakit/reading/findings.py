@@ -78,6 +78,8 @@ DESCRIPTORS = re.compile(r"\b(numerous|several|multiple|patchy|streaky|linear|ha
 _STRONG_HEDGE = re.compile(r"\b(?:likely|probable|probably|favou?red|favou?ring|suggest\w*|suspicious|concerning|"
                            r"worrisome|compatible|consistent|most)\b")
 _ALTERNATIVE_JOIN = re.compile(r"\s*(?:/|,?\s*(?:or|versus|vs\.?|and/or)\s)\s*(?:possibly\s+|probably\s+)?")
+_BOTH_NAMED = re.compile(r"\s*and\s+(?:the\s+)?(?P<other>left|right)\s+(?:(?:upper|middle|mid|lower)\s+)?"
+                         r"(?:lung zones?|lungs?|lobes?|bases?|apices|apex|hemithorax|sides?)\s*(?:[.,;]|$)")
 _LESS_LIKELY = re.compile(rf"\bless\s+(?:likely|probabl[ey]|{rules.PLACEHOLDER_CHAR}+)\s+(?:\w+\s+)?$")
 _JOINER = re.compile(r",|\b(?:and|or|with|versus|vs|related|due|secondary|from|than)\b")
 _SIZE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:x\s*\d+(?:\.\d+)?\s*)?(?:cm|mm)\b")
@@ -104,7 +106,8 @@ _WORDS_BEFORE = 4  # how far before a mention its own adjectives are looked for
 # low SVC". The place is kept in the report's own anatomical words.
 _TIP_PLACE = (r"(?:the\s+)?(?:(?:low|lower|mid|middle|upper|proximal|distal)\s+)?(?:svc|superior vena cava|"
               r"cavoatrial junction|(?:right|left) atrium|(?:right|left) ventricle|"
-              r"(?:(?:right|left) )?brachiocephalic vein|(?:(?:right|left) )?subclavian vein|"
+              r"(?:(?:right|left) )?brachiocephalic vein|(?:(?:right|left) )?innominate vein|"
+              r"(?:(?:right|left) )?subclavian vein|"
               r"(?:right|left) internal jugular vein|azygos vein|stomach|gastric fundus|duodenum|esophagus|"
               r"distal esophagus|mid esophagus|thoracic inlet|(?:right|left) main ?stem bronchus|carina|"
               r"(?:(?:right|left|main) )?pulmonary artery)")
@@ -191,6 +194,9 @@ class FindingReader:
                 cut = _JOINER.search(after)
                 graded = _COMPARED.sub(" ", norm[max(left, own_start) : f.end] + " " + (after[: cut.start()] if cut
                                                                                       else after))
+                both = _BOTH_NAMED.match(norm, right) if side in ("left", "right") else None
+                if both and both.group("other") != side:
+                    side = "bilateral"  # "opacities in the left | and right mid lung zones"
                 grade = severity_of(graded) if status != 0 and SEVERITY_WORDS.search(graded) else None
                 if grade == "large" and _raw_grade(graded) == "large" and "large" not in entry.severity_terms \
                         and {"mild", "moderate", "severe"} & set(entry.severity_terms):

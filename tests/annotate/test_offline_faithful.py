@@ -412,3 +412,16 @@ def test_ninth_read_patterns():
         impression="If there is continued concern for occult fracture, consider dedicated rib series.")).trace)
     stated = {f for _, f, s, _ in got if s != "absent"}
     assert not stated & {"pleural_effusion", "fracture", "rib_fracture", "aortic_enlargement"}, got
+
+
+def test_tenth_round_patterns():
+    got = items(clean("An air-fluid level is seen in the upper right abdomen immediately below the right "
+                      "hemidiaphragm. There are several ill-defined focal opacities in the left and right mid lung "
+                      "zones. Mediastinum is shifted to the left.", {"lung_opacity": 1}))
+    stated = {(f, lat) for _, f, s, lat in got if s != "absent"}
+    assert ("cavity", "right") not in stated and not any(f == "cavity" for f, _ in stated), got  # below the diaphragm
+    assert ("lung_opacity", "bilateral") in stated and ("mediastinal_shift", "left") in stated, got
+    # a new finding on the other side is not a shared side
+    two = items(clean("Small left pleural effusion and right lower lobe atelectasis.",
+                      {"pleural_effusion": 1, "atelectasis": 1}))
+    assert ("pleura", "pleural_effusion", "present", "left") in two, two
