@@ -60,6 +60,7 @@ class TraceWriter:
         self.cfg = cfg
         self.coverage = coverage or load_coverage()
         self.region_of = {e.id: e.region for e in kb.entries.values()}
+        self._impression_read: tuple[tuple[str, str] | None, list[Perceived]] = (None, [])
 
     # 1. perception ----------------------------------------------------------------------------------------------
     def perceive(self, study: StudyInput) -> tuple[list[Perceived], frozenset[str]]:
@@ -72,13 +73,14 @@ class TraceWriter:
         text = self._text(study)
         found: dict[tuple[str, str], Perceived] = {}
         negated: dict[str, Perceived] = {}  # entry → an explicit negative without a limit ("No pleural effusion.")
+        low = text.lower()
         for p in self.reader.read(text):
-            if p.status == "uncertain" and _UNASSESSED.search(_sentence_of(text, p.sentence)):
+            sentence = _sentence_of(low, p.sentence)
+            if p.status == "uncertain" and _UNASSESSED.search(sentence):
                 continue  # "limited assessment of heart size": the report cannot say, so neither does the trace
-            if p.region == "lungs" and _BELOW_DIAPHRAGM.search(_sentence_of(text, p.sentence)):
+            if p.region == "lungs" and _BELOW_DIAPHRAGM.search(sentence):
                 continue  # "an air-fluid level in the upper right abdomen below the hemidiaphragm" is no lung cavity
-            if p.entry_id == "pleural_effusion" and p.status == "uncertain" and _BLUNTING_EXPLAINED.search(
-                    _sentence_of(text, p.sentence)):
+            if p.entry_id == "pleural_effusion" and p.status == "uncertain" and _BLUNTING_EXPLAINED.search(sentence):
                 continue  # "blunting … secondary to scarring": the report explains the sign; no effusion is offered
             if p.status == "absent" and not p.limit and _NEGATION_WORD.search(p.sentence.lower()):
                 negated.setdefault(p.entry_id, p)  # (a normal qualifier, "heart size upper limits of normal", is none)
@@ -91,7 +93,7 @@ class TraceWriter:
                 # "calcified granulomas in bilateral hilar regions" are calcified hilar nodes
                 p = replace(p, entry_id="calcified_lymph_nodes", region=self.region_of["calcified_lymph_nodes"],
                             location="" if p.location in ("hilar", "hilum") else p.location)
-            bone = W.FRACTURE_OF.search(_sentence_of(text, p.sentence)) if p.entry_id == "fracture" else None
+            bone = W.FRACTURE_OF.search(sentence) if p.entry_id == "fracture" else None
             if bone and W.FRACTURE_OF_BONE[bone.group(1)] in self.kb:
                 # "fracture with callus at the left 9th rib": the bone its clause names is the fracture's
                 eid = W.FRACTURE_OF_BONE[bone.group(1)]
@@ -114,7 +116,7 @@ class TraceWriter:
         # consolidation") is left out: the report contradicts itself there.
         concluded: dict[str, list[Perceived]] = {}
         if study.findings and study.impression:
-            for q in self.reader.read(study.impression):
+            for q in self._read_impression(study):
                 concluded.setdefault(q.entry_id, []).append(q)
         for k, p in list(found.items()):
             # the impression's own mention of this finding: same side (or none), same place (or none)
@@ -404,10 +406,17 @@ class TraceWriter:
             steps.append(self._impression_step(abnormal, rng, leads or {}))
         return steps
 
+    def _read_impression(self, study: StudyInput) -> list[Perceived]:
+        """The reader's mentions in the study's impression, read once per study (perception and reasoning use it)."""
+        key = (study.study_id, study.impression)
+        if self._impression_read[0] != key:
+            self._impression_read = (key, self.reader.read(study.impression or ""))
+        return self._impression_read[1]
+
     def impression_leads(self, study: StudyInput) -> dict[str, int]:
         """The abnormal findings the report's own impression names, each with its first place in it."""
         out: dict[str, int] = {}
-        for k, p in enumerate(self.reader.read(study.impression or "")):
+        for k, p in enumerate(self._read_impression(study)):
             if p.status in ABNORMAL:
                 out.setdefault(p.entry_id, k)
         return out
@@ -582,15 +591,15 @@ _BLUNTING_EXPLAINED = re.compile(r"\bblunt\w*\b[^.]*?\b(?:secondary to|due to|re
 _NEGATION_WORD = re.compile(r"\b(?:no|not|without|negative for|free of)\b")
 
 
-def _sentence_of(text: str, clause: str) -> str:
-    """The report sentence (lowercase) that holds a mention's clause."""
-    low, part = text.lower(), clause.lower()
+def _sentence_of(low: str, clause: str) -> str:
+    """The sentence of the lowercased report ``low`` that holds a mention's clause."""
+    part = clause.lower()
     at = low.find(part)
     if at < 0:
         return part
-    start = max(low.rfind(". ", 0, at) + 2, 0) if low.rfind(". ", 0, at) >= 0 else 0
+    stop = low.rfind(". ", 0, at)
     end = low.find(". ", at + len(part))
-    return low[start : end if end >= 0 else len(low)]
+    return low[stop + 2 if stop >= 0 else 0 : end if end >= 0 else len(low)]
 
 
 def _detail(p: Perceived) -> int:
