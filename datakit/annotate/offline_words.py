@@ -50,9 +50,9 @@ def join(names: Sequence[str]) -> str:
 _PLURAL = {"base": "bases", "apex": "apices", "lower lobe": "lower lobes", "upper lobe": "upper lobes",
            "lung base": "lung bases", "lung apex": "lung apices", "costophrenic angle": "costophrenic angles"}
 # location words that are adjectives: they go before the name ("left basilar atelectasis")
-_ADJECTIVES = {"apical", "biapical", "basilar", "basal", "retrocardiac", "perihilar", "infrahilar", "suprahilar",
+_ADJECTIVES = {"apical", "biapical", "bibasilar", "bibasal", "basilar", "basal", "retrocardiac", "perihilar", "infrahilar", "suprahilar",
                "hilar", "subpleural", "peripheral", "paratracheal", "upper thoracic", "lingular",
-               "mid thoracic", "lower thoracic", "thoracolumbar", "paraspinal", "retrocrural", "pretracheal",
+               "mid thoracic", "midthoracic", "lower thoracic", "thoracolumbar", "paraspinal", "retrocrural", "pretracheal",
                "subcarinal", "scapular", "humeral", "glenoid", "sternal", "acromioclavicular", "axillary",
                "epigastric"}
 
@@ -88,13 +88,18 @@ def _phrase(name: str, laterality: str, severity: str | None, location: str,
     # a descriptor the name already says ("calcified" for "aortic calcification") is not repeated
     desc = "".join(f"{d} " for d in descriptors if d[:5] not in n and d != location)
     side = "" if location in ("biapical", "bibasilar", "bibasal") else side_adj(laterality)  # no "bilateral biapical"
-    if location and set(location.split()) & set(n.split()):
-        location = ""  # "degenerative changes of the spine", not "… of the spine in the thoracic spine"
+    if location and (set(location.split()) & set(n.split())) - {"lung", "lungs"}:
+        # "degenerative changes of the thoracic spine", not "… of the spine in the thoracic spine"
+        last = location.split()[-1]
+        if location not in n and n.split()[-1] == last:
+            n = n[: -len(last)] + location
+        location = ""
     if location in _ADJECTIVES:
         return f"{grade}{desc}{side}{location} {n}" if location not in n else f"{grade}{desc}{side}{n}"
     if location:
         if laterality == "bilateral":
-            plural = _PLURAL.get(location, location if location in _PLURAL.values() else None)
+            plural = _PLURAL.get(location, location if location in _PLURAL.values()
+                                 or location.endswith(("zones", "fields", "lungs", "fissures")) else None)
             where = f"both {plural}" if plural else f"the {location} on both sides"
         else:
             where = f"the {side}{location}"

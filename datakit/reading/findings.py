@@ -60,16 +60,22 @@ LIMITS = re.compile(r"\b(left|right|bilateral|large|significant|significantly|fo
                     r"frank|sizable|sizeable|appreciable|substantial|visible|confluent|lobar|dense|moderate|new|"
                     r"active|suspicious|discrete|dominant|evident|measurable|typical|convincing)\b")
 LOCATIONS = re.compile(r"\b((?:upper|lower|middle) and (?:upper|middle|lower) lobes?|(?:upper|lower|middle) lobes?|"
-                       r"lingula|lingular|apex|apices|apical|biapical|bases|base|basilar|basal|"
+                       # lung zones keep their words ("right mid and upper lung zone", "lower lung zones")
+                       r"(?:upper|mid|middle|lower)(?: and (?:upper|mid|middle|lower))? lung (?:zones?|fields?)|"
+                       r"(?:upper|mid|lower) and (?:upper|mid|lower) lungs?|(?:upper|lower) lungs?|"
+                       r"(?:minor|major|horizontal|oblique) fissures?|"
+                       r"lingula|lingular|apex|apices|apical|biapical|bibasilar|bibasal|bases|base|basilar|basal|"
                        r"retrocardiac|perihilar|infrahilar|suprahilar|hilar|hilum|mid ?lung|midlung|upper zone|"
                        r"lower zone|mid zone|costophrenic (?:angle|sulcus)|subpleural|"
-                       r"peripheral|paratracheal|(?:upper|mid|lower) thoracic|thoracic spine|lumbar spine|"
+                       r"peripheral|paratracheal|(?:upper|mid|lower) thoracic|midthoracic|thoracic spine|lumbar spine|"
                        r"thoracolumbar|upper quadrant|axilla|chest wall|lung apex|lung base|paraspinal|retrocrural|"
                        r"pretracheal|subcarinal|aortopulmonary window|epigastric|epigastrium|axillary)\b")
 # A bone's own site, for a fracture or a bone lesion only ("healing scapular fracture"); elsewhere such a word
 # belongs to another noun of the clause ("degenerative changes of the spine and the acromioclavicular joints").
 BONE_SITES = re.compile(r"\b(scapular|scapula|humeral|humerus|glenoid|sternal|sternum|acromioclavicular)\b")
 _SITED = frozenset({"fracture", "bone_lesion"})
+_LUNG_PLACES = frozenset({"apex", "apices", "apical", "biapical", "lung apex", "base", "bases", "basilar", "basal",
+                          "bibasilar", "bibasal", "lung base", "hilar", "hilum", "perihilar"})
 DESCRIPTORS = re.compile(r"\b(numerous|several|multiple|patchy|streaky|linear|hazy|reticular|reticulonodular|calcified|"
                          r"subsegmental|"
                          r"plate ?like|discoid|focal|confluent|faint|chronic|old|healed|healing|remote|multilevel|"
@@ -248,6 +254,8 @@ class FindingReader:
                         location = " ".join(pair.group(0).split())
                     elif not location and per_sentence.get(f.sentence, 0) == 1:
                         location = _location(norm[sa:sb])  # the sentence's only finding takes its place words
+                if entry.region == "bones_soft_tissue" and location in _LUNG_PLACES:
+                    location = ""  # "right apex curvature of the spine" is the curve's apex, not the lung's
                 described = tuple(dict.fromkeys(d for d in DESCRIPTORS.findall(own) if d not in limit.split()))
                 if status != 0 and entry.region != "lines_devices":
                     # a measured size is the report's own precision ("1.4 cm nodule", "3.5 cm apical pneumothorax")

@@ -307,6 +307,13 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
     for label, ks in keys_of("hedged").items():
         for k in ks:
             get(k).labels[label] = -1
+    if keyed_by == "entries":
+        for entry_id, ks in keys_of("entry_hedged").items():
+            if entry_id not in kb:
+                raise KnowledgeError(f"{path}: entry_hedged names {entry_id!r}, which the knowledge base lacks",
+                                     hint="use the id of a knowledge entry (datakit knowledge list)")
+            for k in ks:
+                get(k).labels[entry_id] = -1
 
     anchors: dict[str, list[str]] = {}
     qualifiers: dict[str, dict[str, int]] = {}
@@ -360,6 +367,16 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
     _containment(phrases, unmentions)
     if keyed_by == "entries":
         _own_device_terms(kb, phrases)
+        # a phrase that names a narrower entry is not also its broader one ("degenerative changes of the spine" is
+        # degenerative spine, not a degenerative change named without its place as well)
+        for broad, narrow in doc.get("broader", {}).items():
+            for name in (broad, *narrow):
+                if name not in kb:
+                    raise KnowledgeError(f"{path}: broader names {name!r}, which the knowledge base lacks",
+                                         hint="use the id of a knowledge entry (datakit knowledge list)")
+            for p in phrases.values():
+                if broad in p.labels and set(narrow) & set(p.labels):
+                    del p.labels[broad]
     attribution = doc.get("attribution", {})
     owned = set(attribution.get("labels", [])) | set(attribution.get("entries", []))
     for p in phrases.values():

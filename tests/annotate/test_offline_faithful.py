@@ -425,3 +425,15 @@ def test_tenth_round_patterns():
     two = items(clean("Small left pleural effusion and right lower lobe atelectasis.",
                       {"pleural_effusion": 1, "atelectasis": 1}))
     assert ("pleura", "pleural_effusion", "present", "left") in two, two
+
+
+def test_zones_and_places_keep_their_words_in_the_think_text():
+    def lungs(text: str) -> str:
+        trace = clean(text)
+        return " ".join(i["evidence"] for i in trace["perception"] if i["region"] in ("lungs", "bones_soft_tissue"))
+
+    assert "bibasilar" in lungs("Bibasilar interstitial edema.")
+    assert "right mid and upper lung zone" in lungs("Scarring in the right mid and upper lung zone.")
+    assert "both lower lung zones" in lungs("Opacities in the lower lung zones bilaterally.")
+    assert "right upper lung" in lungs("Patchy opacity in the right upper lung.")
+    assert "thoracic spine" in lungs("Degenerative changes of the thoracic spine.")

@@ -104,6 +104,32 @@ CASES = [
     ("Opacities may represent XXXX on end or alternatively, calcified granulomas.", [("granuloma", "U", None)], []),
     ("Primary differential considerations include increased size of prominent epicardial fat, pericardial mass, "
      "pleural mass or cardiac aneurysm.", [("pleural_other", "U", None)], ["aortic_enlargement"]),
+    # twelfth read: the noun first, words between, placeholders hiding the noun
+    ("Lung volumes are low.", [("low_lung_volumes", "P", None)], []),
+    ("The lung volumes are decreased, with crowding.", [("low_lung_volumes", "P", None)], []),
+    ("Lung volumes are not low.", [], ["low_lung_volumes"]),
+    ("Degenerative changes seen within the midthoracic spine.", [("degenerative_spine", "P", None)],
+     ["degenerative_joint_disease"]),
+    ("Degenerative changes of the visualized thoracic spine.", [("degenerative_spine", "P", None)],
+     ["degenerative_joint_disease"]),
+    ("There are severe degenerative changes of the XXXX.", [("degenerative_joint_disease", "P", None)], []),
+    ("Bilateral shoulder degenerative changes.", [("shoulder_degeneration", "P", "bilateral")],
+     ["degenerative_joint_disease"]),
+    ("Some tortuosity thoracic aorta.", [("tortuous_aorta", "P", None)], []),
+    ("Calcified right hilar XXXX are present.", [("calcified_lymph_nodes", "P", "right")], ["lymphadenopathy"]),
+    ("Calcification is seen within the aortic XXXX.", [("aortic_calcification", "P", None)], []),
+    ("Cutaneous air is present.", [("subcutaneous_emphysema", "P", None)], []),
+    ("Mild right apex curvature of the lower thoracic spine.", [("scoliosis", "P", "right")], []),
+    # a rib's or clavicle's deformity is a possible old fracture, never a stated one
+    ("Deformity of the lateral left 6th rib, XXXX old injury.", [("rib_fracture", "U", "left")], []),
+    ("Contour irregularity of the left clavicle appears chronic and suggests old injury.",
+     [("clavicle_fracture", "U", "left")], []),
+    # findings the knowledge base lacked
+    ("Patient appears morbidly obese.", [("obesity", "P", None)], []),
+    ("Question left atrial enlargement on the lateral view.", [("left_atrial_enlargement", "U", None)],
+     ["cardiomegaly"]),
+    ("Stable postsurgical changes of the left hemithorax.", [("postsurgical_change", "P", "left")], []),
+    ("Minimal grade 1 anterolisthesis of T10 on T11.", [("spondylolisthesis", "P", None)], []),
 ]
 
 
@@ -137,6 +163,15 @@ def test_location_and_descriptors(reader):
     assert (p.laterality, p.location, p.descriptors) == ("left", "lower lobe", ("patchy",))
     (p,) = reader.read("Healed right rib fractures.")
     assert p.descriptors == ("healed",)
+    # zones and lobes keep their words: "bibasilar" is no plain "bilateral", nor a mid and upper zone "right"
+    (p,) = reader.read("Bibasilar interstitial edema.")
+    assert (p.laterality, p.location) == ("bilateral", "bibasilar")
+    (p,) = reader.read("Scarring in the right mid and upper lung zone.")
+    assert (p.laterality, p.location) == ("right", "mid and upper lung zone")
+    (p,) = reader.read("Small amount of fluid in the right minor fissure.")
+    assert (p.entry_id, p.laterality, p.location) == ("pleural_effusion", "right", "minor fissure")
+    (p,) = reader.read("Mild right apex curvature of the lower thoracic spine.")
+    assert p.location == ""  # the curve's apex, not the lung's
 
 
 LABELER_CASES = [
