@@ -50,9 +50,10 @@ def join(names: Sequence[str]) -> str:
 _PLURAL = {"base": "bases", "apex": "apices", "lower lobe": "lower lobes", "upper lobe": "upper lobes",
            "lung base": "lung bases", "lung apex": "lung apices", "costophrenic angle": "costophrenic angles"}
 # location words that are adjectives: they go before the name ("left basilar atelectasis")
-_ADJECTIVES = {"apical", "biapical", "bibasilar", "bibasal", "basilar", "basal", "retrocardiac", "perihilar", "infrahilar", "suprahilar",
-               "hilar", "subpleural", "peripheral", "paratracheal", "upper thoracic", "lingular",
-               "mid thoracic", "midthoracic", "lower thoracic", "thoracolumbar", "paraspinal", "retrocrural", "pretracheal",
+_ADJECTIVES = {"apical", "biapical", "bibasilar", "bibasal", "basilar", "basal", "retrocardiac", "perihilar",
+               "infrahilar", "suprahilar", "hilar", "subpleural", "peripheral", "paratracheal", "upper thoracic",
+               "lingular", "mid thoracic", "midthoracic", "lower thoracic", "thoracolumbar", "paraspinal",
+               "retrocrural", "pretracheal",
                "subcarinal", "scapular", "humeral", "glenoid", "sternal", "acromioclavicular", "axillary",
                "epigastric"}
 

@@ -67,7 +67,8 @@ LOCATIONS = re.compile(r"\b((?:upper|lower|middle) and (?:upper|middle|lower) lo
                        r"lingula|lingular|apex|apices|apical|biapical|bibasilar|bibasal|bases|base|basilar|basal|"
                        r"retrocardiac|perihilar|infrahilar|suprahilar|hilar|hilum|mid ?lung|midlung|upper zone|"
                        r"lower zone|mid zone|costophrenic (?:angle|sulcus)|subpleural|"
-                       r"peripheral|paratracheal|(?:upper|mid|lower) thoracic|midthoracic|thoracic spine|lumbar spine|"
+                       r"peripheral|paratracheal|(?:upper|mid|lower) thoracic|midthoracic|thoracic spine|"
+                       r"lumbar spine|"
                        r"thoracolumbar|upper quadrant|axilla|chest wall|lung apex|lung base|paraspinal|retrocrural|"
                        r"pretracheal|subcarinal|aortopulmonary window|epigastric|epigastrium|axillary)\b")
 # A bone's own site, for a fracture or a bone lesion only ("healing scapular fracture"); elsewhere such a word

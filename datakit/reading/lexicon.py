@@ -294,10 +294,13 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
     for label, ks in keys_of("mentions").items():
         for k in ks:
             get(k).labels[label] = 1
-    for entry_id, ks in keys_of("entry_mentions").items():
+    def known(section: str, entry_id: str) -> None:
         if entry_id not in kb:
-            raise KnowledgeError(f"{path}: entry_mentions names {entry_id!r}, which the knowledge base lacks",
+            raise KnowledgeError(f"{path}: {section} names {entry_id!r}, which the knowledge base lacks",
                                  hint="use the id of a knowledge entry (datakit knowledge list)")
+
+    for entry_id, ks in keys_of("entry_mentions").items():
+        known("entry_mentions", entry_id)
         label = entry_id if keyed_by == "entries" else kb.get(entry_id).chexpert
         for k in ks:
             if label:
@@ -309,9 +312,7 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
             get(k).labels[label] = -1
     if keyed_by == "entries":
         for entry_id, ks in keys_of("entry_hedged").items():
-            if entry_id not in kb:
-                raise KnowledgeError(f"{path}: entry_hedged names {entry_id!r}, which the knowledge base lacks",
-                                     hint="use the id of a knowledge entry (datakit knowledge list)")
+            known("entry_hedged", entry_id)
             for k in ks:
                 get(k).labels[entry_id] = -1
 
@@ -331,11 +332,7 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
 
     nf = doc.get("no_finding", {})
     for entry_id in nf.get("suppressor_entries", []):
-        if entry_id not in kb:
-            raise KnowledgeError(
-                f"{path}: no_finding.suppressor_entries names {entry_id!r}, which the knowledge base lacks",
-                hint="use the id of a knowledge entry (datakit knowledge list)",
-            )
+        known("no_finding.suppressor_entries", entry_id)
         for term in kb.get(entry_id).terms:
             k = key(term)
             if k and k[0].isalnum() and not phrases.get(k, Phrase(k)).anchor:
@@ -371,9 +368,7 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
         # degenerative spine, not a degenerative change named without its place as well)
         for broad, narrow in doc.get("broader", {}).items():
             for name in (broad, *narrow):
-                if name not in kb:
-                    raise KnowledgeError(f"{path}: broader names {name!r}, which the knowledge base lacks",
-                                         hint="use the id of a knowledge entry (datakit knowledge list)")
+                known("broader", name)
             for p in phrases.values():
                 if broad in p.labels and set(narrow) & set(p.labels):
                     del p.labels[broad]

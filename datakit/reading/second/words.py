@@ -174,7 +174,7 @@ SKIP_TERMS = {"ctr", "dish", "lump", "port", "line", "lines", "plate-like",
               "leads", "lead", "ddd", "spn", "electrodes"}
 # Terms the knowledge base does not list that reports use; entry → phrases.
 EXTRA_TERMS = {
-    # a rib's or clavicle's deformity is a possible old fracture (the teacher writes it uncertain)
+    # a clavicle's (or a rib's, below) deformity is a possible old fracture (the teacher writes it uncertain)
     "clavicle_fracture": ["clavicle deformity", "clavicle irregularity", "clavicle injury"],
     "subcutaneous_emphysema": ["cutaneous air"],
     "postsurgical_change": ["resection lobe", "post op changes"],
@@ -184,7 +184,8 @@ EXTRA_TERMS = {
                               "granulomas hilar regions", "paratracheal granuloma", "pretracheal granuloma",
                               "granulomatous calcifications paratracheal", "granulomatous calcifications hilar",
                               "subcarinal granuloma", "calcified hilar", "calcified nodes", "calcified mediastinal"],
-    "orthopedic_hardware": ["spine fusion", "bone anchor", "anchor", "orthopedic screws", "fixation hardware", "surgical screws"],
+    "orthopedic_hardware": ["spine fusion", "bone anchor", "anchor", "orthopedic screws", "fixation hardware",
+                            "surgical screws"],
     "pleural_effusion": ["blunted costophrenic", "blunting costophrenic", "costophrenic blunting",
                          "fluid horizontal fissure", "fluid minor fissure", "fluid major fissure"],
     "pleural_thickening": ["thickening fissure", "fissural thickening", "thickened fissure"],
@@ -196,11 +197,12 @@ EXTRA_TERMS = {
     "lymphadenopathy": ["hilar adenopathy", "mediastinal adenopathy", "adenopathy", "enlarged lymph nodes"],
     "ecg_leads": ["monitor leads", "monitoring wires", "monitor wires", "cardiac monitor leads", "ecg lead",
                   "telemetry wires", "external monitoring devices", "external devices", "overlying wires"],
-    "rib_fracture": ["rib deformity", "rib irregularity", "broken rib", "rib fracture deformity", "fractures of the ribs", "healed rib",
-                     "rib deformities"],
+    "rib_fracture": ["rib deformity", "rib irregularity", "broken rib", "rib fracture deformity",
+                     "fractures of the ribs", "healed rib", "rib deformities"],
     "tortuous_aorta": ["aorta tortuous", "tortuous aortic", "aortic unfolding", "unfolded thoracic aorta"],
     "elevated_hemidiaphragm": ["hemidiaphragm elevated", "elevated diaphragmatic", "diaphragm elevated"],
-    "degenerative_spine": ["degenerative thoracolumbar", "degenerative midthoracic", "degenerative changes spine", "degenerative thoracic spine", "spurring",
+    "degenerative_spine": ["degenerative thoracolumbar", "degenerative midthoracic", "degenerative changes spine",
+                           "degenerative thoracic spine", "spurring",
                            "degenerative changes seen spine", "degenerative changes present spine",
                            "degenerative changes present thoracic spine", "degenerative changes noted spine",
                            "degenerative changes of the thoracic spine", "degenerative endplate",
