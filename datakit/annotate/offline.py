@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from datakit import semantics as sem
 from datakit.annotate import offline_words as W
 from datakit.annotate.coverage import Coverage, load_coverage
 from datakit.annotate.teacher import StudyInput, TraceOutcome, teacher
@@ -171,6 +172,7 @@ class TraceWriter:
                 continue
             out.append(p)
         abnormal_labels = {self.kb.get(p.entry_id).chexpert for p in out if p.status in ABNORMAL}
+        abnormal_labels |= {lab for p in out if p.status in ABNORMAL for lab in sem.ALSO_LABELS.get(p.entry_id, ())}
         missing = sorted(label for label, value in labels.items()
                          if value in (1, -1) and label != "no_finding"
                          and label not in abnormal_labels)
@@ -381,7 +383,7 @@ class TraceWriter:
             p = by_key.get((e.id, item["laterality"]))
             signs = self.signs_seen(e, text, p) if p is not None else []
             detail = self._detail_words(p, e.name) if p is not None else ""
-            alt = self._alternative(e, retrieved, draft, p)
+            alt = self._alternative(e, retrieved, draft, p, text)
             if item["status"] == "present":
                 definition = None if e.region == "lines_devices" else e.definition
                 inference = W.reasoning_present(e.name, e.id, signs, detail, definition, alt, rng)
@@ -473,13 +475,15 @@ class TraceWriter:
         return ", ".join(bits)
 
     def _alternative(self, entry: Any, retrieved: Sequence[str], draft: list[Perceived],
-                     p: Perceived | None) -> tuple[str, str] | None:
+                     p: Perceived | None, text: str = "") -> tuple[str, str] | None:
         """The differential of a finding.
 
         A finding the report reads in the same clause as hedged alternatives takes the first of them; else, for an
-        uncertain finding or a descriptive one (an opacity, a nodule), the first of the entry's curated
-        ``differential_ids`` that was retrieved for the study and that the draft neither calls present nor rules
-        out. A diagnosis the report states outright gets none.
+        uncertain finding or a descriptive one (an opacity, a nodule) that the report leaves uninterpreted, the
+        first of the entry's curated ``differential_ids`` that was retrieved for the study and that the draft
+        neither calls present nor rules out. A diagnosis the report states outright gets none, and so does a
+        finding the report interprets itself ("opacities compatible with atelectasis", "nodules concerning for
+        metastatic disease", a diagnosis stated for the same lung): a stock alternative would argue against it.
         """
         if p is not None and p.sentence:
             # the report's own reading first: "focal opacity suggests scar and/or granulomas"
@@ -488,12 +492,46 @@ class TraceWriter:
                     return self.kb.get(q.entry_id).name, q.entry_id
         if p is not None and p.status == "present" and entry.id not in W.DESCRIPTIVE:
             return None  # a diagnosis the report makes outright ("right upper lobe pneumonia") needs no alternative
+        if p is not None:
+            reading = self._report_reading(entry, draft, p, text)
+            if reading is not None:
+                return reading or None
         # neither what the study shows (it is a finding, not an alternative) nor what its report rules out
         settled = {q.entry_id for q in draft if q.status in ("present", "absent")}
         wanted = set(retrieved)
         for other_id in entry.differential_ids:
             if other_id in self.kb and other_id in wanted and other_id not in settled:
                 return self.kb.get(other_id).name, other_id
+        return None
+
+    def _report_reading(self, entry: Any, draft: list[Perceived], p: Perceived,
+                        text: str) -> tuple[str, str] | tuple[()] | None:
+        """The report's own reading of a finding, when it gives one.
+
+        A diagnosis it hedges for the same place is the alternative to name; ``()`` when it states one or words an
+        interpretation no entry holds ("nodules concerning for metastatic disease": no stock alternative then);
+        ``None`` when it gives none.
+        """
+        stated = False
+        for q in draft:
+            if q is p or q.entry_id == entry.id or q.status not in ABNORMAL or q.entry_id in W.DESCRIPTIVE:
+                continue
+            same_region = self.kb.get(q.entry_id).region == entry.region
+            if q.status == "uncertain" and (q.sentence == p.sentence or (
+                    same_region and q.laterality == p.laterality != "none")):
+                # "may reflect atelectasis, though pneumonia cannot be excluded"; "left lower lobe airspace
+                # disease" with "left lower lobe ... suspicious for pneumonia" in the impression
+                return self.kb.get(q.entry_id).name, q.entry_id
+            if q.status == "present" and (q.sentence == p.sentence or (
+                    same_region and ("none" in (q.laterality, p.laterality) or q.laterality == p.laterality))):
+                stated = True  # "opacities compatible with atelectasis"; "left upper lobe pneumonia"
+        if stated and entry.id in W.DESCRIPTIVE:
+            return ()
+        said = p.sentence.lower()
+        if said and W.INTERPRETS.search(said):
+            return ()  # "... consistent with", "concerning for", "chronic inflammatory change"
+        if W.REPORT_DIAGNOSES.get(entry.region, _NEVER).search(text.lower()):
+            return ()
         return None
 
     def checked(self, final: list[Perceived], corrections: list[dict[str, Any]], rng: random.Random) -> list[str]:
@@ -568,6 +606,7 @@ class LabelNotInReport(Exception):
         self.labels = labels
 
 
+_NEVER = re.compile(r"(?!x)x")
 _TUBE = re.compile(r"tube|catheter|picc|line|balloon")
 
 

@@ -360,3 +360,14 @@ NO_FINDING_NOTES = {
     "present": ("Without it no acute cardiopulmonary abnormality remains.",
                 "Without it there is no acute cardiopulmonary abnormality after all."),
 }
+
+# A report sentence that gives its own reading of what it describes: a stock alternative is then not offered
+INTERPRETS = re.compile(r"\b(?:consistent with|compatible with|concerning for|suspicious for|worrisome for|"
+                        r"suggestive of|due to|related to|secondary to|attributed to|chronic|versus|vs|"
+                        r"differential|etiology)\b")
+# Diagnoses a report may give anywhere (often in the impression) that a stock alternative for a finding of that
+# region would argue against ("nodules ... consistent with neoplasm": not "granuloma is the alternative")
+REPORT_DIAGNOSES = {
+    "lungs": re.compile(r"\b(?:neoplas\w*|malignan\w*|metasta\w*|tubercul\w*|tb|infect\w*|inflammat\w*|"
+                        r"fibros\w*|fibrotic|sarcoid\w*|lymphoma|carcinoma|cancer)\b"),
+}

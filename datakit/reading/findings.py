@@ -89,6 +89,8 @@ _BOTH_NAMED = re.compile(r"\s*and\s+(?:the\s+)?(?P<other>left|right)\s+(?:(?:upp
                          r"(?:lung zones?|lungs?|lobes?|bases?|apices|apex|hemithorax|sides?)\s*(?:[.,;]|$)")
 _LESS_LIKELY = re.compile(rf"\bless\s+(?:likely|probabl[ey]|{rules.PLACEHOLDER_CHAR}+)\s+(?:\w+\s+)?$")
 _JOINER = re.compile(r",|\b(?:and|or|with|versus|vs|related|due|secondary|from|than)\b")
+# entries of several things, whose sizes the report may give one by one
+_MANY = frozenset({"multiple_pulmonary_nodules", "granuloma", "calcified_lymph_nodes", "lymphadenopathy"})
 _SIZE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:x\s*\d+(?:\.\d+)?\s*)?(?:cm|mm)\b")
 _LOBE_PAIR = re.compile(r"\b(?:upper|middle|lower) and (?:upper|middle|lower) lobes?\b")
 # How a finding changes: "has nearly resolved" is not a plain present effusion, and its grade is what is left.
@@ -261,6 +263,8 @@ class FindingReader:
                 if status != 0 and entry.region != "lines_devices":
                     # a measured size is the report's own precision ("1.4 cm nodule", "3.5 cm apical pneumothorax")
                     size = _SIZE.search(context)
+                    if size and entry.id in _MANY and len(_SIZE.findall(norm, sa, sb)) > 1:
+                        size = None  # "two nodules measuring 13 mm and 16 mm": no one size is theirs
                     if size:
                         described = (" ".join(size.group(0).split()), *described)
                 hedge = ""

@@ -154,6 +154,9 @@ class Tables:
     # The finding reader (keyed by entries) reads a finding right after a placeholder that hid a link word as
     # uncertain (:func:`datakit.reading.rules._hidden_link`); the labeler keeps the label a coder would give.
     hidden_links: bool = False
+    # ... and "scarring/atelectasis" as two hedged alternatives, as "scarring or atelectasis" (MeSH coders, whom
+    # the labeler is measured against, code both arms of a slash as present)
+    slash_alternatives: bool = False
 
 
 DEFAULT_WINDOWS = {"pre": 8, "post": 6, "chain": 6, "anchor_before": 3, "anchor_after": 10}
@@ -303,6 +306,8 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
         known("entry_mentions", entry_id)
         label = entry_id if keyed_by == "entries" else kb.get(entry_id).chexpert
         for k in ks:
+            if label and k in drop.get(label, ()):
+                continue  # the label does not take this phrase of its entry ("fractured sternotomy wire")
             if label:
                 get(k).labels[label] = 1
             elif entry_id in doc.get("no_finding", {}).get("suppressor_entries", []):
@@ -403,6 +408,7 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
         history_re=trie_regex([k for k, _ in _expand_all(doc.get("history", []), "history", path)]),
         fingerprint=fingerprint,
         hidden_links=keyed_by == "entries",
+        slash_alternatives=keyed_by == "entries",
     )
 
 

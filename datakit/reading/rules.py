@@ -135,7 +135,7 @@ def find(t: Tables, norm: str) -> list[Found]:
             _apply_cues(t, norm, found[i:j], here)
         i = j
     _decide(found, cues, sentence_cuts)
-    _hedge_alternatives(norm, found)
+    _hedge_alternatives(norm, found, t.slash_alternatives)
     _differential_list(norm, found, sentence_cuts)
     if t.hidden_links:
         _hidden_link(norm, found)
@@ -185,18 +185,23 @@ def _hidden_link(norm: str, found: list[Found]) -> None:
 _LIST_JOIN = re.compile(r"\s*(?:,\s*)?(?:and|or|and/or)?\s*$|\s*(?:,|and|or|and/or)\s+")
 
 
-# "atelectasis or scarring", "atelectasis or early pneumonia": alternatives offered, neither asserted
-_ALTERNATIVE = re.compile(rf"^[\s{PLACEHOLDER_CHAR}]*,?\s*or\s+(?:[\w{PLACEHOLDER_CHAR}]+\s+)?$")
+# "atelectasis or scarring", "atelectasis or early pneumonia", "scar/atelectasis": alternatives offered, neither
+# asserted
+_ALTERNATIVE = re.compile(rf"^[\s{PLACEHOLDER_CHAR}]*(?:,?\s*or\s+(?:[\w{PLACEHOLDER_CHAR}]+\s+)?|\s*/\s*"
+                          rf"(?:[\w{PLACEHOLDER_CHAR}]+\s+)?)$")
 
 
-def _hedge_alternatives(norm: str, found: list[Found]) -> None:
-    """Two unnegated mentions joined by "or" are both uncertain."""
+def _hedge_alternatives(norm: str, found: list[Found], slash: bool) -> None:
+    """Two unnegated mentions joined by "or" (and by "/" when ``slash``) are both uncertain."""
     for a, b in zip(found, found[1:], strict=False):
-        if a.clause != b.clause or not _ALTERNATIVE.match(norm[a.end : b.start]):
+        between = norm[a.end : b.start]
+        if a.clause != b.clause or not _ALTERNATIVE.match(between):
             continue
+        if "/" in between and (not slash or a.phrase.labels == b.phrase.labels):
+            continue  # "CABG/sternotomy": two names of one thing, not alternatives
         # "atelectasis or possibly pneumonia": the second is hedged by its own cue, the first by the "or"
         if a.status in (None, 1, -1) and b.status in (None, 1, -1) and (a.status, b.status) != (-1, -1):
-            m = re.search(r"\bor\b", norm[a.end : b.start])
+            m = re.search(r"\bor\b|/", norm[a.end : b.start])
             span = (a.end + m.start(), a.end + m.end()) if m else None
             for f in (a, b):
                 f.status, f.cue = -1, span

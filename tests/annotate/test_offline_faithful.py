@@ -437,3 +437,28 @@ def test_zones_and_places_keep_their_words_in_the_think_text():
     assert "both lower lung zones" in lungs("Opacities in the lower lung zones bilaterally.")
     assert "right upper lung" in lungs("Patchy opacity in the right upper lung.")
     assert "thoracic spine" in lungs("Degenerative changes of the thoracic spine.")
+
+
+def test_tenth_read_patterns():
+    # a report that reads a finding itself gets no stock alternative against its reading
+    st = study("Two nodules are noted in the right lung measuring 13 mm and 16 mm.",
+               impression="Right lung nodules concerning for metastatic disease.", labels={"lung_lesion": 1})
+    st = replace(st, knowledge=("multiple_pulmonary_nodules", "pulmonary_nodule", "granuloma", "lung_mass"))
+    trace = writer(**{"teacher.error_rate": 0.0}).write(st).trace
+    cited = {k for step in trace["reasoning"] for k in step["knowledge"]}
+    assert "granuloma" not in cited, trace["reasoning"]
+    assert ("lungs", "multiple_pulmonary_nodules", "present", "right") in items(trace), items(trace)
+    st = study("Patchy opacities at the left base compatible with atelectasis.", labels={"atelectasis": 1})
+    st = replace(st, knowledge=("lung_opacity", "atelectasis", "edema", "pneumonia"))
+    steps = writer(**{"teacher.error_rate": 0.0}).write(st).trace["reasoning"]
+    opacity = next(step for step in steps if step["conclusion"] == "lung_opacity")  # its own step comes first
+    assert opacity["knowledge"] == ["lung_opacity"], opacity
+    # "A/B" stays one hedged pair, never two definite findings
+    got = items(clean("Minimal XXXX left basilar scarring/atelectasis.", {"atelectasis": -1}))
+    assert {(f, st_) for _, f, st_, _ in got if f in ("atelectasis", "lung_scarring")} == {
+        ("atelectasis", "uncertain"), ("lung_scarring", "uncertain")}, got
+    # a hydropneumothorax backs a pleural-effusion label (the MeSH mapping gives it both) without a second item
+    got = items(clean("There is a large hydropneumothorax within the left chest.",
+                      {"pneumothorax": 1, "pleural_effusion": 1}))
+    assert ("pleura", "hydropneumothorax", "present", "left") in got
+    assert not any(f == "pleural_effusion" and st_ != "absent" for _, f, st_, _ in got), got

@@ -130,6 +130,32 @@ CASES = [
      ["cardiomegaly"]),
     ("Stable postsurgical changes of the left hemithorax.", [("postsurgical_change", "P", "left")], []),
     ("Minimal grade 1 anterolisthesis of T10 on T11.", [("spondylolisthesis", "P", None)], []),
+    # tenth read: "A/B" offers alternatives, as "A or B" does; "CABG/sternotomy" names one thing twice
+    ("Minimal XXXX left basilar scarring/atelectasis.",
+     [("lung_scarring", "U", "left"), ("atelectasis", "U", "left")], []),
+    ("XXXX scar/subsegmental atelectasis in the lingula.",
+     [("lung_scarring", "U", "left"), ("atelectasis", "U", "left")], []),
+    ("Status post CABG/sternotomy.", [("sternotomy_wires", "P", None)], []),
+    # a broken sternotomy wire is the device's fracture, not a bone's
+    ("There is a fracture of superior sternotomy XXXX unchanged.", [("sternotomy_wires", "P", None)], ["fracture"]),
+    ("Fractured sternal wires.", [("sternotomy_wires", "P", None)], ["fracture"]),
+    # a counted plural is several nodules, not one
+    ("Two nodules are noted in the right XXXX XXXX measuring 13 mm and 16 mm.",
+     [("multiple_pulmonary_nodules", "P", "right")], ["pulmonary_nodule"]),
+    # the bone named after the fracture; the place of a degenerative change named after a verb
+    ("Healing fracture of the left 6th rib.", [("rib_fracture", "P", "left")], ["fracture"]),
+    ("Degenerative disease is seen in the thoracic spine.", [("degenerative_spine", "P", None)],
+     ["degenerative_joint_disease"]),
+    ("Degenerative changes are present in the right shoulder.", [("shoulder_degeneration", "P", "right")],
+     ["degenerative_joint_disease"]),
+    # a diagnosis (neoplasm, metastases) is no mass, lesion or count of nodules of its own
+    ("Multiple nodules in both lungs consistent with neoplasm.", [("multiple_pulmonary_nodules", "P", "bilateral")],
+     ["lung_mass", "lung_lesion"]),
+    ("2 right lung pulmonary nodules concerning for metastatic disease.",
+     [("multiple_pulmonary_nodules", "P", "right")], ["lung_lesion", "pulmonary_nodule"]),
+    # air and fluid in the pleural space is a hydropneumothorax, not a separate effusion
+    ("There is a large hydropneumothorax within the left chest.", [("hydropneumothorax", "P", "left")],
+     ["pleural_effusion"]),
 ]
 
 

@@ -90,6 +90,21 @@ CASES = [
     ("Median sternotomy wires are intact.", [("sternotomy_wires", P)], []),
     ("Minimal fluid within the right horizontal fissure.", [("pleural_effusion", P)], []),
     ("9 mm nodule that is not definitively calcified.", [("pulmonary_nodule", P)], ["granuloma"]),
+    # words that only place a finding do not break its match (tenth read: false rejections of good traces)
+    ("Chronic appearing contour deformity of the right posterolateral 7th rib again noted.", [("rib_fracture", P)],
+     []),
+    ("Degenerative changes are seen in the spine.", [("degenerative_spine", P)], []),
+    ("Calcification is seen within the aortic XXXX.", [("aortic_calcification", P)], []),
+    ("Deformity of the right clavicle related to remote XXXX is again seen.", [("clavicle_fracture", P)], []),
+    ("Marked prominence is noted to the pulmonary arteries in the perihilar location.",
+     [("pulmonary_artery_enlargement", P)], []),
+    ("A large calcified right mediastinal adenopathy.", [("calcified_lymph_nodes", P), ("lymphadenopathy", P)], []),
+    ("Unchanged calcified granulomas at the left greater than right hilum.", [("calcified_lymph_nodes", P)], []),
+    ("Two nodules are noted.", [("multiple_pulmonary_nodules", P)], []),
+    # ... but a new predicate between them does
+    ("The rib is intact and there is no deformity.", [], ["rib_fracture"]),
+    # "A/B": alternatives, both uncertain
+    ("Minimal left basilar scarring/atelectasis.", [("lung_scarring", U), ("atelectasis", U)], []),
 ]
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from datakit.reading.second import words as W
 
-_TOKEN = re.compile(r"[a-z0-9]+|[,;:]")
+_TOKEN = re.compile(r"[a-z0-9]+|[,;:/]")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+|\.(?=[A-Z])")
 
 
@@ -297,7 +297,14 @@ class SecondReader:
                     best = _window([where[x] for x in term.order])
                     # in the term's own order a few words may come between; out of order, fewer
                     slack = 3 if best and (term.n > 2 or list(best[2]) == sorted(best[2])) else 2
-                    if best is not None and best[1] - best[0] + 1 <= term.n + slack:
+                    if best is None:
+                        continue
+                    # words that only place the finding ("of the right posterolateral 7th rib", "is seen within
+                    # the") do not count against the window, up to a few of them
+                    raw = best[1] - best[0] + 1
+                    between = [toks[i] for i in range(best[0], best[1] + 1) if i not in best[2]]
+                    width = raw if W.FILLER_STOP.intersection(between) else raw - sum(map(_filler, between))
+                    if width <= term.n + slack and raw <= term.n + slack + W.FILLER_MAX:
                         cands.append((-term.n, best[1] - best[0], best[0], term.entry, best[2], term.structure))
         cands.sort()
         used: set[int] = set()
@@ -448,6 +455,14 @@ class SecondReader:
             if negated and plain_no and words & {"device", "line", "tube", "catheter", "hardware", "wire", "lead"}:
                 regions.add("lines_devices")
         return regions
+
+
+_ORDINAL = re.compile(r"\d+(st|nd|rd|th)?")
+
+
+def _filler(token: str) -> bool:
+    """A word that places or links a finding without naming anything: "the", "right", "posterolateral", "7th"."""
+    return token in W.FILLER or token in W.SIDE_WORDS or _ORDINAL.fullmatch(token) is not None
 
 
 def _window(lists: list[list[int]]) -> tuple[int, int, tuple[int, ...]] | None:

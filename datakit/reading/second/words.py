@@ -62,7 +62,7 @@ TERMINATION = [
     "cause of", "source of",
 ]
 # words joining two findings as alternatives ("atelectasis or pneumonia", "scar versus infiltrate")
-ALTERNATIVE = {"or", "versus", "vs"}
+ALTERNATIVE = {"or", "versus", "vs", "/"}
 
 # a finite verb ends a pre-trigger's scope unless an existential participle follows it ("no effusion is seen")
 VERBS = {"is", "are", "was", "were", "has", "have", "appears", "appear", "remains", "remain", "measures",
@@ -75,7 +75,7 @@ NEW_SUBJECT = {"the", "there", "this", "these", "it", "a", "an", "heart", "lungs
                "patient", "visualized", "degenerative", "interval", "again", "however", "increased", "decreased",
                "new", "persistent", "worsening", "improved", "increasing", "decreasing"}
 # words that split a sentence into segments; a term is matched inside one segment
-SEGMENT_BREAK = {",", "and", "or", "but", "with", "without", "versus", "vs", "while", "whereas", "which", "nor"}
+SEGMENT_BREAK = {",", "/", "and", "or", "but", "with", "without", "versus", "vs", "while", "whereas", "which", "nor"}
 CLAUSE_BREAK = {";", ":"}
 # a comma after one of these joins two adjectives of one noun ("a tortuous, calcified aorta"): no segment break
 LIST_ADJECTIVES = {"tortuous", "calcified", "ectatic", "dilated", "enlarged", "elevated", "small", "large", "mild",
@@ -153,6 +153,15 @@ FORMS = {
 }
 STOP = {"the", "a", "an", "of", "in", "on", "at", "to", "is", "are", "was", "were", "be", "been", "xxxx",
         "and", "or", "there", "this", "that", "its", "their", "within", "for", "by", "as", "seen"}
+# Words between a term's words that only place or link it ("deformity of the right posterolateral 7th rib",
+# "calcification is seen within the aortic knob"): not counted against the match window, at most FILLER_MAX more
+FILLER = STOP | {"noted", "identified", "present", "again", "appears", "appear", "posterior", "anterior", "lateral",
+                 "posterolateral", "anterolateral", "posteromedial", "medial", "upper", "lower", "mid", "midthoracic",
+                 "greater", "than", "more", "region", "aspect", "first", "second", "third", "fourth", "fifth",
+                 "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh", "twelfth", "distal", "proximal"}
+FILLER_MAX = 4
+# ... unless the words between hold one of these: a new predicate about something else
+FILLER_STOP = {"not", "no", "that", "which", "who", "but", "without", "nor"}
 # Terms naming a structure, not an abnormality ("cardiomediastinal silhouette", "heart size"): a mention
 # of them counts only with a word of ABNORMAL beside it, and reads as absent with a word of NORMAL.
 STRUCTURE = {"heart", "cardiac", "size", "silhouette", "contour", "cardiomediastinal", "mediastinal",
@@ -183,7 +192,8 @@ EXTRA_TERMS = {
     "calcified_lymph_nodes": ["calcified granulomas hilar", "calcified granuloma hilar", "calcified granulomas hilum",
                               "granulomas hilar regions", "paratracheal granuloma", "pretracheal granuloma",
                               "granulomatous calcifications paratracheal", "granulomatous calcifications hilar",
-                              "subcarinal granuloma", "calcified hilar", "calcified nodes", "calcified mediastinal"],
+                              "subcarinal granuloma", "calcified hilar", "calcified nodes", "calcified mediastinal",
+                              "calcified mediastinal adenopathy", "calcified adenopathy", "calcified lymph nodes"],
     "orthopedic_hardware": ["spine fusion", "bone anchor", "anchor", "orthopedic screws", "fixation hardware",
                             "surgical screws"],
     "pleural_effusion": ["blunted costophrenic", "blunting costophrenic", "costophrenic blunting",
@@ -194,7 +204,8 @@ EXTRA_TERMS = {
     "mediastinal_widening": ["prominent paratracheal", "paratracheal prominence", "paratracheal fullness",
                              "prominent superior mediastinum", "superior mediastinal prominence"],
     "bulla": ["bullous", "bullae", "bullous emphysema", "bullous changes"],
-    "lymphadenopathy": ["hilar adenopathy", "mediastinal adenopathy", "adenopathy", "enlarged lymph nodes"],
+    "lymphadenopathy": ["hilar adenopathy", "mediastinal adenopathy", "adenopathy", "enlarged lymph nodes",
+                        "calcified mediastinal adenopathy"],  # a calcified adenopathy is both
     "ecg_leads": ["monitor leads", "monitoring wires", "monitor wires", "cardiac monitor leads", "ecg lead",
                   "telemetry wires", "external monitoring devices", "external devices", "overlying wires"],
     "rib_fracture": ["rib deformity", "rib irregularity", "broken rib", "rib fracture deformity",
@@ -216,6 +227,10 @@ EXTRA_TERMS = {
                                        "loss of vertebral body height", "compression deformity"],
     "scoliosis": ["scoliotic", "curvature of the spine", "dextroscoliosis", "levoscoliosis",
                   "dextrocurvature", "levocurvature"],
+    "multiple_pulmonary_nodules": ["two nodules", "three nodules", "four nodules", "several nodules", "2 nodules",
+                                   "3 nodules", "4 nodules", "two pulmonary nodules", "2 pulmonary nodules",
+                                   "three pulmonary nodules", "3 pulmonary nodules", "two lung nodules",
+                                   "three lung nodules", "several pulmonary nodules"],
     "pulmonary_nodule": ["nodular density", "nodular opacity", "fibronodular", "nodular infiltrate"],
     "support_devices": ["support devices", "tubes lines", "lines tubes", "medical devices", "tip", "closure device",
                         "stimulator", "catheter tip"],

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from datakit import semantics as sem
 from datakit import tables
 from datakit.semantics import ABNORMAL
 from datakit.validate.checks import mentions
@@ -109,10 +110,19 @@ def report_vs_labels(ctx: Context) -> pl.DataFrame:
 
 
 def _mapped(frame: pl.DataFrame, ctx: Context) -> pl.DataFrame:
-    """``frame`` (with ``finding``) joined to the label column each finding counts towards."""
-    return frame.join(
-        ctx.entries.select("entry_id", "chexpert"), left_on="finding", right_on="entry_id"
-    ).filter(pl.col("chexpert").is_not_null() & (pl.col("chexpert") != "no_finding"))
+    """``frame`` (with ``finding``) joined to the label column each finding counts towards.
+
+    An entry of :data:`~datakit.semantics.ALSO_LABELS` counts towards two.
+    """
+    also = pl.DataFrame(
+        [(e, lab) for e, labs in sem.ALSO_LABELS.items() for lab in labs],
+        schema={"entry_id": pl.String, "chexpert": pl.String},
+        orient="row",
+    )
+    entries = pl.concat([ctx.entries.select("entry_id", "chexpert"), also])
+    return frame.join(entries, left_on="finding", right_on="entry_id").filter(
+        pl.col("chexpert").is_not_null() & (pl.col("chexpert") != "no_finding")
+    )
 
 
 def _named_in_report(ctx: Context, studies: pl.DataFrame) -> pl.DataFrame:
