@@ -74,6 +74,8 @@ class TraceWriter:
         text = self._text(study)
         found: dict[tuple[str, str], Perceived] = {}
         negated: dict[str, Perceived] = {}  # entry → an explicit negative without a limit ("No pleural effusion.")
+        resolved: set[str] = set()  # entries the report says have resolved ... and those it calls resolving
+        resolving: set[str] = set()
         low = text.lower()
         for p in self.reader.read(text):
             sentence = _sentence_of(low, p.sentence)
@@ -85,6 +87,10 @@ class TraceWriter:
                 continue  # "blunting … secondary to scarring": the report explains the sign; no effusion is offered
             if p.status == "absent" and not p.limit and _NEGATION_WORD.search(p.sentence.lower()):
                 negated.setdefault(p.entry_id, p)  # (a normal qualifier, "heart size upper limits of normal", is none)
+            if p.status == "absent" and _RESOLVED.search(p.sentence.lower()):
+                resolved.add(p.entry_id)
+            if p.status == "present" and _RESOLVING.search(sentence):
+                resolving.add(p.entry_id)
             if p.entry_id == "no_finding" or self.region_of.get(p.entry_id) is None:
                 continue
             if "calcified" in p.descriptors and p.entry_id in W.CALCIFIED_IS:
@@ -111,6 +117,11 @@ class TraceWriter:
             if p.status == "uncertain" and p.entry_id in negated:
                 del found[k]
                 found.setdefault((p.entry_id, "none"), negated[p.entry_id])
+        # "venous engorgement has resolved" in the findings, "resolving venous hypertension" in the impression: the
+        # report does not settle whether any is left on this film, so the trace says neither
+        for k, p in list(found.items()):
+            if p.entry_id in resolved and p.entry_id in resolving:
+                del found[k]
         # The impression is the report's conclusion: a finding the findings state but the impression only hedges
         # ("2.1 cm nodular density … could represent overlapping shadows or actual pulmonary nodule") is uncertain;
         # one the impression explicitly negates ("The lungs focal airspace consolidation" … "No focal airspace
@@ -139,8 +150,17 @@ class TraceWriter:
         # atelectasis, not that and a side-less "possible atelectasis"
         sided |= {(q.entry_id, s) for q in found.values() if q.laterality != "none" and q.status in ABNORMAL
                   for s in ABNORMAL if _rank(s) <= _rank(q.status)}
-        specific = {(self.kb.get(p.entry_id).chexpert, p.status) for p in found.values()
-                    if self.kb.get(p.entry_id).chexpert not in (None, p.entry_id)}
+        # ... at the same place: "interstitial opacities" are no lung opacity besides, but an airspace opacity at
+        # the apex stays beside interstitial opacities at the base
+        specific: dict[tuple[str, str], list[Perceived]] = {}
+        for p in found.values():
+            if self.kb.get(p.entry_id).chexpert not in (None, p.entry_id):
+                specific.setdefault((self.kb.get(p.entry_id).chexpert, p.status), []).append(p)
+
+        def generic(p: Perceived) -> bool:
+            return any((q.laterality == p.laterality or "none" in (q.laterality, p.laterality))
+                       and (not q.location or not p.location or q.location == p.location)
+                       for q in specific.get((p.entry_id, p.status), ()))
         # "moderate left and small right effusions … bilateral effusions, left greater than right": the two sided
         # items say it all, so a bilateral one that adds no grade of its own is the same finding again
         both_sides = {(e, s) for e, s, side in ((p.entry_id, p.status, p.laterality) for p in found.values())
@@ -150,7 +170,7 @@ class TraceWriter:
         findings = [p for p in found.values()
                     if not (p.entry_id == "pulmonary_nodule" and (p.laterality, p.status) in many)
                     and (p.laterality != "none" or (p.entry_id, p.status) not in sided)
-                    and (p.entry_id, p.status) not in specific
+                    and not generic(p)
                     and not (p.laterality == "bilateral" and p.severity is None
                              and (p.entry_id, p.status) in both_sides)]
         return self._reconcile(findings, study.labels)
@@ -607,6 +627,8 @@ class LabelNotInReport(Exception):
 
 
 _NEVER = re.compile(r"(?!x)x")
+_RESOLVED = re.compile(r"\b(?:resolved|cleared|resolution)\b")
+_RESOLVING = re.compile(r"\b(?:resolving|improving|clearing)\b")
 _TUBE = re.compile(r"tube|catheter|picc|line|balloon")
 
 

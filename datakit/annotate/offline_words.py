@@ -53,7 +53,7 @@ _PLURAL = {"base": "bases", "apex": "apices", "lower lobe": "lower lobes", "uppe
 _ADJECTIVES = {"apical", "biapical", "bibasilar", "bibasal", "basilar", "basal", "retrocardiac", "perihilar",
                "infrahilar", "suprahilar", "hilar", "subpleural", "peripheral", "paratracheal", "upper thoracic",
                "lingular", "mid thoracic", "midthoracic", "lower thoracic", "thoracolumbar", "paraspinal",
-               "retrocrural", "pretracheal",
+               "retrocrural", "pretracheal", "mediastinal",
                "subcarinal", "scapular", "humeral", "glenoid", "sternal", "acromioclavicular", "axillary",
                "epigastric"}
 

@@ -9,7 +9,7 @@ present (left, small) and pleural_effusion absent. The offline teacher places th
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,11 @@ _BOTH_NAMED = re.compile(r"\s*and\s+(?:the\s+)?(?P<other>left|right)\s+(?:(?:upp
                          r"(?:lung zones?|lungs?|lobes?|bases?|apices|apex|hemithorax|sides?)\s*(?:[.,;]|$)")
 _LESS_LIKELY = re.compile(rf"\bless\s+(?:likely|probabl[ey]|{rules.PLACEHOLDER_CHAR}+)\s+(?:\w+\s+)?$")
 _JOINER = re.compile(r",|\b(?:and|or|with|versus|vs|related|due|secondary|from|than)\b")
+# descriptive lung shadows a report may go on to interpret ("opacities, possibly scarring")
+_SHADOWS = frozenset({"lung_opacity", "interstitial_abnormality", "ground_glass_opacity"})
+# lymph nodes keep "mediastinal" as their place (other findings read it as a structure word)
+_NODES = frozenset({"calcified_lymph_nodes", "lymphadenopathy"})
+_MEDIASTINAL = re.compile(r"\bmediastinal\b")
 # entries of several things, whose sizes the report may give one by one
 _MANY = frozenset({"multiple_pulmonary_nodules", "granuloma", "calcified_lymph_nodes", "lymphadenopathy"})
 _SIZE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:x\s*\d+(?:\.\d+)?\s*)?(?:cm|mm)\b")
@@ -154,6 +159,7 @@ class FindingReader:
         prev_end_before = 0
         all_next = {f.start: g.start for f, g in zip(mentions, mentions[1:], strict=False)}
         per_sentence: dict[int, int] = {}
+        sentence_of: dict[int, int] = {}  # index into out → the sentence it was read in
         for g in mentions:
             per_sentence[g.sentence] = per_sentence.get(g.sentence, 0) + 1
         # where the next mention starts ("tip" is a device mention of its own, not the next device)
@@ -247,6 +253,8 @@ class FindingReader:
                 limit = " ".join(dict.fromkeys(LIMITS.findall(f"{neg_before} {norm[f.start : f.end]}"))) \
                     if status == 0 else ""
                 location = _location(context) if status != 0 else ""
+                if status != 0 and not location and entry_id in _NODES and _MEDIASTINAL.search(context):
+                    location = "mediastinal"  # "calcified mediastinal XXXX": the nodes' place, not the hila's
                 if status != 0 and not location and entry_id in _SITED:
                     site = BONE_SITES.search(context)
                     location = site.group(1) if site else ""
@@ -276,7 +284,31 @@ class FindingReader:
                 out.append(Perceived(entry_id, entry.region, _STATUS[status], side, grade, clause, limit,
                                      location, described if status != 0 else (), course, tip, hedge,
                                      grade_range(graded) if grade else ""))
-        return out
+                sentence_of[len(out) - 1] = f.sentence
+        return _readings_take_their_place(out, sentence_of)
+
+
+def _readings_take_their_place(out: list[Perceived], sentence_of: dict[int, int]) -> list[Perceived]:
+    """A hedged reading of a placed shadow takes the shadow's side and place.
+
+    "Biapical opacities, possibly scarring": the scarring is biapical; "left upper lobe opacities ... subsegmental
+    atelectasis or scarring" in one sentence: both are in the left upper lobe. Only a lung reading with neither side
+    place of its own (and no other side), after the one placed shadow of its sentence.
+    """
+    shadows: dict[int, list[int]] = {}
+    for k, p in enumerate(out):
+        if p.entry_id in _SHADOWS and p.status == "present" and k in sentence_of:
+            shadows.setdefault(sentence_of[k], []).append(k)
+    for k, p in enumerate(out):
+        placed = shadows.get(sentence_of.get(k, -1), [])
+        # (a granuloma at the hilum would read as a calcified node there: it keeps its own words)
+        if (p.status != "uncertain" or p.region != "lungs" or p.entry_id in _SHADOWS or p.location
+                or p.entry_id == "granuloma" or len(placed) != 1 or placed[0] > k):
+            continue
+        q = out[placed[0]]
+        if p.laterality in ("none", q.laterality) and (q.laterality != "none" or q.location):
+            out[k] = replace(p, laterality=q.laterality, location=q.location)
+    return out
 
 
 def _raw_grade(text: str) -> str:

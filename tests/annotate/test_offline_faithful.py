@@ -462,3 +462,20 @@ def test_tenth_read_patterns():
                       {"pneumothorax": 1, "pleural_effusion": 1}))
     assert ("pleura", "hydropneumothorax", "present", "left") in got
     assert not any(f == "pleural_effusion" and st_ != "absent" for _, f, st_, _ in got), got
+
+
+def test_tenth_read_patterns_after_review():
+    w = writer(**{"teacher.error_rate": 0.0})
+    # "has resolved" in the findings, "resolving" in the impression: the trace says neither
+    tr = w.write(study("Pulmonary venous engorgement has resolved. Heart size is now normal.",
+                       impression="Resolving pulmonary venous hypertension.")).trace
+    assert not any(f == "pulmonary_vascular_congestion" for _, f, _, _ in items(tr)), items(tr)
+    # calcified mediastinal nodes keep their place
+    ev = [i["evidence"] for i in clean("Calcified mediastinal XXXX. The lungs are clear.")["perception"]
+          if i["finding"] == "calcified_lymph_nodes"]
+    assert ev and "mediastinal" in ev[0].lower(), ev
+    # an airspace opacity elsewhere stays beside an interstitial pattern
+    got = items(clean("Interstitial opacities within the right lung base, with patchy airspace opacity within the "
+                      "right lung apex.", {"lung_opacity": 1}))
+    assert ("lungs", "lung_opacity", "present", "right") in got and (
+        "lungs", "interstitial_abnormality", "present", "right") in got, got

@@ -148,6 +148,9 @@ CASES = [
      ["degenerative_joint_disease"]),
     ("Degenerative changes are present in the right shoulder.", [("shoulder_degeneration", "P", "right")],
      ["degenerative_joint_disease"]),
+    # a hedged reading of a placed shadow takes its side (and place: test_location_and_descriptors)
+    ("There are biapical opacities, possibly scarring.",
+     [("lung_opacity", "P", "bilateral"), ("lung_scarring", "U", "bilateral")], []),
     # a diagnosis (neoplasm, metastases) is no mass, lesion or count of nodules of its own
     ("Multiple nodules in both lungs consistent with neoplasm.", [("multiple_pulmonary_nodules", "P", "bilateral")],
      ["lung_mass", "lung_lesion"]),
@@ -196,6 +199,8 @@ def test_location_and_descriptors(reader):
     assert (p.laterality, p.location) == ("right", "mid and upper lung zone")
     (p,) = reader.read("Small amount of fluid in the right minor fissure.")
     assert (p.entry_id, p.laterality, p.location) == ("pleural_effusion", "right", "minor fissure")
+    got = {q.entry_id: q for q in reader.read("Streaky left basal opacities, which could reflect atelectasis.")}
+    assert got["atelectasis"].laterality == "left" and got["atelectasis"].location == "basal", got
     (p,) = reader.read("Mild right apex curvature of the lower thoracic spine.")
     assert p.location == ""  # the curve's apex, not the lung's
 

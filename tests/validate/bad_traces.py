@@ -804,6 +804,28 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
 ]
 
 # Good traces that must pass every check (besides diversity, tested on its own corpus).
+def _interstitial_and_left_opacity(t):
+    t["perception"][1] = item("lungs", "interstitial_abnormality", "present", "Bibasal interstitial pattern.",
+                              "bilateral")
+    t["perception"].insert(2, item("lungs", "lung_opacity", "present", "Platelike left basal lung opacity.", "left"))
+    t["reasoning"] = [
+        {
+            "observation": "Bibasal interstitial pattern",
+            "inference": "Lines at both bases are an interstitial pattern [K:interstitial_abnormality].",
+            "knowledge": ["interstitial_abnormality"],
+            "conclusion": "interstitial_abnormality",
+            "status": "present",
+        },
+        {
+            "observation": "Platelike left basal lung opacity",
+            "inference": "A plate of whiter lung at the left base is a lung opacity [K:lung_opacity].",
+            "knowledge": ["lung_opacity"],
+            "conclusion": "lung_opacity",
+            "status": "present",
+        },
+    ]
+
+
 GOOD: list[tuple[str, dict[str, Any]]] = [
     ("g_effusion", {"trace": E(), "lab": EFFUSION_LABELS}),
     ("g_normal", {"trace": normal_trace(), "lab": NORMAL_LABELS}),
@@ -983,6 +1005,19 @@ GOOD: list[tuple[str, dict[str, Any]]] = [
             ),
             "lab": NORMAL_LABELS,
             "hits": ("no_finding", "pneumothorax"),
+        },
+    ),
+    # a bilateral interstitial pattern carries its own sides: the left lung opacity beside it is not half of it
+    (
+        "g_kin_sides",
+        {
+            "trace": spoil(normal_trace(), _interstitial_and_left_opacity),
+            "lab": labels(lung_opacity=1),
+            "report": {
+                "findings": "There is bibasal interstitial opacity and left basal platelike opacity. The heart "
+                "size is normal.",
+                "impression": "Basilar interstitial opacity and left basal platelike opacity.",
+            },
         },
     ),
 ]

@@ -302,6 +302,7 @@ _TERMS = {
     "atelectasis": r"atelectasis",
     "support_devices": r"tube|catheter|pacemaker|line",
     "fracture": r"fracture",
+    "lung_opacity": r"opacit",
 }
 
 

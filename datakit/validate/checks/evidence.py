@@ -239,8 +239,16 @@ def _report_problems(ctx: Context) -> list[pl.DataFrame]:
         said.filter(_abnormal("m_status"))
         .join(kin(ctx), on="entry")
         .join(final.select("study_id", "finding"), on=["study_id", "finding"], how="semi")
-        .sort("_pos", "clause", maintain_order=True)
     )
+    # a kin's mention that an item of its own entry carries gives the other item no side: "bibasal interstitial
+    # opacity and left basal platelike opacity" is a bilateral interstitial pattern and a left lung opacity
+    carried = final.select("study_id", pl.col("finding").alias("entry")).unique()
+    said = pl.concat(
+        [
+            said.filter(pl.col("entry") == pl.col("finding")),
+            said.filter(pl.col("entry") != pl.col("finding")).join(carried, on=["study_id", "entry"], how="anti"),
+        ]
+    ).sort("_pos", "clause", maintain_order=True)
 
     # sides: every side the items have must be one the report allows; a report's "bilateral" needs both
     keys = ["study_id", "finding"]
