@@ -1,6 +1,8 @@
 """A reviewer's read of accepted traces: a sheet to judge, and the score of the verdicts.
 
     python benchmarks/review_read.py sheet --run RUN --n 80 --seed 0 > sheet.md
+    python benchmarks/review_read.py sheet --run RUN --n 80 --seed 1 --exclude benchmarks/reads/*.jsonl > sheet.md
+    python benchmarks/review_read.py sheet --run OLD_RUN --studies sheet.md > base.md   # a paired read
     python benchmarks/review_read.py score verdicts.jsonl [more.jsonl ...]
 
 The automatic figures of ``faithfulness.py`` use a judge of their own; this is the other instrument, the one the
@@ -51,7 +53,7 @@ def statements(trace: dict) -> list[tuple[str, str]]:
     return out
 
 
-def sheet(run: Path, n: int, seed: int, exclude: set[str] = frozenset()) -> str:
+def sheet(run: Path, n: int, seed: int, exclude: set[str] = frozenset(), only: set[str] | None = None) -> str:
     traces = pl.read_parquet(run / "traces.parquet", columns=["study_id", "trace_json", "injected_error"])
     studies = pl.read_parquet(run / "studies.parquet", columns=["study_id", "findings", "impression"])
     rejected = set()
@@ -60,7 +62,10 @@ def sheet(run: Path, n: int, seed: int, exclude: set[str] = frozenset()) -> str:
         rejected = set(val.filter(~pl.col("passed") & (pl.col("severity") == "error"))["study_id"].to_list())
     # studies an earlier sheet held are left out, so a second read after fixes is of traces nobody tuned against
     accepted = traces.filter(~pl.col("study_id").is_in(list(rejected | set(exclude)))).sort("study_id")
-    pick = sorted(random.Random(seed).sample(range(accepted.height), min(n, accepted.height)))
+    if only is not None:  # the studies of another sheet (a paired read of an older commit's traces)
+        pick = [i for i, sid in enumerate(accepted["study_id"].to_list()) if sid in only]
+    else:
+        pick = sorted(random.Random(seed).sample(range(accepted.height), min(n, accepted.height)))
     report = {r["study_id"]: r for r in studies.to_dicts()}
     parts = [f"# Review sheet: {len(pick)} accepted traces of {run} (seed {seed})\n"]
     for i in pick:
@@ -104,6 +109,14 @@ def score(paths: list[Path]) -> str:
     return "\n".join(out)
 
 
+def _studies_of(path: Path) -> set[str]:
+    """The study ids a sheet (its "## study ID" headers) or a verdict file (JSON lines) names."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if path.suffix == ".jsonl":
+        return {str(json.loads(line)["study_id"]) for line in lines if line.strip()}
+    return {line.split()[2] for line in lines if line.startswith("## study ")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -111,14 +124,17 @@ def main() -> None:
     s.add_argument("--run", type=Path, required=True)
     s.add_argument("--n", type=int, default=80)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--exclude", type=Path, nargs="*", default=[], help="earlier sheets whose studies to leave out")
+    s.add_argument("--exclude", type=Path, nargs="*", default=[],
+                   help="earlier sheets or verdict files (.jsonl) whose studies to leave out")
+    s.add_argument("--studies", type=Path, default=None,
+                   help="a sheet or verdict file: write the sheet of its studies instead of a sample (paired reads)")
     c = sub.add_parser("score", help="score reviewer verdicts (JSON lines)")
     c.add_argument("verdicts", type=Path, nargs="+")
     args = parser.parse_args()
     if args.cmd == "sheet":
-        seen = {line.split()[2] for p in args.exclude for line in p.read_text(encoding="utf-8").splitlines()
-                if line.startswith("## study ")}
-        sys.stdout.write(sheet(args.run, args.n, args.seed, seen))
+        seen = set().union(*(_studies_of(p) for p in args.exclude))
+        only = _studies_of(args.studies) if args.studies else None
+        sys.stdout.write(sheet(args.run, args.n, args.seed, seen, only))
     else:
         print(score(args.verdicts))
 

@@ -129,7 +129,10 @@ _TIP_AT = re.compile(rf"\b(?:tips?|terminat\w*|ends?|ending)\b[^.;]{{0,30}}?"
                      rf"(?:(?P<cm>\d+(?:\.\d+)?\s*cm\s+(?:above|below)\s+the\s+carina)|"
                      rf"(?:in|at|over|within|into|near|overlying|projects over|projecting over|at the level of|"
                      rf"in the region of|at the junction of)\s+(?P<place>{_TIP_PLACE}))\b")
-_COMPARED = re.compile(r"\b(?:more|most|less|slightly more)\s+(?:marked|markedly|severe|prominent)\b")
+_COMPARED = re.compile(r"\b(?:more|most|less|slightly more)\s+(?:marked|markedly|severe|prominent)\b"
+                       # a grade of the change, not of the finding: "mildly improved opacities"
+                       r"|\b(?:mild|mildly|slight|slightly|minimal|minimally|moderately|markedly|marked)\s+"
+                       r"(?:improved|improving|improvement|worse|worsened|worsening|progressed|changed)\b")
 
 
 class FindingReader:
@@ -213,9 +216,12 @@ class FindingReader:
                 if both and both.group("other") != side:
                     side = "bilateral"  # "opacities in the left | and right mid lung zones"
                 grade = severity_of(graded) if status != 0 and SEVERITY_WORDS.search(graded) else None
-                if grade == "large" and _raw_grade(graded) == "large" and "large" not in entry.severity_terms \
-                        and {"mild", "moderate", "severe"} & set(entry.severity_terms):
-                    grade = None  # "the heart is large" says enlarged: cardiomegaly is graded mild to severe
+                if grade in ("large", "small") and _raw_grade(graded) == grade and grade not in entry.severity_terms \
+                        and {"mild", "moderate", "severe"} & set(entry.severity_terms) \
+                        and (grade == "large" or entry.region == "bones_soft_tissue"):
+                    # "the heart is large" says enlarged: cardiomegaly is graded mild to severe; "small T-spine
+                    # osteophytes" are small spurs, not a small degenerative change
+                    grade = None
                 if grade is None and status != 0 and prev_grade and _ALTERNATIVE_JOIN.fullmatch(
                         norm[prev_end_before : f.start]):
                     grade = prev_grade  # "minimal scarring or atelectasis": the grade is the pair's
@@ -265,8 +271,10 @@ class FindingReader:
                         location = " ".join(pair.group(0).split())
                     elif not location and per_sentence.get(f.sentence, 0) == 1:
                         location = _location(norm[sa:sb])  # the sentence's only finding takes its place words
-                if entry.region == "bones_soft_tissue" and location in _LUNG_PLACES:
-                    location = ""  # "right apex curvature of the spine" is the curve's apex, not the lung's
+                if entry.region in ("bones_soft_tissue", "heart_mediastinum") and location in _LUNG_PLACES:
+                    # "right apex curvature of the spine" is the curve's apex, not the lung's; "borderline
+                    # cardiomegaly, stable mediastinal and hilar contours": the heart is not hilar
+                    location = ""
                 described = tuple(dict.fromkeys(d for d in DESCRIPTORS.findall(own) if d not in limit.split()))
                 if status != 0 and entry.region != "lines_devices":
                     # a measured size is the report's own precision ("1.4 cm nodule", "3.5 cm apical pneumothorax")

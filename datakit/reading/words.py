@@ -15,7 +15,10 @@ _SEVERITY_ALIASES = {"tiny": "trace", "minimal": "mild", "marked": "severe", "ma
 SEVERITY_WORDS = re.compile(
     r"\b(" + "|".join(sorted({*SIZE_SCALE, *DEGREE_SCALE, *_SEVERITY_ALIASES}, key=len, reverse=True)) + r")\b"
 )
-_SIDE = re.compile(r"\b(left|right|bilateral|bilaterally|both|bibasilar|bibasal|bibasalar|biapical|bihilar|"
+# ("both" of two views is no side: "identified both on PA and lateral views")
+_SIDE = re.compile(r"\b(left|right|bilateral|bilaterally|both(?![\s-]+(?:on[\s-]+|in[\s-]+)?(?:the[\s-]+)?"
+                   r"(?:pa|ap|frontal|lateral|views?|projections?|films?|images?|exams?|studies|examinations?)\b)|"
+                   r"bibasilar|bibasal|bibasalar|biapical|bihilar|"
                    r"lingula|lingular|middle lobe|rightward|leftward|dextroscoliosis|dextrocurvature|dextroconvex|"
                    r"levoscoliosis|levocurvature|levoconvex)\b")
 # lobes that exist on one side only: the lingula is left, the middle lobe right; a shift towards a side is that side

@@ -151,6 +151,18 @@ CASES = [
     # a hedged reading of a placed shadow takes its side (and place: test_location_and_descriptors)
     ("There are biapical opacities, possibly scarring.",
      [("lung_opacity", "P", "bilateral"), ("lung_scarring", "U", "bilateral")], []),
+    # two findings of one aorta; a size word is no grade of a degenerative change
+    ("The aorta is tortuous and ectatic.", [("tortuous_aorta", "P", None), ("aortic_enlargement", "P", None)], []),
+    ("Tortuous and ectatic thoracic aorta.", [("tortuous_aorta", "P", None), ("aortic_enlargement", "P", None)],
+     []),
+    # eleventh read: "both" of two views is no side; a right-sided rib deformity is a possible old fracture; a
+    # right aortic arch (IU-Xray hides the noun); the predominant side of emphysema
+    ("Irregular 1.2 cm opacity in the left upper lung is identified both on PA and lateral views.",
+     [("lung_opacity", "P", "left")], []),
+    ("Old right-sided rib deformities are noted.", [("rib_fracture", "U", "right")], ["fracture"]),
+    ("Stable appearance of the right aortic XXXX.", [("right_aortic_arch", "P", None)], []),
+    ("There are emphysematous changes, particularly within the right upper lobe.", [("emphysema", "P", "right")],
+     []),
     # a diagnosis (neoplasm, metastases) is no mass, lesion or count of nodules of its own
     ("Multiple nodules in both lungs consistent with neoplasm.", [("multiple_pulmonary_nodules", "P", "bilateral")],
      ["lung_mass", "lung_lesion"]),
@@ -201,6 +213,12 @@ def test_location_and_descriptors(reader):
     assert (p.entry_id, p.laterality, p.location) == ("pleural_effusion", "right", "minor fissure")
     got = {q.entry_id: q for q in reader.read("Streaky left basal opacities, which could reflect atelectasis.")}
     assert got["atelectasis"].laterality == "left" and got["atelectasis"].location == "basal", got
+    (p,) = reader.read("Mildly improved bibasilar opacities.")  # the grade of the change, not of the opacity
+    assert p.severity is None, p
+    (p,) = reader.read("Stable borderline cardiomegaly, stable mediastinal and hilar contours.")
+    assert p.entry_id == "cardiomegaly" and not p.location, p
+    (p,) = reader.read("Small T-spine osteophytes.")
+    assert p.entry_id == "degenerative_spine" and p.severity is None, p
     (p,) = reader.read("Mild right apex curvature of the lower thoracic spine.")
     assert p.location == ""  # the curve's apex, not the lung's
 

@@ -103,6 +103,11 @@ CASES = [
     ("Two nodules are noted.", [("multiple_pulmonary_nodules", P)], []),
     # ... but a new predicate between them does
     ("The rib is intact and there is no deformity.", [], ["rib_fracture"]),
+    ("The aorta is tortuous and ectatic.", [("tortuous_aorta", P), ("aortic_enlargement", P)], []),
+    ("Tortuous and ectatic thoracic aorta.", [("tortuous_aorta", P), ("aortic_enlargement", P)], []),
+    ("The aorta is mildly tortuous and ectatic.", [("tortuous_aorta", P), ("aortic_enlargement", P)], []),
+    ("Tortuous and dilated aorta.", [("tortuous_aorta", P), ("aortic_enlargement", P)], []),
+    ("Stable appearance of the right aortic XXXX.", [("right_aortic_arch", P)], []),
     # "A/B": alternatives, both uncertain
     ("Minimal left basilar scarring/atelectasis.", [("lung_scarring", U), ("atelectasis", U)], []),
 ]
@@ -129,6 +134,7 @@ def test_sentence(reader, sentence, must, never):
         ("Elevated left hemidiaphragm.", "elevated_hemidiaphragm", {"left"}, set()),
         ("Mild to moderate cardiomegaly.", "cardiomegaly", set(), {1, 2}),
         ("Only trace blunting of the right costophrenic angle left.", "pleural_effusion", {"right"}, {0}),
+        ("A left upper lung opacity is identified both on PA and lateral views.", "lung_opacity", {"left"}, set()),
     ],
 )
 def test_sides_and_grades(reader, sentence, entry, sides, levels):

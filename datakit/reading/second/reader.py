@@ -165,7 +165,10 @@ class SecondReader:
             if t in W.CLAUSE_BREAK:
                 c += 1
                 s += 1
-            elif t in W.SEGMENT_BREAK and not (t == "," and k and toks[k - 1] in W.LIST_ADJECTIVES):
+            elif t in W.SEGMENT_BREAK and not (t == "," and k and toks[k - 1] in W.LIST_ADJECTIVES) and not (
+                t == "and" and k and toks[k - 1] in W.LIST_ADJECTIVES and toks[k + 1 : k + 2] and
+                toks[k + 1] in W.LIST_ADJECTIVES
+            ):  # "a tortuous, calcified aorta"; "the aorta is tortuous and ectatic": one noun's adjectives
                 s += 1
             seg.append(s)
             clause.append(c)
@@ -313,8 +316,10 @@ class SecondReader:
         out = []
         for _, _, _, entry, pos, structure in cands:
             key = tuple(sorted(pos))
-            if (entry, key) in named or (used.intersection(pos) and key not in taken):
+            shared = {i for i in used.intersection(pos) if stems[i] not in W.SHARED_NOUNS}
+            if (entry, key) in named or (shared and key not in taken):
                 continue  # overlaps a longer match; the same words as one already taken name both entries
+            # (the aorta may be shared: "the aorta is mildly tortuous and ectatic", "tortuous and dilated aorta")
             used.update(pos)
             taken.add(key)
             named.add((entry, key))
@@ -363,6 +368,8 @@ class SecondReader:
             prev = toks[i - 1] if i else ""
             if t == "left" and (i + 1 == len(toks) or toks[i + 1] in W.CLAUSE_BREAK) and prev not in W.SIDE_LEAD:
                 side = None  # "only trace blunting of the angle left": what remains, not a side
+            if t == "both" and set(toks[i + 1 : i + 4]) & W.VIEWS:
+                side = None  # "identified both on PA and lateral views": both views, not both sides
             if side and (nxt not in W.ANATOMY or nxt in own):
                 sides.add(side)
             if (t, toks[i + 1] if i + 1 < len(toks) else "") in W.SIDE_PHRASES:
@@ -377,6 +384,8 @@ class SecondReader:
         if not sides:  # "densities in the left base may be … atelectasis": the side of what it explains
             for i in range(len(toks)):
                 side = W.SIDE_WORDS.get(toks[i])
+                if toks[i] == "both" and set(toks[i + 1 : i + 4]) & W.VIEWS:
+                    side = None
                 nxt = stems[i + 1] if i + 1 < len(toks) else ""
                 if clause[i] == c and side and (nxt not in W.ANATOMY or nxt in own):
                     sides.add(side)

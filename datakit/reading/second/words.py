@@ -82,6 +82,9 @@ LIST_ADJECTIVES = {"tortuous", "calcified", "ectatic", "dilated", "enlarged", "e
                    "moderate", "patchy", "streaky", "linear", "nodular", "hazy", "dense", "chronic", "old", "healed",
                    "healing", "tiny", "minimal", "subtle", "scattered", "faint", "irregular"}
 
+# nouns that two coordinated findings may both describe ("the aorta is tortuous and ectatic")
+SHARED_NOUNS = {"aorta", "aortic"}
+
 # --- context: where a mention does not describe the current radiograph's own lung, or not at all ------------
 ATTRIBUTION = [
     "represent", "represents", "representing", "reflect", "reflects", "reflecting", "due to", "related to",
@@ -123,6 +126,8 @@ SIDE_WORDS = {"left": "left", "right": "right", "bilateral": "bilateral", "bilat
               "both": "bilateral", "bibasilar": "bilateral", "bibasal": "bilateral", "bibasalar": "bilateral",
               "biapical": "bilateral", "lingula": "left", "lingular": "left", "lll": "left", "lul": "left",
               "rll": "right", "rul": "right", "rml": "right", "bihilar": "bilateral", "lingulae": "left"}
+VIEWS = {"pa", "ap", "frontal", "lateral", "view", "views", "projection", "projections", "film", "films", "image",
+         "images", "exam", "exams", "examination", "studies"}
 SIDE_LEAD = {"the", "on", "to", "at", "in", "of", "both", "and", "or", "more", "greater", "than", "worse"}
 SIDE_PHRASES = {("middle", "lobe"): "right", ("right", "middle"): "right"}
 # "left atrium", "right hemidiaphragm": the side of a part of the anatomy, not of the finding
@@ -210,7 +215,11 @@ EXTRA_TERMS = {
                   "telemetry wires", "external monitoring devices", "external devices", "overlying wires"],
     "rib_fracture": ["rib deformity", "rib irregularity", "broken rib", "rib fracture deformity",
                      "fractures of the ribs", "healed rib", "rib deformities"],
-    "tortuous_aorta": ["aorta tortuous", "tortuous aortic", "aortic unfolding", "unfolded thoracic aorta"],
+    "right_aortic_arch": ["right aortic"],  # "the right aortic XXXX": the placeholder hides the arch
+    # a tortuous and ectatic (dilated) aorta is both entries
+    "aortic_enlargement": ["tortuous ectatic aorta", "tortuous ectatic thoracic aorta"],
+    "tortuous_aorta": ["tortuous ectatic thoracic aorta", "aorta tortuous", "tortuous aortic", "aortic unfolding",
+                       "unfolded thoracic aorta"],
     "elevated_hemidiaphragm": ["hemidiaphragm elevated", "elevated diaphragmatic", "diaphragm elevated"],
     "degenerative_spine": ["degenerative thoracolumbar", "degenerative midthoracic", "degenerative changes spine",
                            "degenerative thoracic spine", "spurring",
