@@ -550,7 +550,8 @@ class TraceWriter:
         said = p.sentence.lower()
         if said and W.INTERPRETS.search(said):
             return ()  # "... consistent with", "concerning for", "chronic inflammatory change"
-        if W.REPORT_DIAGNOSES.get(entry.region, _NEVER).search(text.lower()):
+        diagnoses = W.REPORT_DIAGNOSES.get(entry.region)
+        if diagnoses is not None and diagnoses.search(text.lower()):
             return ()
         return None
 
@@ -626,7 +627,6 @@ class LabelNotInReport(Exception):
         self.labels = labels
 
 
-_NEVER = re.compile(r"(?!x)x")
 _RESOLVED = re.compile(r"\b(?:resolved|cleared|resolution)\b")
 _RESOLVING = re.compile(r"\b(?:resolving|improving|clearing)\b")
 _TUBE = re.compile(r"tube|catheter|picc|line|balloon")

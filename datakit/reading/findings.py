@@ -89,6 +89,9 @@ _BOTH_NAMED = re.compile(r"\s*and\s+(?:the\s+)?(?P<other>left|right)\s+(?:(?:upp
                          r"(?:lung zones?|lungs?|lobes?|bases?|apices|apex|hemithorax|sides?)\s*(?:[.,;]|$)")
 _LESS_LIKELY = re.compile(rf"\bless\s+(?:likely|probabl[ey]|{rules.PLACEHOLDER_CHAR}+)\s+(?:\w+\s+)?$")
 _JOINER = re.compile(r",|\b(?:and|or|with|versus|vs|related|due|secondary|from|than)\b")
+# findings a sentence's other side does not reach ("opacity in the left upper lobe with partial resection of the
+# posterior fourth rib": the report gives the operation no side)
+_OWN_SIDE_ONLY = frozenset({"postsurgical_change"})
 # descriptive lung shadows a report may go on to interpret ("opacities, possibly scarring")
 _SHADOWS = frozenset({"lung_opacity", "interstitial_abnormality", "ground_glass_opacity"})
 # lymph nodes keep "mediastinal" as their place (other findings read it as a structure word)
@@ -195,7 +198,8 @@ class FindingReader:
                         after = norm[f.end : right]
                         tip = _TIP.search(after)
                         side = laterality_of(strip.sub(" ", after[: tip.start()] if tip else after))
-                if side == "none" and entry.laterality and status != 0 and entry.region != "lines_devices":
+                if side == "none" and entry.laterality and status != 0 and entry.region != "lines_devices" \
+                        and entry_id not in _OWN_SIDE_ONLY:
                     # "calcified granuloma, right base", "left lower lobe opacity, concerning for pneumonia": a
                     # sentence with one side only gives it to a mention whose own clause has none
                     a, b = _sentence(norm, f.start, f.end)
@@ -307,6 +311,8 @@ def _readings_take_their_place(out: list[Perceived], sentence_of: dict[int, int]
     for k, p in enumerate(out):
         if p.entry_id in _SHADOWS and p.status == "present" and k in sentence_of:
             shadows.setdefault(sentence_of[k], []).append(k)
+    if not shadows:
+        return out
     for k, p in enumerate(out):
         placed = shadows.get(sentence_of.get(k, -1), [])
         # (a granuloma at the hilum would read as a calcified node there: it keeps its own words)

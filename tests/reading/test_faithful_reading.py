@@ -161,6 +161,10 @@ CASES = [
      [("lung_opacity", "P", "left")], []),
     ("Old right-sided rib deformities are noted.", [("rib_fracture", "U", "right")], ["fracture"]),
     ("Stable appearance of the right aortic XXXX.", [("right_aortic_arch", "P", None)], []),
+    ("There is a tortuous and atherosclerotic calcified thoracic aorta.",
+     [("tortuous_aorta", "P", None), ("aortic_calcification", "P", None)], []),
+    ("She has a partial resection of the posterior fourth rib.", [("postsurgical_change", "P", None)], []),
+    ("Prominent right epicardial fat XXXX.", [("epicardial_fat_pad", "P", "right")], []),
     ("There are emphysematous changes, particularly within the right upper lobe.", [("emphysema", "P", "right")],
      []),
     # a diagnosis (neoplasm, metastases) is no mass, lesion or count of nodules of its own

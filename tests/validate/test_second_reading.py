@@ -108,6 +108,9 @@ CASES = [
     ("The aorta is mildly tortuous and ectatic.", [("tortuous_aorta", P), ("aortic_enlargement", P)], []),
     ("Tortuous and dilated aorta.", [("tortuous_aorta", P), ("aortic_enlargement", P)], []),
     ("Stable appearance of the right aortic XXXX.", [("right_aortic_arch", P)], []),
+    ("There is a tortuous and atherosclerotic calcified thoracic aorta.",
+     [("tortuous_aorta", P), ("aortic_calcification", P)], []),
+    ("She has a partial resection of the posterior fourth rib.", [("postsurgical_change", P)], []),
     # "A/B": alternatives, both uncertain
     ("Minimal left basilar scarring/atelectasis.", [("lung_scarring", U), ("atelectasis", U)], []),
 ]

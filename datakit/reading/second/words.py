@@ -78,12 +78,12 @@ NEW_SUBJECT = {"the", "there", "this", "these", "it", "a", "an", "heart", "lungs
 SEGMENT_BREAK = {",", "/", "and", "or", "but", "with", "without", "versus", "vs", "while", "whereas", "which", "nor"}
 CLAUSE_BREAK = {";", ":"}
 # a comma after one of these joins two adjectives of one noun ("a tortuous, calcified aorta"): no segment break
-LIST_ADJECTIVES = {"tortuous", "calcified", "ectatic", "dilated", "enlarged", "elevated", "small", "large", "mild",
-                   "moderate", "patchy", "streaky", "linear", "nodular", "hazy", "dense", "chronic", "old", "healed",
-                   "healing", "tiny", "minimal", "subtle", "scattered", "faint", "irregular"}
+LIST_ADJECTIVES = {"tortuous", "calcified", "atherosclerotic", "ectatic", "dilated", "enlarged", "elevated", "small",
+                   "large", "mild", "moderate", "patchy", "streaky", "linear", "nodular", "hazy", "dense", "chronic",
+                   "old", "healed", "healing", "tiny", "minimal", "subtle", "scattered", "faint", "irregular"}
 
 # nouns that two coordinated findings may both describe ("the aorta is tortuous and ectatic")
-SHARED_NOUNS = {"aorta", "aortic"}
+SHARED_NOUNS = {"aorta", "aortic", "thoracic", "descending"}
 
 # --- context: where a mention does not describe the current radiograph's own lung, or not at all ------------
 ATTRIBUTION = [
@@ -191,7 +191,7 @@ EXTRA_TERMS = {
     # a clavicle's (or a rib's, below) deformity is a possible old fracture (the teacher writes it uncertain)
     "clavicle_fracture": ["clavicle deformity", "clavicle irregularity", "clavicle injury"],
     "subcutaneous_emphysema": ["cutaneous air"],
-    "postsurgical_change": ["resection lobe", "post op changes"],
+    "postsurgical_change": ["resection lobe", "post op changes", "resection rib", "rib resection"],
     "interstitial_abnormality": ["interstitial opacities", "interstitial markings"],
     # a granuloma at the hilum or beside the trachea is a calcified node there
     "calcified_lymph_nodes": ["calcified granulomas hilar", "calcified granuloma hilar", "calcified granulomas hilum",
