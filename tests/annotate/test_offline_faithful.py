@@ -277,6 +277,8 @@ def test_a_fracture_takes_the_bone_its_sentence_names():
     got = items(clean("Unchanged fracture with callus at the left 9th lateral rib. Lungs are clear.",
                       {"fracture": 1}))
     assert ("bones_soft_tissue", "rib_fracture", "present", "left") in got, got
+    got = items(clean("Healing fracture of the left 6th rib.", {"fracture": 1}))
+    assert ("bones_soft_tissue", "rib_fracture", "present", "left") in got, got
 
 
 def test_a_study_with_a_device_or_an_unread_statement_is_not_normal_in_every_region():
