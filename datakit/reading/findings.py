@@ -89,6 +89,9 @@ _BOTH_NAMED = re.compile(r"\s*and\s+(?:the\s+)?(?P<other>left|right)\s+(?:(?:upp
                          r"(?:lung zones?|lungs?|lobes?|bases?|apices|apex|hemithorax|sides?)\s*(?:[.,;]|$)")
 _LESS_LIKELY = re.compile(rf"\bless\s+(?:likely|probabl[ey]|{rules.PLACEHOLDER_CHAR}+)\s+(?:\w+\s+)?$")
 _JOINER = re.compile(r",|\b(?:and|or|with|versus|vs|related|due|secondary|from|than)\b")
+# a negation with a placeholder right before the finding: the placeholder hid what narrowed it ("no XXXX nodules
+# are seen" beside a calcified granuloma is not "no nodule")
+_HIDDEN_LIMIT = re.compile(rf"\b(?:no|without)\s+{rules.PLACEHOLDER_CHAR}+\s+$")
 # findings a sentence's other side does not reach ("opacity in the left upper lobe with partial resection of the
 # posterior fourth rib": the report gives the operation no side)
 _OWN_SIDE_ONLY = frozenset({"postsurgical_change"})
@@ -185,6 +188,8 @@ class FindingReader:
                 entry = self.kb.get(entry_id)
                 if entry.region is None:
                     continue
+                if status == 0 and _HIDDEN_LIMIT.search(norm, max(0, f.start - 24), f.start):
+                    continue  # "no XXXX nodules": the placeholder hid a limit ("suspicious", "other"); say nothing
                 left, right = _clause(norm, f.start, f.end)
                 context = _REMAINING.sub(" ", self._own_anatomy.get(entry_id, ANATOMIC_SIDE).sub(" ", norm[left:right]))
                 side = laterality_of(context) if entry.laterality and status != 0 else "none"

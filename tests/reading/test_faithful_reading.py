@@ -194,6 +194,10 @@ def test_reading(reader, text, must, must_not):
 
 
 def test_negatives_keep_their_limit(reader):
+    # a placeholder right before a negated finding hid its limit: no negative is read ("no XXXX of" still is)
+    assert reader.read("No XXXX nodules are seen.") == []
+    assert [(p.entry_id, p.status) for p in reader.read("There are no XXXX of a pleural effusion.")] == [
+        ("pleural_effusion", "absent")]
     (p,) = reader.read("No large pleural effusion.")
     assert (p.entry_id, p.status, p.limit) == ("pleural_effusion", "absent", "large")
     (p,) = reader.read("No focal airspace disease.")
