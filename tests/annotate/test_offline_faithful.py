@@ -481,3 +481,12 @@ def test_tenth_read_patterns_after_review():
                       "right lung apex.", {"lung_opacity": 1}))
     assert ("lungs", "lung_opacity", "present", "right") in got and (
         "lungs", "interstitial_abnormality", "present", "right") in got, got
+
+
+def test_a_vascular_calcification_is_the_aortas_only_where_the_report_says_so():
+    trace = clean("Vascular calcification is noted. The lungs are clear.")
+    assert not any(i["finding"] == "aortic_calcification" for i in trace["perception"]), trace["perception"]
+    # something is there that no entry names: the region gets no "nothing to add" either
+    assert not any(i["region"] == "heart_mediastinum" for i in trace["perception"]), trace["perception"]
+    got = items(clean("There are vascular calcifications over the aortic XXXX. The lungs are clear."))
+    assert ("heart_mediastinum", "aortic_calcification", "present", "none") in got, got

@@ -184,8 +184,8 @@ UNASSESSED = {"difficult", "limited", "obscured", "indeterminate", "suboptimal",
 NORMAL = {"normal", "unremarkable", "clear", "intact", "midline", "patent", "negative", "satisfactory", "preserved",
           "limits", "wnl", "maintained", "expanded", "aerated", "inflated", "appropriate", "sharp", "acceptable"}
 # Terms of the knowledge base this reader does not use: too general to name a finding on their own.
-SKIP_TERMS = {"ctr", "dish", "lump", "port", "line", "lines", "plate-like",
-              "leads", "lead", "ddd", "spn", "electrodes"}
+SKIP_TERMS = {"ctr", "dish", "lump", "port", "line", "lines", "plate-like", "leads", "lead", "ddd", "spn", "electrodes",
+              "vascular calcification", "vascular calcifications"}  # names no vessel (the aorta only when said)
 # Terms the knowledge base does not list that reports use; entry → phrases.
 EXTRA_TERMS = {
     # a clavicle's (or a rib's, below) deformity is a possible old fracture (the teacher writes it uncertain)
