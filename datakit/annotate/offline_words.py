@@ -326,7 +326,9 @@ def missed_note(region: str, body: str, sign: str | None, rng: random.Random) ->
 def hallucinated_note(name: str, sign: str | None, absent: str, lateral: bool, rng: random.Random) -> str:
     """Why a finding of the first look does not hold."""
     n = lower_name(name)
-    base = (f"On the second look there is no {sign} to support {n}" if sign
+    # "the film shows no …" fits a sign of one thing or of several ("a thin white pleural line", "linear opacities")
+    bare = re.sub(r"^(?:a|an|the)\s+", "", sign) if sign else ""
+    base = (f"On the second look the film shows no {bare} to support {n}" if sign
             else f"On the second look nothing supports {n}")
     also = " on either view" if lateral else ""
     return rng.choice([f"{base}{also}: {absent}", f"{base}{also}. {absent}"])

@@ -490,3 +490,16 @@ def test_a_vascular_calcification_is_the_aortas_only_where_the_report_says_so():
     assert not any(i["region"] == "heart_mediastinum" for i in trace["perception"]), trace["perception"]
     got = items(clean("There are vascular calcifications over the aortic XXXX. The lungs are clear."))
     assert ("heart_mediastinum", "aortic_calcification", "present", "none") in got, got
+
+
+def test_a_false_finding_rationale_reads_for_a_sign_of_one_thing_or_several():
+    import random
+
+    from datakit.annotate import offline_words as W
+
+    one = W.hallucinated_note("Pneumothorax", "a thin white visceral pleural line", "No pneumothorax.", False,
+                              random.Random(0))
+    several = W.hallucinated_note("Atelectasis", "linear or band-like opacities", "No atelectasis.", True,
+                                  random.Random(0))
+    assert "no a " not in one and "shows no thin white visceral pleural line" in one, one
+    assert "there is no linear" not in several and "shows no linear or band-like opacities" in several, several
