@@ -92,6 +92,10 @@ _JOINER = re.compile(r",|\b(?:and|or|with|versus|vs|related|due|secondary|from|t
 # a negation with a placeholder right before the finding: the placeholder hid what narrowed it ("no XXXX nodules
 # are seen" beside a calcified granuloma is not "no nodule")
 _HIDDEN_LIMIT = re.compile(rf"\b(?:no|without)\s+{rules.PLACEHOLDER_CHAR}+\s+$")
+# fractures and deformities whose age the report may give after naming them ("related to remote XXXX", "old injury")
+_HEALED_ONES = frozenset({"rib_fracture", "clavicle_fracture", "fracture"})
+_AGE_WORDS = frozenset({"old", "healed", "healing", "remote", "chronic"})
+_AGE_AFTER = re.compile(r"\b(old|healed|healing|remote|chronic)\b")
 # findings a sentence's other side does not reach ("opacity in the left upper lobe with partial resection of the
 # posterior fourth rib": the report gives the operation no side)
 _OWN_SIDE_ONLY = frozenset({"postsurgical_change"})
@@ -285,6 +289,10 @@ class FindingReader:
                     # cardiomegaly, stable mediastinal and hilar contours": the heart is not hilar
                     location = ""
                 described = tuple(dict.fromkeys(d for d in DESCRIPTORS.findall(own) if d not in limit.split()))
+                if status != 0 and entry_id in _HEALED_ONES and not set(described) & _AGE_WORDS:
+                    # "deformity of the lateral left 6th rib, XXXX old injury": the age said after it is its own
+                    age = _AGE_AFTER.search(norm, f.end, b)
+                    described = (*described, age.group(1)) if age else described
                 if status != 0 and entry.region != "lines_devices":
                     # a measured size is the report's own precision ("1.4 cm nodule", "3.5 cm apical pneumothorax")
                     size = _SIZE.search(context)

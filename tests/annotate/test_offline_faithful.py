@@ -503,3 +503,16 @@ def test_a_false_finding_rationale_reads_for_a_sign_of_one_thing_or_several():
                                   random.Random(0))
     assert "no a " not in one and "shows no thin white visceral pleural line" in one, one
     assert "there is no linear" not in several and "shows no linear or band-like opacities" in several, several
+
+
+def test_an_old_deformity_keeps_its_age():
+    for text, word in (("Deformity of the lateral left 6th rib, XXXX old injury.", "old"),
+                       ("Deformity of the right clavicle related to remote XXXX is again seen.", "remote")):
+        ev = [i["evidence"] for i in clean(text)["perception"] if i["finding"].endswith("fracture")]
+        assert ev and word in ev[0].lower(), (text, ev)
+
+
+def test_flattened_diaphragms_leave_the_diaphragm_without_a_nothing_to_add_item():
+    trace = clean("The lungs are hyperexpanded, with flattened diaphragms. No effusion.")
+    assert ("lungs", "hyperinflation", "present", "none") in items(trace)
+    assert not any(i["region"] == "upper_abdomen" for i in trace["perception"]), trace["perception"]

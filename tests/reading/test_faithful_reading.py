@@ -160,6 +160,7 @@ CASES = [
      [("lung_opacity", "P", "left")], []),
     ("Old right-sided rib deformities are noted.", [("rib_fracture", "U", "right")], ["fracture"]),
     ("Stable appearance of the right aortic XXXX.", [("right_aortic_arch", "P", None)], []),
+    ("Right-sided aortic XXXX.", [("right_aortic_arch", "P", None)], []),
     ("There is a tortuous and atherosclerotic calcified thoracic aorta.",
      [("tortuous_aorta", "P", None), ("aortic_calcification", "P", None)], []),
     ("She has a partial resection of the posterior fourth rib.", [("postsurgical_change", "P", None)], []),
