@@ -455,7 +455,8 @@ class TraceWriter:
         # a finding the impression does not name is incidental only when it is of an incidental kind: the opacity
         # beside the pneumonia the impression names is no "incidental or chronic change"
         main = named + [p for p in abnormal if p not in named
-                        and p.entry_id not in W.INCIDENTAL and p.region not in W.INCIDENTAL_REGIONS]
+                        and (p.entry_id not in W.INCIDENTAL and p.region not in W.INCIDENTAL_REGIONS
+                             or _maybe_acute(p))]
         return main, [p for p in abnormal if p not in main]
 
     def _said(self, p: Perceived, cite: bool = False) -> str:
@@ -625,6 +626,15 @@ class LabelNotInReport(Exception):
                          "such finding; the trace would have to invent it or contradict the labels (check the "
                          "labels, or the MeSH → CheXpert mapping for IU-Xray)")
         self.labels = labels
+
+
+def _maybe_acute(p: Perceived) -> bool:
+    """A bone or soft-tissue finding that may be acute: a fracture stated without an age, subcutaneous air.
+
+    "Fracture of the posterior right 3rd rib. Cutaneous air is present" is no "incidental or chronic change".
+    """
+    return (p.entry_id in W.MAYBE_ACUTE and p.status == "present"
+            and not set(p.descriptors) & {"old", "healed", "healing", "remote", "chronic"})
 
 
 _RESOLVED = re.compile(r"\b(?:resolved|cleared|resolution)\b")

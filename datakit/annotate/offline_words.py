@@ -281,6 +281,9 @@ INCIDENTAL = frozenset({"tortuous_aorta", "aortic_calcification", "granuloma", "
                         "low_lung_volumes", "pleural_plaque", "surgical_clips", "ecg_leads", "epicardial_fat_pad",
                         "esophagectomy", "cholecystectomy", "cholelithiasis", "diaphragmatic_hernia"})
 INCIDENTAL_REGIONS = frozenset({"bones_soft_tissue", "lines_devices"})
+# ... except what may be acute there (when stated without an age: offline._maybe_acute)
+MAYBE_ACUTE = frozenset({"fracture", "rib_fracture", "clavicle_fracture", "vertebral_compression_fracture",
+                         "subcutaneous_emphysema"})
 
 # What a second look re-inspects, per region (the tubes entry only where the study has a tube or line).
 REGION_CHECKS: dict[str, tuple[str, ...]] = {

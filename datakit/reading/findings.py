@@ -290,8 +290,10 @@ class FindingReader:
                     location = ""
                 described = tuple(dict.fromkeys(d for d in DESCRIPTORS.findall(own) if d not in limit.split()))
                 if status != 0 and entry_id in _HEALED_ONES and not set(described) & _AGE_WORDS:
-                    # "deformity of the lateral left 6th rib, XXXX old injury": the age said after it is its own
-                    age = _AGE_AFTER.search(norm, f.end, b)
+                    # "old healed left 5th and 6th rib fractures", "deformity of the lateral left 6th rib, XXXX old
+                    # injury": the age said in its own words, before it or after it, is its own
+                    age = _AGE_AFTER.search(norm, max(a, own_start), f.start) or _AGE_AFTER.search(
+                        norm, f.end, min(b, all_next.get(f.start, b)))
                     described = (*described, age.group(1)) if age else described
                 if status != 0 and entry.region != "lines_devices":
                     # a measured size is the report's own precision ("1.4 cm nodule", "3.5 cm apical pneumothorax")

@@ -516,3 +516,12 @@ def test_flattened_diaphragms_leave_the_diaphragm_without_a_nothing_to_add_item(
     trace = clean("The lungs are hyperexpanded, with flattened diaphragms. No effusion.")
     assert ("lungs", "hyperinflation", "present", "none") in items(trace)
     assert not any(i["region"] == "upper_abdomen" for i in trace["perception"]), trace["perception"]
+
+
+def test_a_fracture_without_an_age_is_no_incidental_or_chronic_change():
+    last = clean("Fracture is present in the posterior portion of the right 3rd rib. Cutaneous air is present.",
+                 {"fracture": 1})["reasoning"][-1]["inference"].lower()
+    assert "incidental" not in last and "chronic" not in last, last
+    last = clean("Old healed left 5th and 6th rib fractures. The lungs are clear.",
+                 {"fracture": 1})["reasoning"][-1]["inference"].lower()
+    assert "rests on" not in last, last
