@@ -32,7 +32,7 @@ from datakit.annotate.coverage import Coverage, load_coverage
 from datakit.annotate.teacher import StudyInput, TraceOutcome, teacher
 from datakit.config import DatakitConfig, TeacherConfig
 from datakit.reading import rules
-from datakit.reading.findings import Perceived
+from datakit.reading.findings import AGE_WORDS, Perceived
 from datakit.trace import REGION_ORDER
 
 ABNORMAL = ("present", "uncertain")
@@ -394,6 +394,7 @@ class TraceWriter:
         ``unread``: regions holding a statement no entry reads (a normal study is then not "normal in every region").
         """
         steps = []
+        low = text.lower()
         by_key = {(p.entry_id, p.laterality): p for p in draft}
         abnormal = [p for p in draft if p.status in ABNORMAL]
         for item in draft_items:
@@ -403,7 +404,7 @@ class TraceWriter:
             p = by_key.get((e.id, item["laterality"]))
             signs = self.signs_seen(e, text, p) if p is not None else []
             detail = self._detail_words(p, e.name) if p is not None else ""
-            alt = self._alternative(e, retrieved, draft, p, text)
+            alt = self._alternative(e, retrieved, draft, p, low)
             if item["status"] == "present":
                 definition = None if e.region == "lines_devices" else e.definition
                 inference = W.reasoning_present(e.name, e.id, signs, detail, definition, alt, rng)
@@ -496,7 +497,7 @@ class TraceWriter:
         return ", ".join(bits)
 
     def _alternative(self, entry: Any, retrieved: Sequence[str], draft: list[Perceived],
-                     p: Perceived | None, text: str = "") -> tuple[str, str] | None:
+                     p: Perceived | None, low: str = "") -> tuple[str, str] | None:
         """The differential of a finding.
 
         A finding the report reads in the same clause as hedged alternatives takes the first of them; else, for an
@@ -514,7 +515,7 @@ class TraceWriter:
         if p is not None and p.status == "present" and entry.id not in W.DESCRIPTIVE:
             return None  # a diagnosis the report makes outright ("right upper lobe pneumonia") needs no alternative
         if p is not None:
-            reading = self._report_reading(entry, draft, p, text)
+            reading = self._report_reading(entry, draft, p, low)
             if reading is not None:
                 return reading or None
         # neither what the study shows (it is a finding, not an alternative) nor what its report rules out
@@ -526,8 +527,8 @@ class TraceWriter:
         return None
 
     def _report_reading(self, entry: Any, draft: list[Perceived], p: Perceived,
-                        text: str) -> tuple[str, str] | tuple[()] | None:
-        """The report's own reading of a finding, when it gives one.
+                        low: str) -> tuple[str, str] | tuple[()] | None:
+        """The report's own reading of a finding, when it gives one (``low``: the report, lower-cased).
 
         A diagnosis it hedges for the same place is the alternative to name; ``()`` when it states one or words an
         interpretation no entry holds ("nodules concerning for metastatic disease": no stock alternative then);
@@ -552,7 +553,7 @@ class TraceWriter:
         if said and W.INTERPRETS.search(said):
             return ()  # "... consistent with", "concerning for", "chronic inflammatory change"
         diagnoses = W.REPORT_DIAGNOSES.get(entry.region)
-        if diagnoses is not None and diagnoses.search(text.lower()):
+        if diagnoses is not None and diagnoses.search(low):
             return ()
         return None
 
@@ -633,8 +634,7 @@ def _maybe_acute(p: Perceived) -> bool:
 
     "Fracture of the posterior right 3rd rib. Cutaneous air is present" is no "incidental or chronic change".
     """
-    return (p.entry_id in W.MAYBE_ACUTE and p.status == "present"
-            and not set(p.descriptors) & {"old", "healed", "healing", "remote", "chronic"})
+    return p.entry_id in W.MAYBE_ACUTE and p.status == "present" and not set(p.descriptors) & AGE_WORDS
 
 
 _RESOLVED = re.compile(r"\b(?:resolved|cleared|resolution)\b")

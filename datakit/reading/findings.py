@@ -94,8 +94,8 @@ _JOINER = re.compile(r",|\b(?:and|or|with|versus|vs|related|due|secondary|from|t
 _HIDDEN_LIMIT = re.compile(rf"\b(?:no|without)\s+{rules.PLACEHOLDER_CHAR}+\s+$")
 # fractures and deformities whose age the report may give after naming them ("related to remote XXXX", "old injury")
 _HEALED_ONES = frozenset({"rib_fracture", "clavicle_fracture", "fracture"})
-_AGE_WORDS = frozenset({"old", "healed", "healing", "remote", "chronic"})
-_AGE_AFTER = re.compile(r"\b(old|healed|healing|remote|chronic)\b")
+AGE_WORDS = frozenset({"old", "healed", "healing", "remote", "chronic"})
+_AGE = re.compile(rf"\b({'|'.join(sorted(AGE_WORDS))})\b")
 # findings a sentence's other side does not reach ("opacity in the left upper lobe with partial resection of the
 # posterior fourth rib": the report gives the operation no side)
 _OWN_SIDE_ONLY = frozenset({"postsurgical_change"})
@@ -289,10 +289,10 @@ class FindingReader:
                     # cardiomegaly, stable mediastinal and hilar contours": the heart is not hilar
                     location = ""
                 described = tuple(dict.fromkeys(d for d in DESCRIPTORS.findall(own) if d not in limit.split()))
-                if status != 0 and entry_id in _HEALED_ONES and not set(described) & _AGE_WORDS:
+                if status != 0 and entry_id in _HEALED_ONES and not set(described) & AGE_WORDS:
                     # "old healed left 5th and 6th rib fractures", "deformity of the lateral left 6th rib, XXXX old
                     # injury": the age said in its own words, before it or after it, is its own
-                    age = _AGE_AFTER.search(norm, max(a, own_start), f.start) or _AGE_AFTER.search(
+                    age = _AGE.search(norm, max(a, own_start), f.start) or _AGE.search(
                         norm, f.end, min(b, all_next.get(f.start, b)))
                     described = (*described, age.group(1)) if age else described
                 if status != 0 and entry.region != "lines_devices":
@@ -319,8 +319,8 @@ def _readings_take_their_place(out: list[Perceived], sentence_of: dict[int, int]
     """A hedged reading of a placed shadow takes the shadow's side and place.
 
     "Biapical opacities, possibly scarring": the scarring is biapical; "left upper lobe opacities ... subsegmental
-    atelectasis or scarring" in one sentence: both are in the left upper lobe. Only a lung reading with neither side
-    place of its own (and no other side), after the one placed shadow of its sentence.
+    atelectasis or scarring" in one sentence: both are in the left upper lobe. Only an uncertain lung reading with no
+    place of its own and no other side, after the one placed shadow of its sentence.
     """
     shadows: dict[int, list[int]] = {}
     for k, p in enumerate(out):

@@ -363,13 +363,11 @@ class SecondReader:
         side_levels: set[tuple[str, int]] = set()
         for i in idx:
             t = toks[i]
-            side = W.SIDE_WORDS.get(t)
+            side = _side_word(toks, i)
             nxt = stems[i + 1] if i + 1 < len(toks) else ""
             prev = toks[i - 1] if i else ""
             if t == "left" and (i + 1 == len(toks) or toks[i + 1] in W.CLAUSE_BREAK) and prev not in W.SIDE_LEAD:
                 side = None  # "only trace blunting of the angle left": what remains, not a side
-            if t == "both" and set(toks[i + 1 : i + 4]) & W.VIEWS:
-                side = None  # "identified both on PA and lateral views": both views, not both sides
             if side and (nxt not in W.ANATOMY or nxt in own):
                 sides.add(side)
             if (t, toks[i + 1] if i + 1 < len(toks) else "") in W.SIDE_PHRASES:
@@ -383,9 +381,7 @@ class SecondReader:
                     side_levels.update((paired, lv) for lv in W.GRADE_WORDS[t])
         if not sides:  # "densities in the left base may be … atelectasis": the side of what it explains
             for i in range(len(toks)):
-                side = W.SIDE_WORDS.get(toks[i])
-                if toks[i] == "both" and set(toks[i + 1 : i + 4]) & W.VIEWS:
-                    side = None
+                side = _side_word(toks, i)
                 nxt = stems[i + 1] if i + 1 < len(toks) else ""
                 if clause[i] == c and side and (nxt not in W.ANATOMY or nxt in own):
                     sides.add(side)
@@ -464,6 +460,13 @@ class SecondReader:
             if negated and plain_no and words & {"device", "line", "tube", "catheter", "hardware", "wire", "lead"}:
                 regions.add("lines_devices")
         return regions
+
+
+def _side_word(toks: list[str], i: int) -> str | None:
+    """The side a token gives; "both" of two views gives none ("identified both on PA and lateral views")."""
+    if toks[i] == "both" and set(toks[i + 1 : i + 4]) & W.VIEWS:
+        return None
+    return W.SIDE_WORDS.get(toks[i])
 
 
 _ORDINAL = re.compile(r"\d+(st|nd|rd|th)?")

@@ -109,17 +109,19 @@ def report_vs_labels(ctx: Context) -> pl.DataFrame:
     )
 
 
+_ALSO = pl.DataFrame(
+    [(e, lab) for e, labs in sem.ALSO_LABELS.items() for lab in labs],
+    schema={"entry_id": pl.String, "chexpert": pl.String},
+    orient="row",
+)
+
+
 def _mapped(frame: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     """``frame`` (with ``finding``) joined to the label column each finding counts towards.
 
     An entry of :data:`~datakit.semantics.ALSO_LABELS` counts towards two.
     """
-    also = pl.DataFrame(
-        [(e, lab) for e, labs in sem.ALSO_LABELS.items() for lab in labs],
-        schema={"entry_id": pl.String, "chexpert": pl.String},
-        orient="row",
-    )
-    entries = pl.concat([ctx.entries.select("entry_id", "chexpert"), also])
+    entries = pl.concat([ctx.entries.select("entry_id", "chexpert"), _ALSO])
     return frame.join(entries, left_on="finding", right_on="entry_id").filter(
         pl.col("chexpert").is_not_null() & (pl.col("chexpert") != "no_finding")
     )
