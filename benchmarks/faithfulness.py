@@ -63,6 +63,13 @@ def _grades_of(sentence: str) -> set[str]:
     r = _GRADE_RANGE.match(sentence, m.start())
     return {_GRADE[r.group(1)], _GRADE[r.group(2)]} if r else {_GRADE[m.group(1)]}
 # Which report statements speak for a whole region (the judge's own list, independent of the teacher's).
+# A structure called normal rules out its enlargement ("heart size is within normal limits": no cardiomegaly)
+_NORMAL_OF = {
+    "cardiomegaly": r"\b(?:heart|cardiac)\b[^.]{0,60}?\b(?:normal|within normal limits|unremarkable|"
+                    r"not (?:significantly )?enlarged)|\bnormal (?:heart|cardiac)",
+    "enlarged_cardiomediastinum": r"\b(?:cardiomediastinal|mediastinal|mediastinum)\b[^.]{0,60}?\b(?:normal|"
+                                  r"within normal limits|unremarkable|not widened)|\bnormal (?:cardio)?mediastin",
+}
 _GLOBAL = {
     "lungs": r"lungs? (?:are|is|appear|remain)? ?(?:clear|normal)|clear lungs|no acute (?:cardio)?pulmonary|"
              r"normal chest|no active disease|no acute (?:disease|abnormality|findings?|process)",
@@ -212,7 +219,9 @@ def measure(run: Path) -> dict:
         if item["status"] == "absent":
             whole = " ".join(ss)
             glob = _GLOBAL.get(item["region"])
-            if not any(neg for _, neg, _ in ms) and not (glob and re.search(glob, whole)):
+            normal = _NORMAL_OF.get(eid)  # "heart size within normal limits" rules out cardiomegaly
+            if not any(neg for _, neg, _ in ms) and not (glob and re.search(glob, whole)) \
+                    and not (normal and re.search(normal, whole)):
                 unsupported_neg[sid] += 1
             continue
         abnormal += 1

@@ -62,6 +62,10 @@ class TraceWriter:
         self.coverage = coverage or load_coverage()
         self.region_of = {e.id: e.region for e in kb.entries.values()}
         self._impression_read: tuple[tuple[str, str] | None, list[Perceived]] = (None, [])
+        # of the study :meth:`perceive` read last: shadows explained as chronic findings, lines out of place
+        self._explained: frozenset[tuple[str, str]] = frozenset()
+        self._misplaced: frozenset[tuple[str, str]] = frozenset()
+        self._nothing_acute = False  # the impression says no acute cardiopulmonary abnormality
 
     # 1. perception ----------------------------------------------------------------------------------------------
     def perceive(self, study: StudyInput) -> tuple[list[Perceived], frozenset[str]]:
@@ -87,12 +91,19 @@ class TraceWriter:
                 continue  # "blunting … secondary to scarring": the report explains the sign; no effusion is offered
             if p.status == "absent" and not p.limit and _NEGATION_WORD.search(p.sentence.lower()):
                 negated.setdefault(p.entry_id, p)  # (a normal qualifier, "heart size upper limits of normal", is none)
-            if p.status == "absent" and _RESOLVED.search(p.sentence.lower()):
+            if p.status == "absent" and (_RESOLVED.search(p.sentence.lower()) or _RESOLVED.search(sentence)
+                                         and not _NEGATION_WORD.search(sentence)):
+                # "consolidation in the left lower lobe has cleared" compares with a prior, and says nothing of the
+                # persistent infiltrate elsewhere: no pertinent negative comes of it
                 resolved.add(p.entry_id)
+                continue
             if p.status == "present" and _RESOLVING.search(sentence):
                 resolving.add(p.entry_id)
             if p.entry_id == "no_finding" or self.region_of.get(p.entry_id) is None:
                 continue
+            if p.status == "present" and _POSITIONAL.search(sentence, sentence.find(p.sentence.lower()) + 1):
+                # "mild dextro curvature of the lower thoracic spine, this may be positional": perhaps no true curve
+                p = replace(p, status="uncertain", hedge="possible")
             if "calcified" in p.descriptors and p.entry_id in W.CALCIFIED_IS:
                 # a calcified nodule is a healed granuloma, not a lung lesion
                 p = replace(p, entry_id=W.CALCIFIED_IS[p.entry_id], region=self.region_of[W.CALCIFIED_IS[p.entry_id]])
@@ -108,7 +119,13 @@ class TraceWriter:
             key = (p.entry_id, p.laterality)
             prev = found.get(key)
             # present beats uncertain beats absent, as the CheXpert aggregation does; the richer mention wins a tie
-            if prev is None or _rank(p.status) > _rank(prev.status) or (
+            if prev is not None and p.status == prev.status and p.region == "lines_devices":
+                # a line's two mentions say one thing each: "right PICC ... the tip has moved into the left
+                # innominate vein" and "malpositioned right PICC line tip"
+                p, prev = (p, prev) if _detail(p) > _detail(prev) else (prev, p)
+                found[key] = replace(p, tip=p.tip or prev.tip,
+                                     descriptors=tuple(dict.fromkeys((*p.descriptors, *prev.descriptors))))
+            elif prev is None or _rank(p.status) > _rank(prev.status) or (
                     p.status == prev.status and _detail(p) > _detail(prev)):
                 found[key] = p
         # a hedge beside the report's own flat negative ("mild blunting of the right costophrenic angle … No
@@ -173,6 +190,19 @@ class TraceWriter:
                     and not generic(p)
                     and not (p.laterality == "bilateral" and p.severity is None
                              and (p.entry_id, p.status) in both_sides)]
+        # "a large calcified right mediastinal adenopathy" is one calcified node, not that and an enlarged one
+        calcified = {(p.sentence, p.laterality) for p in findings if p.entry_id == "calcified_lymph_nodes"}
+        findings = [p for p in findings if not (p.entry_id == "lymphadenopathy"
+                                                and (p.sentence, p.laterality) in calcified)]
+        # "streaky right basilar opacities … Otherwise, no focal consolidation": no *other* focal consolidation,
+        # where the region has a finding; where it has none, "otherwise" narrows nothing
+        busy = {p.region for p in findings if p.status in ABNORMAL}
+        findings = [replace(p, limit=" ".join(w for w in (("other" if p.region in busy else "") if w == "otherwise"
+                                                          else w for w in p.limit.split()) if w))
+                    if p.status == "absent" and "otherwise" in p.limit.split() else p for p in findings]
+        self._explained = _explained(findings, low)
+        self._misplaced = frozenset((p.entry_id, p.laterality) for p in findings if _misplaced(p, low))
+        self._nothing_acute = bool(_NOTHING_ACUTE.search((study.impression or "").lower()))
         return self._reconcile(findings, study.labels)
 
     @staticmethod
@@ -361,7 +391,8 @@ class TraceWriter:
             return []
         before, after = ("present", "absent") if was else ("absent", "present")
         note = W.NO_FINDING_NOTES[after][0]
-        chronic = [W.phrase(self.kb.get(p.entry_id).name, p.laterality, p.severity) for p in final
+        chronic = [("possible " if p.status == "uncertain" else "")
+                   + W.phrase(self.kb.get(p.entry_id).name, p.laterality, p.severity) for p in final
                    if p.status in ABNORMAL and self.kb.get(p.entry_id).chexpert is None]
         if after == "present" and chronic:
             # "no acute abnormality" beside emphysema would read as a normal study: say what stays
@@ -418,7 +449,9 @@ class TraceWriter:
             # No Finding in the CheXpert sense: chronic or incidental findings outside the 14 observations
             # (scoliosis, degenerative spine, granuloma) may stand beside it, and the wording then says so
             # devices too: "no abnormality in any region" beside a central line is not what the study shows
-            others = sorted({W.phrase(self.kb.get(p.entry_id).name, p.laterality, None) for p in abnormal
+            # a hedged one stays hedged: "question left atrial enlargement" is a possible one
+            others = sorted({("possible " if p.status == "uncertain" else "")
+                             + W.phrase(self.kb.get(p.entry_id).name, p.laterality, None) for p in abnormal
                              if self.kb.get(p.entry_id).chexpert in (None, "support_devices")})
             obs, inf = W.reasoning_normal(rng, besides=others, devices=any(
                 self.kb.get(p.entry_id).region == "lines_devices" for p in abnormal), partial=bool(unread))
@@ -444,26 +477,36 @@ class TraceWriter:
                 out.setdefault(p.entry_id, k)
         return out
 
-    @staticmethod
-    def _main_and_minor(abnormal: list[Perceived], leads: dict[str, int]) -> tuple[list[Perceived], list[Perceived]]:
+    def _main_and_minor(self, abnormal: list[Perceived],
+                        leads: dict[str, int]) -> tuple[list[Perceived], list[Perceived]]:
         """What the impression rests on and what is incidental.
 
         What the report's impression names leads, in its order ("1. Fracture-dislocation of the right shoulder"
         before the aortic calcification of the findings), then the other findings that are not of an incidental
-        kind; chronic or incidental ones follow. With nothing but incidental findings, nothing leads.
+        kind; chronic or incidental ones follow. With nothing but incidental findings, nothing leads. A shadow the
+        report explains as a chronic finding (:func:`_explained`) is as incidental as it; a line the report says is
+        out of place (:func:`_misplaced`) is not incidental at all.
         """
         named = sorted((p for p in abnormal if p.entry_id in leads), key=lambda p: leads[p.entry_id])
+        if not named and self._nothing_acute:
+            # "Unchanged streaky opacities ... chronic scarring or atelectasis" with the impression "No acute
+            # cardiopulmonary abnormality": the report's own conclusion stands; only what may be acute elsewhere
+            # (a fracture without an age) or a line out of place leads
+            main = [p for p in abnormal if _maybe_acute(p) or (p.entry_id, p.laterality) in self._misplaced]
+            return main, [p for p in abnormal if p not in main]
         # a finding the impression does not name is incidental only when it is of an incidental kind: the opacity
         # beside the pneumonia the impression names is no "incidental or chronic change"
         main = named + [p for p in abnormal if p not in named
                         and (p.entry_id not in W.INCIDENTAL and p.region not in W.INCIDENTAL_REGIONS
-                             or _maybe_acute(p))]
+                             or _maybe_acute(p) or (p.entry_id, p.laterality) in self._misplaced)
+                        and (p.entry_id, p.laterality) not in self._explained]
         return main, [p for p in abnormal if p not in main]
 
     def _said(self, p: Perceived, cite: bool = False) -> str:
         e = self.kb.get(p.entry_id)
-        said = ("possible " if p.status == "uncertain" else "") + W.phrase(e.name, p.laterality,
-                                                                           p.grade_words or p.severity)
+        said = ("possible " if p.status == "uncertain" else "") + ("malpositioned " if "malpositioned" in
+                                                                   p.descriptors else "") \
+            + W.phrase(e.name, p.laterality, p.grade_words or p.severity)
         return f"{said} [K:{e.id}]" if cite else said
 
     def _impression_step(self, abnormal: list[Perceived], rng: random.Random,
@@ -493,7 +536,7 @@ class TraceWriter:
             bits.append(where)
         chronic = [d for d in p.descriptors if d in ("chronic", "old", "healed", "healing", "remote")]
         if chronic:
-            bits.append(f"{chronic[0]} by its description")
+            bits.append(f"{chronic[0]} by its appearance")
         return ", ".join(bits)
 
     def _alternative(self, entry: Any, retrieved: Sequence[str], draft: list[Perceived],
@@ -514,6 +557,8 @@ class TraceWriter:
                     return self.kb.get(q.entry_id).name, q.entry_id
         if p is not None and p.status == "present" and entry.id not in W.DESCRIPTIVE:
             return None  # a diagnosis the report makes outright ("right upper lobe pneumonia") needs no alternative
+        if p is not None and p.status == "uncertain" and _BORDERLINE.search(p.sentence.lower()):
+            return None  # "borderline enlarged": whether it is there at all is the question, not what it is
         if p is not None:
             reading = self._report_reading(entry, draft, p, low)
             if reading is not None:
@@ -637,6 +682,12 @@ def _maybe_acute(p: Perceived) -> bool:
     return p.entry_id in W.MAYBE_ACUTE and p.status == "present" and not set(p.descriptors) & AGE_WORDS
 
 
+_POSITIONAL = re.compile(r"\b(?:this|which|it)\s+(?:(?:may|might|could)\s+be|is\s+(?:possibly|likely|probably))\s+"
+                         r"(?:due to\s+)?(?:positional|positioning)\b")
+_NOTHING_ACUTE = re.compile(r"\bno (?:evidence of )?(?:acute|active) (?:cardiopulmonary |intrathoracic |"
+                            r"cardiothoracic |pulmonary |lung |chest )?(?:abnormalit\w*|disease|process\w*|findings?|"
+                            r"pathology)\b")
+_BORDERLINE = re.compile(r"\bborderline\b")
 _RESOLVED = re.compile(r"\b(?:resolved|cleared|resolution)\b")
 _RESOLVING = re.compile(r"\b(?:resolving|improving|clearing)\b")
 _TUBE = re.compile(r"tube|catheter|picc|line|balloon")
@@ -656,10 +707,37 @@ _UNASSESSED = re.compile(r"\b(?:limited (?:assessment|evaluation)|difficult to (
 _BELOW_DIAPHRAGM = re.compile(r"\b(?:below|beneath|under) the (?:right |left )?(?:hemi)?diaphragm|"
                               r"\bin the (?:upper |left |right )*abdomen\b|\bsubdiaphragmatic\b|\bsubphrenic\b")
 _BLUNTING_EXPLAINED = re.compile(r"\bblunt\w*\b[^.]*?\b(?:secondary to|due to|related to|from|reflects?|"
-                                 r"represents?|consistent with|compatible with)\s+(?:\w+\s+){0,2}?"
+                                 r"represents?|consistent with|compatible with|possibly|probably|likely)\s+"
+                                 r"(?:\w+\s+){0,2}?"
                                  r"(?:scar\w*|pleural thickening|thickening|emphysema\w*|sclerosis|fibrosis|"
-                                 r"hyperinflation|hyperexpansion|pleural parenchymal)")
+                                 r"hyperinflation|hyperexpansion|pleural parenchymal|atelectasis)")
 _NEGATION_WORD = re.compile(r"\b(?:no|not|without|negative for|free of)\b")
+
+
+def _misplaced(p: Perceived, low: str) -> bool:
+    """Whether the report says a line or tube is out of place.
+
+    "Malpositioned", "repositioning recommended", "an interval retraction of 6 cm", in its sentence of the lowercased
+    report ``low``: something to act on, not an incidental device.
+    """
+    return p.region == "lines_devices" and p.status != "absent" and (
+        "malpositioned" in p.descriptors or bool(_MISPLACED.search(_sentence_of(low, p.sentence))))
+
+
+_MISPLACED = re.compile(r"\b(?:malposition\w*|reposition\w*|retract\w*|kink\w*|coil\w*|(?:should|could) be "
+                        r"(?:advanced|withdrawn|pulled back))")
+
+
+def _explained(findings: list[Perceived], low: str) -> frozenset[tuple[str, str]]:
+    """The shadows (an opacity, a nodule) whose sentence explains them as a present chronic or incidental finding.
+
+    "Streaky opacities compatible with scar": (entry, side) of each.
+    """
+    sentences = {_sentence_of(low, q.sentence) for q in findings
+                 if q.entry_id in W.INCIDENTAL and q.status == "present"}
+    return frozenset((p.entry_id, p.laterality) for p in findings
+                     if p.entry_id in W.DESCRIPTIVE and p.status in ABNORMAL
+                     and (sentence := _sentence_of(low, p.sentence)) in sentences and W.INTERPRETS.search(sentence))
 
 
 def _sentence_of(low: str, clause: str) -> str:

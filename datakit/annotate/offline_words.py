@@ -95,6 +95,9 @@ def _phrase(name: str, laterality: str, severity: str | None, location: str,
         if location not in n and n.split()[-1] == last:
             n = n[: -len(last)] + location
         location = ""
+    if _RIB_NUMBER.fullmatch(location):
+        # "left 9th rib fracture", "old healed left 5th and 6th rib fractures"
+        return f"{grade}{desc}{side}{location} {_plural(n) if _ORDINALS.search(location) else n}"
     if location in _ADJECTIVES:
         return f"{grade}{desc}{side}{location} {n}" if location not in n else f"{grade}{desc}{side}{n}"
     if location:
@@ -107,6 +110,10 @@ def _phrase(name: str, laterality: str, severity: str | None, location: str,
         prep = "at" if location.split()[-1] in ("base", "apex", "bases", "apices") else "in"
         return f"{grade}{desc}{n} {prep} {where}"
     return f"{grade}{desc}{side}{n}"
+
+
+_RIB_NUMBER = re.compile(r"\d{1,2}(?:st|nd|rd|th)\b.*")
+_ORDINALS = re.compile(r"\d(?:st|nd|rd|th)\b.+\d(?:st|nd|rd|th)\b")
 
 
 def evidence_present(body: str, rng: random.Random) -> str:
@@ -131,7 +138,8 @@ def evidence_absent(name: str, limit: str, rng: random.Random) -> str:
     """A pertinent negative, narrowed exactly as the report narrows it ("no large effusion")."""
     limit = " ".join(_ADVERB_LIMITS.get(w, w) for w in limit.split())  # "not significantly enlarged"
     n = f"{limit} {lower_name(name)}" if limit else lower_name(name)
-    return rng.choice([f"No {n}.", f"No {n} is seen.", f"No {n} identified.", f"There is no {n}."])
+    return rng.choice([f"No {n}.", f"No {n} is seen.", f"No {n} identified.", f"There is no {n}.",
+                       f"{cap(n)} is not seen.", f"No evidence of {n}."])
 
 
 def sign_text(sign: str) -> str:

@@ -55,6 +55,7 @@ _TIP = re.compile(r"\btips?\b|\bterminat|\bends?\b|\bcourses?\b|\bextends?\b")
 _REMAINING = re.compile(r"(?<!the )(?<!and )(?<!or )(?<!than )(?<!to )\bleft(?=\s*(?:[.;:,]|$))")
 # Words that narrow a negative: "no large effusion" is not "no effusion".
 LIMITS = re.compile(r"\b(left|right|bilateral|large|significant|significantly|focal|acute|definite|definitive|"
+                    r"otherwise|"
                     r"displaced|gross|"
                     r"grossly|obvious|overt|"
                     r"frank|sizable|sizeable|appreciable|substantial|visible|confluent|lobar|dense|moderate|new|"
@@ -63,7 +64,7 @@ LOCATIONS = re.compile(r"\b((?:upper|lower|middle) and (?:upper|middle|lower) lo
                        # lung zones keep their words ("right mid and upper lung zone", "lower lung zones")
                        r"(?:upper|mid|middle|lower)(?: and (?:upper|mid|middle|lower))? lung (?:zones?|fields?)|"
                        r"(?:upper|mid|lower) and (?:upper|mid|lower) lungs?|(?:upper|lower) lungs?|"
-                       r"(?:minor|major|horizontal|oblique) fissures?|"
+                       r"(?:minor|major|horizontal|oblique) fissures?|(?<=the )fissure|"
                        r"lingula|lingular|apex|apices|apical|biapical|bibasilar|bibasal|bases|base|basilar|basal|"
                        r"retrocardiac|perihilar|infrahilar|suprahilar|hilar|hilum|mid ?lung|midlung|upper zone|"
                        r"lower zone|mid zone|costophrenic (?:angle|sulcus)|subpleural|"
@@ -73,14 +74,24 @@ LOCATIONS = re.compile(r"\b((?:upper|lower|middle) and (?:upper|middle|lower) lo
                        r"pretracheal|subcarinal|aortopulmonary window|epigastric|epigastrium|axillary)\b")
 # A bone's own site, for a fracture or a bone lesion only ("healing scapular fracture"); elsewhere such a word
 # belongs to another noun of the clause ("degenerative changes of the spine and the acromioclavicular joints").
-BONE_SITES = re.compile(r"\b(scapular|scapula|humeral|humerus|glenoid|sternal|sternum|acromioclavicular)\b")
+BONE_SITES = re.compile(r"\b(scapular|scapula|humeral|humerus|glenoid|sternal|sternum|acromioclavicular|shoulder)\b")
 _SITED = frozenset({"fracture", "bone_lesion"})
+# which ribs a rib finding is at: "left 9th lateral rib", "5th and 6th ribs", "4th-6th"
+_ORDINAL = r"\d{1,2}(?:st|nd|rd|th)"
+RIB_NUMBERS = re.compile(rf"\b({_ORDINAL}(?:(?:\s*,\s*|\s*-\s*|\s+(?:and|through|to)\s+){_ORDINAL})*)"
+                         rf"(?:\s+(?:anterior|posterior|lateral|posterolateral|anterolateral))?\s+ribs?\b")
+_RIBBED = frozenset({"fracture", "rib_fracture"})
+_HIDDEN_HEDGE = re.compile(rf"{rules.PLACEHOLDER_CHAR}+\s+(?:(?:due|related|secondary)\s+"
+                           rf"(?:at\s+{rules.PLACEHOLDER_CHAR}+\s+)?(?:in\s+part\s+)?to|represent\w*|reflect\w*)\s")
+_EACH_SIDE = re.compile(r"\b(?:right\b.*\bleft|left\b.*\bright)\b")  # a sentence naming both sides
+_COMPLETE = re.compile(r"\b(?:complete|completely|total)\s+(?:collapse|collapsed|atelectasis|opacification)")
+_CALLUS = re.compile(r"\bcallus\b")  # a fracture with callus is healing
 _LUNG_PLACES = frozenset({"apex", "apices", "apical", "biapical", "lung apex", "base", "bases", "basilar", "basal",
                           "bibasilar", "bibasal", "lung base", "hilar", "hilum", "perihilar"})
 DESCRIPTORS = re.compile(r"\b(numerous|several|multiple|patchy|streaky|linear|hazy|reticular|reticulonodular|calcified|"
                          r"subsegmental|"
                          r"plate ?like|discoid|focal|confluent|faint|chronic|old|healed|healing|remote|multilevel|"
-                         r"loculated|layering|nodular|interstitial|diffuse|scattered|multifocal)\b")
+                         r"loculated|layering|nodular|interstitial|diffuse|scattered|multifocal|malpositioned)\b")
 # Hedges that lean towards the finding ("likely", "probable", "suggestive of"); the rest only allow it.
 _STRONG_HEDGE = re.compile(r"\b(?:likely|probable|probably|favou?red|favou?ring|suggest\w*|suspicious|concerning|"
                            r"worrisome|compatible|consistent|most)\b")
@@ -103,6 +114,7 @@ _OWN_SIDE_ONLY = frozenset({"postsurgical_change"})
 _SHADOWS = frozenset({"lung_opacity", "interstitial_abnormality", "ground_glass_opacity"})
 # lymph nodes keep "mediastinal" as their place (other findings read it as a structure word)
 _NODES = frozenset({"calcified_lymph_nodes", "lymphadenopathy"})
+_NODAL = _NODES | {"granuloma"}  # their place may make them nodes (offline.NODAL_PLACES): it is kept
 _MEDIASTINAL = re.compile(r"\bmediastinal\b")
 # entries of several things, whose sizes the report may give one by one
 _MANY = frozenset({"multiple_pulmonary_nodules", "granuloma", "calcified_lymph_nodes", "lymphadenopathy"})
@@ -128,7 +140,8 @@ _SIDE_GRADES = re.compile(rf"{SEVERITY_WORDS.pattern}\s+(right|left)(?:[\s-]+sid
 _WORDS_BEFORE = 4  # how far before a mention its own adjectives are looked for
 # Where a line or tube ends: "tip projects over the right atrium", "tip 4.5 cm above the carina", "terminates in the
 # low SVC". The place is kept in the report's own anatomical words.
-_TIP_PLACE = (r"(?:the\s+)?(?:(?:low|lower|mid|middle|upper|proximal|distal)\s+)?(?:svc|superior vena cava|"
+_TIP_PLACE = (r"(?:the\s+)?(?:(?:low|lower|mid|middle|upper|proximal|distal|inferior|superior)\s+)?(?:svc|"
+              r"superior vena cava|(?:right|left) hemithorax|"
               r"cavoatrial junction|(?:right|left) atrium|(?:right|left) ventricle|"
               r"(?:(?:right|left) )?brachiocephalic vein|(?:(?:right|left) )?innominate vein|"
               r"(?:(?:right|left) )?subclavian vein|"
@@ -139,6 +152,8 @@ _TIP_AT = re.compile(rf"\b(?:tips?|terminat\w*|ends?|ending)\b[^.;]{{0,30}}?"
                      rf"(?:(?P<cm>\d+(?:\.\d+)?\s*cm\s+(?:above|below)\s+the\s+carina)|"
                      rf"(?:in|at|over|within|into|near|overlying|projects over|projecting over|at the level of|"
                      rf"in the region of|at the junction of)\s+(?P<place>{_TIP_PLACE}))\b")
+# the next sentence speaks of the device's tip ("... is in XXXX. The tip has moved into the innominate vein")
+_NEXT_TIP = re.compile(r"\.\s+(?:the|its)\s+tip\b")
 _COMPARED = re.compile(r"\b(?:more|most|less|slightly more)\s+(?:marked|markedly|severe|prominent)\b"
                        # a grade of the change, not of the finding: "mildly improved opacities"
                        r"|\b(?:mild|mildly|slight|slightly|minimal|minimally|moderately|markedly|marked)\s+"
@@ -260,6 +275,12 @@ class FindingReader:
                 if entry.region == "lines_devices" and status != 0 and not norm.startswith("tip", f.start):
                     # up to the next mention, so two devices of one sentence keep their own tips
                     m = _TIP_AT.search(norm, f.start, min(b, next_start.get(f.start, b)))
+                    follow = _NEXT_TIP.match(norm, b)
+                    if m is None and follow:
+                        # "Right PICC line is in XXXX. The tip has moved into the left innominate vein." (not "the
+                        # tip of the nasogastric tube", a device of its own)
+                        m = _TIP_AT.search(norm, b, min(_sentence(norm, follow.end(), follow.end())[1],
+                                                        next_start.get(f.start, len(norm))))
                     if m:
                         place = " ".join((m.group("place") or "").split()).removeprefix("the ")
                         tip = m.group("cm") or f"in the {place}".replace("svc", "SVC")
@@ -274,6 +295,14 @@ class FindingReader:
                 location = _location(context) if status != 0 else ""
                 if status != 0 and not location and entry_id in _NODES and _MEDIASTINAL.search(context):
                     location = "mediastinal"  # "calcified mediastinal XXXX": the nodes' place, not the hila's
+                ribs = None
+                if status != 0 and entry_id in _RIBBED:
+                    # its own words, back to the mention before it and on to the next one ("old healed left 5th and
+                    # 6th rib fractures", "fracture with callus at the left 9th lateral rib")
+                    sa, sb = _sentence(norm, f.start, f.end)
+                    ribs = RIB_NUMBERS.search(norm, max(sa, own_start), min(sb, all_next.get(f.start, sb)))
+                if ribs:
+                    location = ribs.group(1)  # "left 9th rib fracture": the report's own precision
                 if status != 0 and not location and entry_id in _SITED:
                     site = BONE_SITES.search(context)
                     location = site.group(1) if site else ""
@@ -284,17 +313,25 @@ class FindingReader:
                         location = " ".join(pair.group(0).split())
                     elif not location and per_sentence.get(f.sentence, 0) == 1:
                         location = _location(norm[sa:sb])  # the sentence's only finding takes its place words
+                    if location and side == "bilateral" and entry_id not in _NODAL and _EACH_SIDE.search(norm, sa, sb) \
+                            and len(set(LOCATIONS.findall(norm, sa, sb))) > 1:
+                        # "bilateral nodules ... in the right midlung and left upper lung": neither place is both
+                        # sides' ("bibasilar", "both bases" stay)
+                        location = "" if not pair else location
                 if entry.region in ("bones_soft_tissue", "heart_mediastinum") and location in _LUNG_PLACES:
                     # "right apex curvature of the spine" is the curve's apex, not the lung's; "borderline
                     # cardiomegaly, stable mediastinal and hilar contours": the heart is not hilar
                     location = ""
                 described = tuple(dict.fromkeys(d for d in DESCRIPTORS.findall(own) if d not in limit.split()))
+                if status != 0 and entry.chexpert == "atelectasis" and _COMPLETE.search(own):
+                    described = ("complete", *described)  # "essentially complete collapse of the left lung"
                 if status != 0 and entry_id in _HEALED_ONES and not set(described) & AGE_WORDS:
                     # "old healed left 5th and 6th rib fractures", "deformity of the lateral left 6th rib, XXXX old
                     # injury": the age said in its own words, before it or after it, is its own
                     age = _AGE.search(norm, max(a, own_start), f.start) or _AGE.search(
                         norm, f.end, min(b, all_next.get(f.start, b)))
-                    described = (*described, age.group(1)) if age else described
+                    described = (*described, age.group(1)) if age else (*described, "healing") if _CALLUS.search(
+                        norm, max(a, own_start), min(b, all_next.get(f.start, b))) else described
                 if status != 0 and entry.region != "lines_devices":
                     # a measured size is the report's own precision ("1.4 cm nodule", "3.5 cm apical pneumothorax")
                     size = _SIZE.search(context)
@@ -303,7 +340,11 @@ class FindingReader:
                     if size:
                         described = (" ".join(size.group(0).split()), *described)
                 hedge = ""
-                if status == -1:
+                if status == 1 and _HIDDEN_HEDGE.search(norm, max(a, own_start), f.start):
+                    # "retrocardiac opacity XXXX due at XXXX in part to atelectasis", "platelike opacities XXXX
+                    # representing subsegmental atelectasis": the placeholder hides the hedge ("likely")
+                    status, hedge = -1, "probable"
+                elif status == -1:
                     cue = norm[f.cue[0] : f.cue[1]] if f.cue else ""
                     hedge = "probable" if _STRONG_HEDGE.search(cue) else "possible"
                     if _LESS_LIKELY.search(norm, max(0, f.start - 30), f.start):

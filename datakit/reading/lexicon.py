@@ -334,6 +334,12 @@ def build_tables(kb: Any, doc: dict[str, Any], path: Path, *, keyed_by: str = "l
         for cls, items in anchor["qualifiers"].items():
             for k, _ in _expand_all(items, f"anchors.{aid}.qualifiers.{cls}", path):
                 qualifiers.setdefault(k, {})[aid] = QUALIFIER_STATUS[cls]
+    if keyed_by == "entries":
+        # "heart size within normal limits": a qualifier of the heart size, not the No Finding entry's own term
+        # (its mention would hide the anchor from the finding reader, which reads No Finding from no phrase)
+        for k in qualifiers:
+            if k in phrases:
+                phrases[k].labels.pop("no_finding", None)
 
     nf = doc.get("no_finding", {})
     for entry_id in nf.get("suppressor_entries", []):

@@ -525,3 +525,102 @@ def test_a_fracture_without_an_age_is_no_incidental_or_chronic_change():
     last = clean("Old healed left 5th and 6th rib fractures. The lungs are clear.",
                  {"fracture": 1})["reasoning"][-1]["inference"].lower()
     assert "rests on" not in last, last
+
+
+def _impression(trace: dict) -> str:
+    return trace["reasoning"][-1]["observation"] + " → " + trace["reasoning"][-1]["inference"]
+
+
+def test_a_malpositioned_line_keeps_its_tip_and_leads_the_impression():
+    trace = writer(**{"teacher.error_rate": 0.0}).write(study(
+        "Heart size is normal. Right PICC line is in XXXX. The tip has moved into the left innominate vein. "
+        "Small left pleural effusion.", impression="Malpositioned right PICC line tip. Small left effusion.",
+        labels={"support_devices": 1, "pleural_effusion": 1})).trace
+    picc = [i["evidence"] for i in trace["perception"] if i["finding"] == "picc"]
+    assert picc and "malpositioned" in picc[0].lower() and "tip in the left innominate vein" in picc[0], picc
+    last = _impression(trace).lower()
+    assert "incidental" not in last.split("malpositioned")[0] and "rests on malpositioned" in last \
+        or "main findings are malpositioned" in last, last
+    # a retracted line stated in the findings alone is not incidental either
+    trace = writer(**{"teacher.error_rate": 0.0}).write(study(
+        "Right lower lobe consolidation. A right upper extremity PICC is seen with the tip in the right "
+        "brachiocephalic vein, representing an interval retraction of approximately 6 cm.",
+        impression="Right lower lobe pneumonia.", labels={"support_devices": 1, "consolidation": 1,
+                                                          "pneumonia": 1})).trace
+    assert "incidental" not in _impression(trace), _impression(trace)
+
+
+def test_a_hedged_finding_stays_hedged_beside_no_acute_abnormality():
+    trace = clean("Question left atrial enlargement, XXXX appreciated on lateral view. Clear lungs.")
+    last = _impression(trace).lower()
+    assert "possible left atrial enlargement" in last and "beyond left atrial" not in last, last
+
+
+def test_otherwise_narrows_a_negative_only_beside_a_finding_of_its_region():
+    ev = {i["finding"]: i["evidence"] for i in clean(
+        "Streaky right basilar airspace opacities. Otherwise, no focal consolidation.")["perception"]}
+    assert "no other focal consolidation" in ev["consolidation"].lower(), ev
+    ev = {i["finding"]: i["evidence"] for i in clean(
+        "The cardiac silhouette is borderline enlarged. Otherwise, there is no focal opacity.")["perception"]}
+    assert "other" not in ev["lung_opacity"].lower() and "focal" in ev["lung_opacity"].lower(), ev
+
+
+def test_a_cleared_finding_gives_no_negative_beside_the_one_that_persists():
+    got = items(clean("Consolidation and atelectasis in the left lower lobe have cleared in the interval. A "
+                      "persistent patchy infiltrate is present in the right middle lobe."))
+    assert not any(f in ("consolidation", "atelectasis") and s == "absent" for _, f, s, _ in got), got
+    assert ("lungs", "lung_opacity", "present", "right") in got, got
+
+
+def test_borderline_cardiomegaly_is_offered_no_differential():
+    trace = clean("The cardiac silhouette is borderline enlarged. No pneumothorax.")
+    step = next(s for s in trace["reasoning"] if s["conclusion"] == "cardiomegaly")
+    assert "pericardial" not in step["inference"] and step["knowledge"] == ["cardiomegaly"], step
+
+
+def test_a_curve_that_may_be_positional_is_uncertain():
+    got = items(clean("Mild dextro curvature of the lower thoracic spine, this may be positional. Lungs clear."))
+    assert ("bones_soft_tissue", "scoliosis", "uncertain", "none") in got, got
+
+
+def test_a_shadow_the_report_explains_as_scar_is_as_incidental_as_the_scar():
+    trace = writer(**{"teacher.error_rate": 0.0}).write(study(
+        "There are changes of chronic lung disease noticed by hyperinflated lungs and streaky opacities compatible "
+        "with scar. No pneumothorax.", impression="Chronic changes with no acute cardiopulmonary disease.",
+        labels={"lung_opacity": 1})).trace
+    last = _impression(trace).lower()
+    assert "rests on" not in last and "main finding" not in last, last
+
+
+def test_a_calcified_adenopathy_is_one_calcified_node_and_a_healing_rib_fracture_keeps_its_ribs():
+    got = items(clean("A large calcified right mediastinal adenopathy. The lungs are clear."))
+    assert ("hila", "calcified_lymph_nodes", "present", "right") in got, got
+    assert not any(f == "lymphadenopathy" for _, f, _, _ in got), got
+    trace = writer(**{"teacher.error_rate": 0.0}).write(study(
+        "Unchanged fracture with callus at the left 9th lateral rib. Lungs are clear.",
+        impression="No acute cardiopulmonary abnormality.", labels={"fracture": 1})).trace
+    ev = [i["evidence"] for i in trace["perception"] if i["finding"] == "rib_fracture"]
+    assert ev and "healing left 9th rib fracture" in ev[0].lower(), ev
+    assert "rests on" not in _impression(trace).lower(), _impression(trace)
+
+
+def test_blunting_the_report_reads_as_atelectasis_or_scarring_offers_no_effusion():
+    got = items(clean("Mild blunting left costophrenic recess, possibly mild atelectasis or scarring. No large "
+                      "volume pleural effusion."))
+    assert not any(f == "pleural_effusion" and s != "absent" for _, f, s, _ in got), got
+
+
+def test_nodes_in_the_paratracheal_region_leave_the_mediastinum_without_a_nothing_to_add_item():
+    got = clean("Heart size is normal. Granulomatous calcifications in the paratracheal region.")["perception"]
+    said = [i["evidence"].lower() for i in got if i["region"] == "heart_mediastinum"]
+    assert not any("paratracheal" in e and "nothing" in e for e in said), said
+    assert any(i["finding"] == "cardiomegaly" and i["status"] == "absent" for i in got), got
+
+
+def test_an_impression_calling_nothing_acute_keeps_the_chronic_shadows_incidental():
+    trace = writer(**{"teacher.error_rate": 0.0}).write(study(
+        "No pneumothorax or pleural effusion. Unchanged streaky opacities in the bilateral costophrenic sulci XXXX "
+        "represent chronic scarring or atelectasis.", impression="No acute cardiopulmonary abnormality.",
+        labels={"lung_opacity": 1, "atelectasis": -1})).trace
+    last = _impression(trace).lower()
+    assert "rests on" not in last and "main finding" not in last and "no acute" in last, last

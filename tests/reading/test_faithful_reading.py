@@ -94,7 +94,8 @@ CASES = [
     ("Biapical pleuroparenchymal irregularities most compatible with scarring.",
      [("lung_scarring", "P", "bilateral")], []),
     ("Coronary artery stent. Pectus carinatum. A bullet in the soft tissues of the right chest wall.",
-     [("coronary_stent", "P", None), ("pectus_deformity", "P", None), ("foreign_body", "P", "right")], []),
+     [("coronary_stent", "P", None), ("pectus_carinatum", "P", None), ("foreign_body", "P", "right")],
+     ["pectus_deformity"]),
     # a placeholder where a link word stood: what it hid may have been a hedge
     ("Minimal airspace opacity in the right middle lobe, XXXX atelectasis.",
      [("lung_opacity", "P", "right"), ("atelectasis", "U", None)], []),
@@ -175,6 +176,26 @@ CASES = [
     # air and fluid in the pleural space is a hydropneumothorax, not a separate effusion
     ("There is a large hydropneumothorax within the left chest.", [("hydropneumothorax", "P", "left")],
      ["pleural_effusion"]),
+    # a placeholder right before an attribution hides its hedge ("most XXXX representing" is "most likely")
+    ("Platelike opacities XXXX representing subsegmental atelectasis.",
+     [("lung_opacity", "P", None), ("atelectasis", "U", None)], []),
+    ("Retrocardiac opacity XXXX due at XXXX in part to atelectasis with right hemidiaphragm eventration.",
+     [("atelectasis", "U", None), ("elevated_hemidiaphragm", "P", "right")], []),
+    # a dropped "of": "clear airspace disease" is clear of it
+    ("Lungs are expanded and clear airspace disease.", [("lung_opacity", "A", None)], ["lung_opacity"]),
+    # the article dropped, the noun hidden: still the finding
+    ("Mild tortuosity aorta is redemonstrated.", [("tortuous_aorta", "P", None)], []),
+    ("Lumbar vertebral body stabilization XXXX.", [("orthopedic_hardware", "P", None)], []),
+    # a rib's contour deformity is a possible old fracture, whatever words come before it
+    ("Chronic appearing right 5th rib contour deformity.", [("rib_fracture", "U", "right")], ["fracture"]),
+    ("Tortuous dilated aorta. The aorta is calcified and tortuous.",
+     [("tortuous_aorta", "P", None), ("aortic_enlargement", "P", None), ("aortic_calcification", "P", None)], []),
+    ("Cervical fusion XXXX.", [("orthopedic_hardware", "P", None)], []),
+    # "within normal limits" is the heart size's qualifier, as "normal" is
+    ("The heart size and pulmonary vascularity appear within normal limits.", [("cardiomegaly", "A", None)], []),
+    ("Cardiomediastinal silhouette is within normal limits.", [("enlarged_cardiomediastinum", "A", None)], []),
+    # the sternum's two deformities keep their own names
+    ("Pectus excavatum deformity.", [("pectus_excavatum", "P", None)], ["pectus_deformity", "pectus_carinatum"]),
 ]
 
 
@@ -366,3 +387,43 @@ def test_which_explains_its_own_sentence_not_the_one_before(reader):
     text = ("On the lateral view there is a 2.1 x 2 cm nodular density. 2.1 cm nodular density which could "
             "represent overlapping shadows or actual pulmonary nodule.")
     assert any(p.entry_id == "lung_opacity" and p.status == "present" for p in reader.read(text))
+
+
+def test_a_hidden_hedge_reaches_only_the_finding_it_attributes(reader):
+    got = {(p.entry_id, p.status) for p in reader.read(
+        "Retrocardiac opacity XXXX due at XXXX in part to atelectasis with right hemidiaphragm eventration.")}
+    assert ("atelectasis", "present") not in got and ("lung_opacity", "present") in got, got
+    assert ("elevated_hemidiaphragm", "present") in got, got
+
+
+def test_a_line_keeps_the_tip_its_next_sentence_gives_and_a_rib_fracture_its_ribs(reader):
+    picc = [p for p in reader.read("Right PICC line is in XXXX. The tip has moved into the left innominate vein.")
+            if p.entry_id == "picc"]
+    assert any(p.tip == "in the left innominate vein" for p in picc), picc
+    cvc = [p for p in reader.read("There is a right IJ central venous catheter with tip overlying the inferior SVC.")
+           if p.entry_id == "central_venous_catheter"]
+    assert any(p.tip == "in the inferior SVC" for p in cvc), cvc
+    # a second device of the next sentence keeps its own tip
+    two = {p.entry_id: p.tip for p in reader.read("Right PICC line. The tip of the nasogastric tube is in the stomach.")
+           if p.status == "present"}
+    assert two.get("picc") == "", two
+    for text, ribs in (("Old healed left 5th and 6th rib fractures.", "5th and 6th"),
+                       ("Unchanged fracture with callus at the left 9th lateral rib.", "9th"),
+                       ("Healing fractures of the right 7th, 8th and 9th ribs.", "7th, 8th and 9th")):
+        got = [p for p in reader.read(text) if p.entry_id in ("fracture", "rib_fracture")]
+        assert got and got[0].location == ribs, (text, got)
+    callus = next(p for p in reader.read("Unchanged fracture with callus at the left 9th lateral rib.")
+                  if p.entry_id in ("fracture", "rib_fracture"))
+    assert "healing" in callus.descriptors, callus
+
+
+def test_a_bilateral_finding_placed_differently_on_each_side_keeps_no_one_place(reader):
+    nodules = next(p for p in reader.read("There are small bilateral pulmonary nodules measuring 5 mm in the right "
+                                          "midlung and left upper lung.") if p.entry_id == "multiple_pulmonary_nodules")
+    assert nodules.laterality == "bilateral" and nodules.location == "", nodules
+    both = next(p for p in reader.read("Bilateral lower lobe opacities with small effusions at the bases.")
+                if p.entry_id == "lung_opacity")
+    assert both.location == "lower lobe", both
+    collapse = next(p for p in reader.read("Essentially complete collapse of the left lung.")
+                    if p.status == "present")
+    assert "complete" in collapse.descriptors and collapse.laterality == "left", collapse

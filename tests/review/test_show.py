@@ -41,9 +41,9 @@ def test_data_text_that_looks_like_markup_prints_as_written(review_run, monkeypa
     assert '"…pulmonary abnormality. As the ground truth says, [a-z] [bold]marks[/bold…"' in out
     assert "leakage.leaked_source (error)" in out and "validation rejected" in out
     # the reflection's correction, before → after, and the retrieved knowledge
-    # a false finding the report rules out (issue 15: "no atelectasis"; "no focal consolidation" rules out only a
-    # focal one, so consolidation is no longer offered as the false finding)
-    assert "hallucinated atelectasis: present, right → absent" in out
+    # a false finding the report rules out (issue 15: "no pneumothorax"; "no focal consolidation" rules out only a
+    # focal one, so consolidation is not offered as the false finding)
+    assert "hallucinated pneumothorax: present, right → absent" in out
 
 
 def test_show_gives_the_latest_decision(review_run, monkeypatch):

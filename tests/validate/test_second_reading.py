@@ -196,3 +196,12 @@ def test_a_finding_named_by_several_terms_is_read_once(reader):
 def test_an_unassessable_structure_is_hedged(reader):
     got = reader.read("Heart size is difficult to assess given low lung volumes.")
     assert ("cardiomegaly", U) in [(m.entry, m.status) for m in got.mentions]
+
+
+def test_a_grade_on_another_findings_term_says_nothing_of_the_structures_size(reader):
+    reading = reader.read(
+        "Cardiomediastinal silhouette demonstrates stable mild tortuosity of the thoracic aorta, and heart size "
+        "within normal limits and stable.")
+    said = {(m.entry, m.status) for m in reading.mentions}
+    assert ("cardiomegaly", "present") not in said and ("enlarged_cardiomediastinum", "present") not in said, said
+    assert ("tortuous_aorta", "present") in said, said

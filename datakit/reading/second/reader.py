@@ -181,12 +181,14 @@ class SecondReader:
         mentions: list[Mention] = []
         glob = False
         kept: list[tuple[int, int, str, set[int], bool]] = []
+        findings_at = frozenset(i for _, _, entry, p, structure in matches if not structure and entry != "no_finding"
+                                for i in p)
         for start, end, entry, pos, structure in matches:
             state = None
             negated = any(i in neg for i in pos)
             hedged = any(i in hedge for i in pos)
             if structure:
-                state = self._structure_state(stems, seg, clause, pos)
+                state = self._structure_state(stems, seg, clause, pos, findings_at)
                 if state is None:
                     continue
                 if state == "normal":
@@ -333,11 +335,15 @@ class SecondReader:
         return "limit" in after and "normal" in after and not set(after) & W.ABNORMAL
 
     @staticmethod
-    def _structure_state(stems: list[str], seg: list[int], clause: list[int], pos: set[int]) -> str | None:
+    def _structure_state(stems: list[str], seg: list[int], clause: list[int], pos: set[int],
+                         others: frozenset[int] = frozenset()) -> str | None:
         s = seg[min(pos)]
         c = clause[min(pos)]
-        in_seg = [stems[i] for i in range(len(stems)) if seg[i] == s and i not in pos]
-        in_clause = [stems[i] for i in range(len(stems)) if clause[i] == c and i not in pos]
+        # a grade word on another finding's term is that finding's ("cardiomediastinal silhouette demonstrates
+        # stable mild tortuosity of the thoracic aorta": nothing is said of the silhouette's size)
+        own = [i for i in range(len(stems)) if i not in pos and i not in others and i + 1 not in others]
+        in_seg = [stems[i] for i in own if seg[i] == s]
+        in_clause = [stems[i] for i in own if clause[i] == c]
         if any(w in W.UNASSESSED for w in in_clause):
             return "unassessed"
         if any(w in W.ABNORMAL for w in in_seg):
