@@ -66,6 +66,7 @@ class TraceWriter:
         self._explained: frozenset[tuple[str, str]] = frozenset()
         self._misplaced: frozenset[tuple[str, str]] = frozenset()
         self._nothing_acute = False  # the impression says no acute cardiopulmonary abnormality
+        self._stated: frozenset[tuple[str, str]] = frozenset()  # the abnormal findings the report states
 
     # 1. perception ----------------------------------------------------------------------------------------------
     def perceive(self, study: StudyInput) -> tuple[list[Perceived], frozenset[str]]:
@@ -191,6 +192,10 @@ class TraceWriter:
                     and not (p.laterality == "bilateral" and p.severity is None
                              and (p.entry_id, p.status) in both_sides)]
         # "a large calcified right mediastinal adenopathy" is one calcified node, not that and an enlarged one
+        if any(p.entry_id == "implantable_defibrillator" and p.status in ABNORMAL for p in findings):
+            # "left chest AICD with leads in the right atrium and ventricle": the leads are the ICD's, no pacemaker
+            findings = [p for p in findings if not (p.entry_id == "pacemaker" and not _PACING.search(
+                p.sentence.lower()))]
         calcified = {(p.sentence, p.laterality) for p in findings if p.entry_id == "calcified_lymph_nodes"}
         findings = [p for p in findings if not (p.entry_id == "lymphadenopathy"
                                                 and (p.sentence, p.laterality) in calcified)]
@@ -203,7 +208,9 @@ class TraceWriter:
         self._explained = _explained(findings, low)
         self._misplaced = frozenset((p.entry_id, p.laterality) for p in findings if _misplaced(p, low))
         self._nothing_acute = bool(_NOTHING_ACUTE.search((study.impression or "").lower()))
-        return self._reconcile(findings, study.labels)
+        final, disputed = self._reconcile(findings, study.labels)
+        self._stated = frozenset((p.entry_id, p.laterality) for p in final if p.status in ABNORMAL)
+        return final, disputed
 
     @staticmethod
     def _text(study: StudyInput) -> str:
@@ -491,8 +498,10 @@ class TraceWriter:
         if not named and self._nothing_acute:
             # "Unchanged streaky opacities ... chronic scarring or atelectasis" with the impression "No acute
             # cardiopulmonary abnormality": the report's own conclusion stands; only what may be acute elsewhere
-            # (a fracture without an age) or a line out of place leads
-            main = [p for p in abnormal if _maybe_acute(p) or (p.entry_id, p.laterality) in self._misplaced]
+            # (a fracture without an age), a line out of place, or what a draft sees that the report does not (the
+            # draft believes its false finding) leads
+            main = [p for p in abnormal if _maybe_acute(p) or (p.entry_id, p.laterality) in self._misplaced
+                    or (p.entry_id, p.laterality) not in self._stated]
             return main, [p for p in abnormal if p not in main]
         # a finding the impression does not name is incidental only when it is of an incidental kind: the opacity
         # beside the pneumonia the impression names is no "incidental or chronic change"
@@ -687,6 +696,7 @@ _POSITIONAL = re.compile(r"\b(?:this|which|it)\s+(?:(?:may|might|could)\s+be|is\
 _NOTHING_ACUTE = re.compile(r"\bno (?:evidence of )?(?:acute|active) (?:cardiopulmonary |intrathoracic |"
                             r"cardiothoracic |pulmonary |lung |chest )?(?:abnormalit\w*|disease|process\w*|findings?|"
                             r"pathology)\b")
+_PACING = re.compile(r"\bpac(?:e|er|ers|ing|emaker|emakers)\b")
 _BORDERLINE = re.compile(r"\bborderline\b")
 _RESOLVED = re.compile(r"\b(?:resolved|cleared|resolution)\b")
 _RESOLVING = re.compile(r"\b(?:resolving|improving|clearing)\b")

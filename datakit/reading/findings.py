@@ -39,7 +39,7 @@ class Perceived:
 
 
 _STATUS = {1: "present", -1: "uncertain", 0: "absent"}
-_CLAUSE_END = re.compile(r"\.(?:\s|$)|[;:!?]|,\s|\b(?:and|but|with|while|whereas)\b")
+_CLAUSE_END = re.compile(r"\.(?:\s|$)|[;:!?]|,\s|\b(?:and|but|with|while|whereas|there is|there are)\b")
 # Sides that name a part of the anatomy, not the side of the finding ("left-sided pacemaker, leads in the right
 # atrium" is a left pacemaker).
 _ANATOMY = (r"atrium|atrial|ventricle|ventricular|heart border|cardiac border|hemidiaphragm|main ?stem|mainstem|"
@@ -99,7 +99,7 @@ _ALTERNATIVE_JOIN = re.compile(r"\s*(?:/|,?\s*(?:or|versus|vs\.?|and/or)\s)\s*(?
 _BOTH_NAMED = re.compile(r"\s*and\s+(?:the\s+)?(?P<other>left|right)\s+(?:(?:upper|middle|mid|lower)\s+)?"
                          r"(?:lung zones?|lungs?|lobes?|bases?|apices|apex|hemithorax|sides?)\s*(?:[.,;]|$)")
 _LESS_LIKELY = re.compile(rf"\bless\s+(?:likely|probabl[ey]|{rules.PLACEHOLDER_CHAR}+)\s+(?:\w+\s+)?$")
-_JOINER = re.compile(r",|\b(?:and|or|with|versus|vs|related|due|secondary|from|than)\b")
+_JOINER = re.compile(r",|\b(?:and|or|with|versus|vs|related|due|secondary|from|than|there is|there are)\b")
 # a negation with a placeholder right before the finding: the placeholder hid what narrowed it ("no XXXX nodules
 # are seen" beside a calcified granuloma is not "no nodule")
 _HIDDEN_LIMIT = re.compile(rf"\b(?:no|without)\s+{rules.PLACEHOLDER_CHAR}+\s+$")
@@ -116,6 +116,9 @@ _SHADOWS = frozenset({"lung_opacity", "interstitial_abnormality", "ground_glass_
 _NODES = frozenset({"calcified_lymph_nodes", "lymphadenopathy"})
 _NODAL = _NODES | {"granuloma"}  # their place may make them nodes (offline.NODAL_PLACES): it is kept
 _MEDIASTINAL = re.compile(r"\bmediastinal\b")
+_MEDIASTINAL_ONES = _NODES | {"surgical_clips"}
+# what a relative clause adds to a finding: "a moderate right pleural effusion, which is partially loculated"
+_WHICH_IS = re.compile(r"\s*,?\s*which (?:is|are|appears?|appear) ((?:partially |partly )?loculated|layering)\b")
 # entries of several things, whose sizes the report may give one by one
 _MANY = frozenset({"multiple_pulmonary_nodules", "granuloma", "calcified_lymph_nodes", "lymphadenopathy"})
 _SIZE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:x\s*\d+(?:\.\d+)?\s*)?(?:cm|mm)\b")
@@ -190,9 +193,10 @@ class FindingReader:
         sentence_of: dict[int, int] = {}  # index into out → the sentence it was read in
         for g in mentions:
             per_sentence[g.sentence] = per_sentence.get(g.sentence, 0) + 1
-        # where the next mention starts ("tip" is a device mention of its own, not the next device)
+        # where the next mention starts ("tip" is a device mention of its own, not the next device; nor is the noun
+        # right after a device's name, "PICC line catheter tip XXXX in the right atrium")
         others = [g for g in mentions if not norm.startswith("tip", g.start)]
-        next_start = {f.start: g.start for f, g in zip(others, others[1:], strict=False)}
+        next_start = {f.start: next((g.start for g in others if g.start > f.end + 1), len(norm)) for f in others}
         for f in mentions:
             own_start, prev_end = prev_end, f.end  # a mention's own words start after the mention before it
             found = {e: st for e, st in rules.statuses(f, self.tables.anchors).items() if e in self.kb}
@@ -293,8 +297,9 @@ class FindingReader:
                 limit = " ".join(dict.fromkeys(LIMITS.findall(f"{neg_before} {norm[f.start : f.end]}"))) \
                     if status == 0 else ""
                 location = _location(context) if status != 0 else ""
-                if status != 0 and not location and entry_id in _NODES and _MEDIASTINAL.search(context):
-                    location = "mediastinal"  # "calcified mediastinal XXXX": the nodes' place, not the hila's
+                if status != 0 and not location and entry_id in _MEDIASTINAL_ONES and _MEDIASTINAL.search(context):
+                    # "calcified mediastinal XXXX": the nodes' place, not the hila's; "mediastinal clips"
+                    location = "mediastinal"
                 ribs = None
                 if status != 0 and entry_id in _RIBBED:
                     # its own words, back to the mention before it and on to the next one ("old healed left 5th and
@@ -323,6 +328,9 @@ class FindingReader:
                     # cardiomegaly, stable mediastinal and hilar contours": the heart is not hilar
                     location = ""
                 described = tuple(dict.fromkeys(d for d in DESCRIPTORS.findall(own) if d not in limit.split()))
+                which = _WHICH_IS.match(norm, f.end) if status != 0 else None
+                if which and which.group(1) not in described:
+                    described = (*described, which.group(1))
                 if status != 0 and entry.chexpert == "atelectasis" and _COMPLETE.search(own):
                     described = ("complete", *described)  # "essentially complete collapse of the left lung"
                 if status != 0 and entry_id in _HEALED_ONES and not set(described) & AGE_WORDS:

@@ -624,3 +624,27 @@ def test_an_impression_calling_nothing_acute_keeps_the_chronic_shadows_incidenta
         labels={"lung_opacity": 1, "atelectasis": -1})).trace
     last = _impression(trace).lower()
     assert "rests on" not in last and "main finding" not in last and "no acute" in last, last
+
+
+def test_a_drafts_false_finding_is_not_incidental_because_the_report_calls_nothing_acute():
+    text = "Degenerative changes of the spine. No pneumothorax. No pleural effusion. The lungs are clear."
+    for seed in range(6):
+        out = writer(**{"teacher.error_rate": 1.0, "teacher.error_kinds": ["hallucinated"], "teacher.seed": seed}
+                     ).write(study(text, impression="No acute cardiopulmonary abnormality.", sid=f"n{seed}"))
+        (fix,) = [c for c in out.trace["reflection"]["corrections"] if c["kind"] == "hallucinated"]
+        name = KB.get(fix["finding"]).name.lower()
+        last = _impression(out.trace).split("→")[1].lower()
+        if name in last:  # the draft believes it: it leads, it is not "incidental or chronic"
+            assert "incidental" not in last.split(name)[0] and ("rests on" in last or "main finding" in last), last
+
+
+def test_an_icds_leads_are_no_pacemaker_and_a_relative_clause_describes_its_finding():
+    got = items(clean("Left chest AICD with leads in the right atrium and ventricle. The lungs are clear."))
+    assert ("lines_devices", "implantable_defibrillator", "present", "left") in got, got
+    assert not any(f == "pacemaker" for _, f, _, _ in got), got
+    ev = [i["evidence"] for i in clean("There is a moderate right pleural effusion, which is partially loculated.")[
+        "perception"] if i["finding"] == "pleural_effusion"]
+    assert ev and "partially loculated" in ev[0], ev
+    ev = [i["evidence"] for i in clean("PICC line catheter tip XXXX in the right atrium.")["perception"]
+          if i["finding"] == "picc"]
+    assert ev and "tip in the right atrium" in ev[0], ev
