@@ -183,6 +183,9 @@ class TraceWriter:
         # items say it all, so a bilateral one that adds no grade of its own is the same finding again
         both_sides = {(e, s) for e, s, side in ((p.entry_id, p.status, p.laterality) for p in found.values())
                       if side == "left" and (e, "right") in found and found[(e, "right")].status == s}
+        # "right and left effusions ... bilateral pleural effusions, right larger than left": a side that says no
+        # more than the bilateral item is that item again
+        bilateral = {(p.entry_id, p.status) for p in found.values() if p.laterality == "bilateral"}
         # "small bilateral pulmonary nodules" is one multiple-nodules item, not that and a single nodule
         many = {(p.laterality, p.status) for p in found.values() if p.entry_id == "multiple_pulmonary_nodules"}
         findings = [p for p in found.values()
@@ -190,7 +193,9 @@ class TraceWriter:
                     and (p.laterality != "none" or (p.entry_id, p.status) not in sided)
                     and not generic(p)
                     and not (p.laterality == "bilateral" and p.severity is None
-                             and (p.entry_id, p.status) in both_sides)]
+                             and (p.entry_id, p.status) in both_sides)
+                    and not (p.laterality in ("left", "right") and (p.entry_id, p.status) in bilateral
+                             and (p.entry_id, p.status) not in both_sides and _detail(p) == 0)]
         # "a large calcified right mediastinal adenopathy" is one calcified node, not that and an enlarged one
         if any(p.entry_id == "implantable_defibrillator" and p.status in ABNORMAL for p in findings):
             # "left chest AICD with leads in the right atrium and ventricle": the leads are the ICD's, no pacemaker
@@ -286,7 +291,7 @@ class TraceWriter:
 
     def _body(self, p: Perceived) -> str:
         return W.phrase(self.kb.get(p.entry_id).name, p.laterality, p.grade_words or p.severity, p.location,
-                        p.descriptors, p.course, p.tip)
+                        p.descriptors, p.course, p.tip, p.predominance)
 
     def _item_of(self, p: Perceived, rng: random.Random) -> dict[str, Any]:
         e = self.kb.get(p.entry_id)
@@ -762,7 +767,8 @@ def _sentence_of(low: str, clause: str) -> str:
 
 
 def _detail(p: Perceived) -> int:
-    return bool(p.severity) + bool(p.location) + len(p.descriptors) + bool(p.limit) + bool(p.course) + bool(p.tip)
+    return bool(p.severity) + bool(p.location) + len(p.descriptors) + bool(p.limit) + bool(p.course) + bool(p.tip) \
+        + bool(p.predominance)
 
 
 @dataclass(frozen=True)

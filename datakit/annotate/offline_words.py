@@ -59,13 +59,16 @@ _ADJECTIVES = {"apical", "biapical", "bibasilar", "bibasal", "basilar", "basal",
 
 
 def phrase(name: str, laterality: str, severity: str | None, location: str = "",
-           descriptors: Sequence[str] = (), course: str = "", tip: str = "") -> str:
+           descriptors: Sequence[str] = (), course: str = "", tip: str = "", predominance: str = "") -> str:
     """'small left pleural effusion', 'patchy lung opacity in the left lower lobe' from the fields alone.
 
     A course the report gives follows the phrase ("trace right pleural effusion, nearly resolved"), so a resolving
-    finding is never written as a plain present one; so does a line's tip ("right PICC, tip in the low SVC").
+    finding is never written as a plain present one; so does a line's tip ("right PICC, tip in the low SVC"), and the
+    side a bilateral finding favours ("bibasilar atelectasis, right greater than left").
     """
     body = _phrase(name, laterality, severity, location, descriptors)
+    if predominance:
+        body = f"{body}, {predominance}"
     if course:
         body = f"{body}, {course}"
     return f"{body}, tip {tip}" if tip else body

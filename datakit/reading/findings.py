@@ -36,6 +36,7 @@ class Perceived:
     tip: str = ""  # where a line or tube ends, when the report says so ("in the right atrium", "4 cm above the carina")
     hedge: str = ""  # how strongly an uncertain finding is hedged: "probable" ("likely X") or "possible" ("may be X")
     grade_words: str = ""  # a range as the report words it ("mild to moderate"); ``severity`` holds its upper grade
+    predominance: str = ""  # which side a bilateral finding favours, as the report says it ("right greater than left")
 
 
 _STATUS = {1: "present", -1: "uncertain", 0: "absent"}
@@ -85,6 +86,7 @@ _HIDDEN_HEDGE = re.compile(rf"{rules.PLACEHOLDER_CHAR}+\s+(?:(?:due|related|seco
                            rf"(?:at\s+{rules.PLACEHOLDER_CHAR}+\s+)?(?:in\s+part\s+)?to|represent\w*|reflect\w*)\s")
 _EACH_SIDE = re.compile(r"\b(?:right\b.*\bleft|left\b.*\bright)\b")  # a sentence naming both sides
 _COMPLETE = re.compile(r"\b(?:complete|completely|total)\s+(?:collapse|collapsed|atelectasis|opacification)")
+_LEAN = re.compile(r"\b(right|left)\s+(?:greater|more|larger|worse)\s+than\s+(?:the\s+)?(left|right)\b")
 _CALLUS = re.compile(r"\bcallus\b")  # a fracture with callus is healing
 _LUNG_PLACES = frozenset({"apex", "apices", "apical", "biapical", "lung apex", "base", "bases", "basilar", "basal",
                           "bibasilar", "bibasal", "lung base", "hilar", "hilum", "perihilar"})
@@ -357,9 +359,19 @@ class FindingReader:
                     hedge = "probable" if _STRONG_HEDGE.search(cue) else "possible"
                     if _LESS_LIKELY.search(norm, max(0, f.start - 30), f.start):
                         hedge = "possible"  # "probable interstitial edema, less XXXX fibrosis"
+                # its own words: just before it in its clause ("right greater than left bibasilar atelectasis"), or
+                # after it up to the next finding ("bilateral pleural effusions, right larger than left")
+                lean = (_LEAN.search(norm, max(left, own_start), f.start)
+                        or _LEAN.search(norm, f.end, min(b, all_next.get(f.start, b)))) \
+                    if status != 0 and entry.laterality else None
+                if lean and lean.group(1) != lean.group(2) and side in ("left", "right", "bilateral"):
+                    # "bibasilar atelectasis, right greater than left": both sides, one more than the other
+                    side, lean_words = "bilateral", f"{lean.group(1)} greater than {lean.group(2)}"
+                else:
+                    lean_words = ""
                 out.append(Perceived(entry_id, entry.region, _STATUS[status], side, grade, clause, limit,
                                      location, described if status != 0 else (), course, tip, hedge,
-                                     grade_range(graded) if grade else ""))
+                                     grade_range(graded) if grade else "", lean_words))
                 sentence_of[len(out) - 1] = f.sentence
         return _readings_take_their_place(out, sentence_of)
 

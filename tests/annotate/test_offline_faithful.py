@@ -648,3 +648,16 @@ def test_an_icds_leads_are_no_pacemaker_and_a_relative_clause_describes_its_find
     ev = [i["evidence"] for i in clean("PICC line catheter tip XXXX in the right atrium.")["perception"]
           if i["finding"] == "picc"]
     assert ev and "tip in the right atrium" in ev[0], ev
+
+
+def test_a_bilateral_finding_keeps_the_side_it_favours_and_only_its_own():
+    ev = {i["finding"]: (i["laterality"], i["evidence"]) for i in clean(
+        "There is right greater than left bibasilar atelectasis. Left lower lobe airspace disease and bilateral "
+        "pleural effusions, left greater than right.")["perception"] if i["status"] == "present"}
+    assert ev["atelectasis"][0] == "bilateral" and "right greater than left" in ev["atelectasis"][1], ev
+    assert ev["pleural_effusion"][0] == "bilateral" and "left greater than right" in ev["pleural_effusion"][1], ev
+    assert ev["lung_opacity"][0] == "left" and "greater" not in ev["lung_opacity"][1], ev
+    # a side that adds nothing to the bilateral item of the same finding is that item again
+    got = items(clean("Right and left pleural effusions. Bilateral pleural effusions, right larger than left."))
+    assert [x for x in got if x[1] == "pleural_effusion"] == [("pleura", "pleural_effusion", "present",
+                                                               "bilateral")], got
