@@ -238,7 +238,7 @@ def reasoning_normal(rng: random.Random, besides: Sequence[str] = (), devices: b
         obs = rng.choice([f"Apart from {names}, no abnormality is described", f"Only {names}"])
         choices = [f"beyond {names}, no acute cardiopulmonary abnormality is seen [K:no_finding]."]
         if not devices:
-            choices.append(f"{names} {'are' if len(besides) > 1 else 'is'} not acute; there is no acute "
+            choices.append(f"{names} {_be(besides)} not acute; there is no acute "
                            "cardiopulmonary abnormality [K:no_finding].")
         return obs, rng.choice(choices)
     if partial:
@@ -252,19 +252,28 @@ def reasoning_normal(rng: random.Random, besides: Sequence[str] = (), devices: b
     return obs, inf
 
 
+def _be(names: Sequence[str]) -> str:
+    """'is' for one finding named in the singular, else 'are' ("degenerative changes of the spine are incidental")."""
+    if len(names) != 1:
+        return "are"
+    head = re.sub(r"\([^)]*\)", " ", names[0].split(",")[0].split(" of ")[0]).split()
+    last = head[-1] if head else ""
+    return "are" if last.endswith("s") and not last.endswith(("ss", "is", "us")) else "is"
+
+
 def impression(main: Sequence[str], minor: Sequence[str], rng: random.Random) -> str:
     """The impression reasoned from the findings: what matters, then what is incidental."""
     if not main:
         # only chronic or incidental findings: the impression rests on none of them
         what = join(minor)
-        return rng.choice([f"{what} {'is' if len(minor) == 1 else 'are'} incidental or chronic; there is no acute "
+        return rng.choice([f"{what} {_be(minor)} incidental or chronic; there is no acute "
                            "cardiopulmonary abnormality.",
                            f"there is no acute cardiopulmonary abnormality; {what} "
-                           f"{'is' if len(minor) == 1 else 'are'} incidental or chronic."])
+                           f"{_be(minor)} incidental or chronic."])
     out = rng.choice([f"the impression rests on {join(main)}", f"taken together, the main finding is {join(main)}"
                       if len(main) == 1 else f"taken together, the main findings are {join(main)}"])
     if minor:
-        out += rng.choice([f"; {join(minor)} {'is' if len(minor) == 1 else 'are'} incidental",
+        out += rng.choice([f"; {join(minor)} {_be(minor)} incidental",
                            f", with {join(minor)} as incidental or chronic change"])
     return out + "."
 
@@ -366,7 +375,7 @@ def severity_note(name: str, sign: str | None, right: str, wrong: str, rng: rand
 def normal_besides_note(chronic: Sequence[str]) -> str:
     """The no_finding correction's note when chronic or incidental findings outside the 14 labels remain."""
     what = join(chronic)
-    return (f"Without it only {what} remain{'s' if len(chronic) == 1 else ''}, none of them an acute "
+    return (f"Without it only {what} remain{'s' if _be(chronic) == 'is' else ''}, none of them an acute "
             "cardiopulmonary abnormality.")
 
 

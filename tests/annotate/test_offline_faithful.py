@@ -661,3 +661,14 @@ def test_a_bilateral_finding_keeps_the_side_it_favours_and_only_its_own():
     got = items(clean("Right and left pleural effusions. Bilateral pleural effusions, right larger than left."))
     assert [x for x in got if x[1] == "pleural_effusion"] == [("pleura", "pleural_effusion", "present",
                                                                "bilateral")], got
+
+
+def test_the_impression_step_agrees_its_verb_with_a_plural_finding():
+    trace = writer(**{"teacher.error_rate": 0.0}).write(study(
+        "Small right pleural effusion. Degenerative changes of the spine.",
+        impression="Small right pleural effusion.", labels={"pleural_effusion": 1})).trace
+    last = _impression(trace)
+    assert "spine is incidental" not in last and ("spine are incidental" in last or "as incidental" in last), last
+    from datakit.annotate.offline_words import _be
+    assert [_be([n]) for n in ("degenerative changes of the spine", "scoliosis", "tortuous (unfolded) aorta",
+                               "calcified lymph nodes")] == ["are", "is", "is", "are"]
