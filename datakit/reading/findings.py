@@ -56,7 +56,7 @@ _TIP = re.compile(r"\btips?\b|\bterminat|\bends?\b|\bcourses?\b|\bextends?\b")
 _REMAINING = re.compile(r"(?<!the )(?<!and )(?<!or )(?<!than )(?<!to )\bleft(?=\s*(?:[.;:,]|$))")
 # Words that narrow a negative: "no large effusion" is not "no effusion".
 LIMITS = re.compile(r"\b(left|right|bilateral|large|significant|significantly|focal|acute|definite|definitive|"
-                    r"otherwise|"
+                    r"otherwise|noncalcified|non-calcified|uncalcified|"
                     r"displaced|gross|"
                     r"grossly|obvious|overt|"
                     r"frank|sizable|sizeable|appreciable|substantial|visible|confluent|lobar|dense|moderate|new|"
@@ -145,7 +145,7 @@ _SIDE_GRADES = re.compile(rf"{SEVERITY_WORDS.pattern}\s+(right|left)(?:[\s-]+sid
 _WORDS_BEFORE = 4  # how far before a mention its own adjectives are looked for
 # Where a line or tube ends: "tip projects over the right atrium", "tip 4.5 cm above the carina", "terminates in the
 # low SVC". The place is kept in the report's own anatomical words.
-_TIP_PLACE = (r"(?:the\s+)?(?:(?:low|lower|mid|middle|upper|proximal|distal|inferior|superior)\s+)?(?:svc|"
+_TIP_PLACE = (r"(?:the\s+)?(?:(?:low|lower|mid|middle|upper|high|proximal|distal|inferior|superior)\s+)?(?:svc|"
               r"superior vena cava|(?:right|left) hemithorax|"
               r"cavoatrial junction|(?:right|left) atrium|(?:right|left) ventricle|"
               r"(?:(?:right|left) )?brachiocephalic vein|(?:(?:right|left) )?innominate vein|"
@@ -156,6 +156,7 @@ _TIP_PLACE = (r"(?:the\s+)?(?:(?:low|lower|mid|middle|upper|proximal|distal|infe
 _TIP_AT = re.compile(rf"\b(?:tips?|terminat\w*|ends?|ending)\b[^.;]{{0,30}}?"
                      rf"(?:(?P<cm>\d+(?:\.\d+)?\s*cm\s+(?:above|below)\s+the\s+carina)|"
                      rf"(?:in|at|over|within|into|near|overlying|projects over|projecting over|at the level of|"
+                     rf"approximating|approximates|"
                      rf"in the region of|at the junction of)\s+(?P<place>{_TIP_PLACE}))\b")
 # the next sentence speaks of the device's tip ("... is in XXXX. The tip has moved into the innominate vein")
 _NEXT_TIP = re.compile(r"\.\s+(?:the|its)\s+tip\b")

@@ -427,3 +427,11 @@ def test_a_bilateral_finding_placed_differently_on_each_side_keeps_no_one_place(
     collapse = next(p for p in reader.read("Essentially complete collapse of the left lung.")
                     if p.status == "present")
     assert "complete" in collapse.descriptors and collapse.laterality == "left", collapse
+
+
+def test_a_tip_approximating_a_place_and_a_negative_narrowed_to_noncalcified(reader):
+    cvc = [p for p in reader.read("Left internal jugular central venous catheter with tip approximating the high SVC.")
+           if p.entry_id == "central_venous_catheter"]
+    assert any(p.tip == "in the high SVC" for p in cvc), cvc
+    nodule = next(p for p in reader.read("No noncalcified nodule.") if p.entry_id == "pulmonary_nodule")
+    assert nodule.status == "absent" and "noncalcified" in nodule.limit.split(), nodule
