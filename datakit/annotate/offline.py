@@ -207,9 +207,7 @@ class TraceWriter:
         # "streaky right basilar opacities … Otherwise, no focal consolidation": no *other* focal consolidation,
         # where the region has a finding; where it has none, "otherwise" narrows nothing
         busy = {p.region for p in findings if p.status in ABNORMAL}
-        findings = [replace(p, limit=" ".join(w for w in (("other" if p.region in busy else "") if w == "otherwise"
-                                                          else w for w in p.limit.split()) if w))
-                    if p.status == "absent" and "otherwise" in p.limit.split() else p for p in findings]
+        findings = [_otherwise(p, p.region in busy) if p.status == "absent" else p for p in findings]
         self._explained = _explained(findings, low)
         self._misplaced = frozenset((p.entry_id, p.laterality) for p in findings if _misplaced(p, low))
         self._nothing_acute = bool(_NOTHING_ACUTE.search((study.impression or "").lower()))
@@ -727,6 +725,15 @@ _BLUNTING_EXPLAINED = re.compile(r"\bblunt\w*\b[^.]*?\b(?:secondary to|due to|re
                                  r"(?:scar\w*|pleural thickening|thickening|emphysema\w*|sclerosis|fibrosis|"
                                  r"hyperinflation|hyperexpansion|pleural parenchymal|atelectasis)")
 _NEGATION_WORD = re.compile(r"\b(?:no|not|without|negative for|free of)\b")
+
+
+def _otherwise(p: Perceived, beside_a_finding: bool) -> Perceived:
+    """A negative's "otherwise" as a limit: "other" beside a finding of its region, else nothing."""
+    words = p.limit.split()
+    if "otherwise" not in words:
+        return p
+    kept = [("other" if beside_a_finding else "") if w == "otherwise" else w for w in words]
+    return replace(p, limit=" ".join(w for w in kept if w))
 
 
 def _misplaced(p: Perceived, low: str) -> bool:

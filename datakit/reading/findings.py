@@ -9,6 +9,7 @@ present (left, small) and pleural_effusion absent. The offline teacher places th
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -199,7 +200,9 @@ class FindingReader:
         # where the next mention starts ("tip" is a device mention of its own, not the next device; nor is the noun
         # right after a device's name, "PICC line catheter tip XXXX in the right atrium")
         others = [g for g in mentions if not norm.startswith("tip", g.start)]
-        next_start = {f.start: next((g.start for g in others if g.start > f.end + 1), len(norm)) for f in others}
+        starts = [g.start for g in others]  # in text order
+        next_start = {f.start: starts[k] if (k := bisect_right(starts, f.end + 1)) < len(starts) else len(norm)
+                      for f in others}
         for f in mentions:
             own_start, prev_end = prev_end, f.end  # a mention's own words start after the mention before it
             found = {e: st for e, st in rules.statuses(f, self.tables.anchors).items() if e in self.kb}
