@@ -67,6 +67,7 @@ class TraceWriter:
         self._misplaced: frozenset[tuple[str, str]] = frozenset()
         self._nothing_acute = False  # the impression says no acute cardiopulmonary abnormality
         self._stated: frozenset[tuple[str, str]] = frozenset()  # the abnormal findings the report states
+        self._resolved: frozenset[str] = frozenset()  # findings the report says have resolved
 
     # 1. perception ----------------------------------------------------------------------------------------------
     def perceive(self, study: StudyInput) -> tuple[list[Perceived], frozenset[str]]:
@@ -78,6 +79,7 @@ class TraceWriter:
         """
         text = self._text(study)
         found: dict[tuple[str, str], Perceived] = {}
+        heard: dict[tuple[str, str], set[str]] = {}  # the clauses each (entry, side) was read from
         negated: dict[str, Perceived] = {}  # entry → an explicit negative without a limit ("No pleural effusion.")
         resolved: set[str] = set()  # entries the report says have resolved ... and those it calls resolving
         resolving: set[str] = set()
@@ -118,6 +120,7 @@ class TraceWriter:
                 eid = W.FRACTURE_OF_BONE[bone.group(1)]
                 p = replace(p, entry_id=eid, region=self.region_of[eid])
             key = (p.entry_id, p.laterality)
+            heard.setdefault(key, set()).add(p.sentence)
             prev = found.get(key)
             # present beats uncertain beats absent, as the CheXpert aggregation does; the richer mention wins a tie
             if prev is not None and p.status == prev.status and p.region == "lines_devices":
@@ -128,7 +131,13 @@ class TraceWriter:
                                      descriptors=tuple(dict.fromkeys((*p.descriptors, *prev.descriptors))))
             elif prev is None or _rank(p.status) > _rank(prev.status) or (
                     p.status == prev.status and _detail(p) > _detail(prev)):
+                if prev is not None and p.status == prev.status and p.severity is None and prev.severity:
+                    # "upper lobe vascularity ... consistent with pulmonary venous hypertension" and "mild vascular
+                    # prominence": one finding; the place of one mention, the grade of the other
+                    p = replace(p, severity=prev.severity, grade_words=prev.grade_words)
                 found[key] = p
+            elif p.status == prev.status and prev.severity is None and p.severity:
+                found[key] = replace(prev, severity=p.severity, grade_words=p.grade_words)
         # a hedge beside the report's own flat negative ("mild blunting of the right costophrenic angle … No
         # pleural effusion") is not a possible finding: the negative stands
         for k, p in list(found.items()):
@@ -169,15 +178,18 @@ class TraceWriter:
         sided |= {(q.entry_id, s) for q in found.values() if q.laterality != "none" and q.status in ABNORMAL
                   for s in ABNORMAL if _rank(s) <= _rank(q.status)}
         # ... at the same place: "interstitial opacities" are no lung opacity besides, but an airspace opacity at
-        # the apex stays beside interstitial opacities at the base
+        # the apex stays beside interstitial opacities at the base, and so does a placed opacity read from words of
+        # its own ("chronic interstitial markings. Left base opacity.")
         specific: dict[tuple[str, str], list[Perceived]] = {}
         for p in found.values():
-            if self.kb.get(p.entry_id).chexpert not in (None, p.entry_id):
+            if self.kb.get(p.entry_id).chexpert not in (None, p.entry_id) and p.entry_id not in W.NOT_A_KIND:
                 specific.setdefault((self.kb.get(p.entry_id).chexpert, p.status), []).append(p)
 
         def generic(p: Perceived) -> bool:
             return any((q.laterality == p.laterality or "none" in (q.laterality, p.laterality))
                        and (not q.location or not p.location or q.location == p.location)
+                       and not (q.entry_id in W.PATTERNS and p.location and not q.location
+                                and not heard[(p.entry_id, p.laterality)] <= heard[(q.entry_id, q.laterality)])
                        for q in specific.get((p.entry_id, p.status), ()))
         # "moderate left and small right effusions … bilateral effusions, left greater than right": the two sided
         # items say it all, so a bilateral one that adds no grade of its own is the same finding again
@@ -209,6 +221,7 @@ class TraceWriter:
         busy = {p.region for p in findings if p.status in ABNORMAL}
         findings = [_otherwise(p, p.region in busy) if p.status == "absent" else p for p in findings]
         self._explained = _explained(findings, low)
+        self._resolved = frozenset(resolved)
         self._misplaced = frozenset((p.entry_id, p.laterality) for p in findings if _misplaced(p, low))
         self._nothing_acute = bool(_NOTHING_ACUTE.search((study.impression or "").lower()))
         final, disputed = self._reconcile(findings, study.labels)
@@ -447,15 +460,16 @@ class TraceWriter:
             detail = self._detail_words(p, e.name) if p is not None else ""
             alt = self._alternative(e, retrieved, draft, p, low)
             if item["status"] == "present":
-                definition = None if e.region == "lines_devices" else e.definition
-                inference = W.reasoning_present(e.name, e.id, signs, detail, definition, alt, rng)
+                # a device's definition says what it is for ("wires that close the sternum after median
+                # sternotomy"): without it the step would only name the device again
+                inference = W.reasoning_present(e.name, e.id, signs, detail, e.definition, alt, rng)
             else:
                 inference = W.reasoning_uncertain(e.name, e.id, signs, detail, alt, rng)
             observation = item["evidence"].rstrip(".")
             cited = [e.id] + ([alt[1]] if alt else [])
             steps.append({"observation": observation, "inference": W.cap(inference), "knowledge": cited,
                           "conclusion": e.id, "status": item["status"]})
-        if _is_normal(draft, self.kb):
+        if _is_normal(draft, self.kb) and (self._nothing_acute or all(self._incidental(p) for p in abnormal)):
             # No Finding in the CheXpert sense: chronic or incidental findings outside the 14 observations
             # (scoliosis, degenerative spine, granuloma) may stand beside it, and the wording then says so
             # devices too: "no abnormality in any region" beside a central line is not what the study shows
@@ -513,6 +527,15 @@ class TraceWriter:
                              or _maybe_acute(p) or (p.entry_id, p.laterality) in self._misplaced)
                         and (p.entry_id, p.laterality) not in self._explained]
         return main, [p for p in abnormal if p not in main]
+
+    def _incidental(self, p: Perceived) -> bool:
+        """Of a kind that is incidental or chronic beside nothing acute.
+
+        A granuloma, emphysema, a device in its place, an old fracture; not a possible lymphadenopathy or a
+        pericardial effusion, which have no CheXpert label either but want an explanation.
+        """
+        return (p.entry_id in W.INCIDENTAL or p.region in W.INCIDENTAL_REGIONS or self.kb.get(p.entry_id).chexpert
+                == "support_devices") and not _maybe_acute(p) and (p.entry_id, p.laterality) not in self._misplaced
 
     def _said(self, p: Perceived, cite: bool = False) -> str:
         e = self.kb.get(p.entry_id)
@@ -575,8 +598,9 @@ class TraceWriter:
             reading = self._report_reading(entry, draft, p, low)
             if reading is not None:
                 return reading or None
-        # neither what the study shows (it is a finding, not an alternative) nor what its report rules out
-        settled = {q.entry_id for q in draft if q.status in ("present", "absent")}
+        # neither what the study shows (it is a finding, not an alternative) nor what its report rules out, nor
+        # what it says has resolved ("previously seen left pleural effusion has resolved")
+        settled = {q.entry_id for q in draft if q.status in ("present", "absent")} | self._resolved
         wanted = set(retrieved)
         for other_id in entry.differential_ids:
             if other_id in self.kb and other_id in wanted and other_id not in settled:
@@ -746,7 +770,7 @@ def _misplaced(p: Perceived, low: str) -> bool:
         "malpositioned" in p.descriptors or bool(_MISPLACED.search(_sentence_of(low, p.sentence))))
 
 
-_MISPLACED = re.compile(r"\b(?:malposition\w*|reposition\w*|retract\w*|kink\w*|coil\w*|(?:should|could) be "
+_MISPLACED = re.compile(r"\b(?:malposition\w*|reposition\w*|retract\w*|kink\w*|coil(?:ed|ing)|(?:should|could) be "
                         r"(?:advanced|withdrawn|pulled back))")
 
 

@@ -284,6 +284,13 @@ DESCRIPTIVE = frozenset({"lung_opacity", "consolidation", "interstitial_abnormal
                          "hilar_enlargement", "mediastinal_widening", "enlarged_cardiomediastinum",
                          "pleural_thickening", "elevated_hemidiaphragm", "bone_lesion"})
 
+# Patterns spread through the lungs rather than placed: one of them does not swallow a placed opacity of its own words.
+PATTERNS = frozenset({"interstitial_abnormality"})
+
+# Entries counted under another finding's label that are not a kind of it: vascular congestion is labelled Edema
+# (as CheXpert does), but congestion beside interstitial edema is two findings, not one said twice.
+NOT_A_KIND = frozenset({"pulmonary_vascular_congestion"})
+
 # A fracture whose clause names its bone is that bone's fracture.
 FRACTURE_OF = re.compile(r"\b(ribs?|clavicles?|clavicular)\b")
 FRACTURE_OF_BONE = {"rib": "rib_fracture", "ribs": "rib_fracture", "clavicle": "clavicle_fracture",
@@ -297,9 +304,12 @@ NODAL_PLACES = frozenset({"hilar", "hilum", "paratracheal", "pretracheal", "subc
 
 # Findings an impression names as incidental or chronic beside the acute ones (beside devices and bones).
 INCIDENTAL = frozenset({"tortuous_aorta", "aortic_calcification", "granuloma", "calcified_lymph_nodes",
-                        "lung_scarring", "hiatal_hernia", "elevated_hemidiaphragm", "hyperinflation",
-                        "low_lung_volumes", "pleural_plaque", "surgical_clips", "ecg_leads", "epicardial_fat_pad",
-                        "esophagectomy", "cholecystectomy", "cholelithiasis", "diaphragmatic_hernia"})
+                        "lung_scarring", "hiatal_hernia", "elevated_hemidiaphragm", "diaphragmatic_eventration",
+                        "hyperinflation", "low_lung_volumes", "pleural_plaque", "surgical_clips", "ecg_leads",
+                        "epicardial_fat_pad", "esophagectomy", "cholecystectomy", "cholelithiasis",
+                        "diaphragmatic_hernia", "colonic_interposition", "right_aortic_arch",
+                        # chronic lung and aortic disease: "emphysema, no acute abnormality"
+                        "emphysema", "copd", "bulla", "bronchiectasis", "pulmonary_fibrosis", "aortic_enlargement"})
 INCIDENTAL_REGIONS = frozenset({"bones_soft_tissue", "lines_devices"})
 # ... except what may be acute there (when stated without an age: offline._maybe_acute)
 MAYBE_ACUTE = frozenset({"fracture", "rib_fracture", "clavicle_fracture", "vertebral_compression_fracture",

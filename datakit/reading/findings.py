@@ -78,6 +78,10 @@ LOCATIONS = re.compile(r"\b((?:upper|lower|middle) and (?:upper|middle|lower) lo
 # belongs to another noun of the clause ("degenerative changes of the spine and the acromioclavicular joints").
 BONE_SITES = re.compile(r"\b(scapular|scapula|humeral|humerus|glenoid|sternal|sternum|acromioclavicular|shoulder)\b")
 _SITED = frozenset({"fracture", "bone_lesion"})
+# ... and where hardware or an operation on a bone is ("left humeral head bone anchors", "reconstructed right
+# clavicle"): no clavicle fracture's site, which is that entry's own name
+_SITED_WORK = frozenset({"orthopedic_hardware", "postsurgical_change"})
+_WORK_SITES = re.compile(rf"{BONE_SITES.pattern}|\b(clavicle|clavicular)\b")
 # which ribs a rib finding is at: "left 9th lateral rib", "5th and 6th ribs", "4th-6th"
 _ORDINAL = r"\d{1,2}(?:st|nd|rd|th)"
 RIB_NUMBERS = re.compile(rf"\b({_ORDINAL}(?:(?:\s*,\s*|\s*-\s*|\s+(?:and|through|to)\s+){_ORDINAL})*)"
@@ -148,14 +152,15 @@ _WORDS_BEFORE = 4  # how far before a mention its own adjectives are looked for
 # low SVC". The place is kept in the report's own anatomical words.
 _TIP_PLACE = (r"(?:the\s+)?(?:(?:low|lower|mid|middle|upper|high|proximal|distal|inferior|superior)\s+)?(?:svc|"
               r"superior vena cava|(?:right|left) hemithorax|"
-              r"cavoatrial junction|(?:right|left) atrium|(?:right|left) ventricle|"
+              r"cavoatrial junction|cavo-atrial junction|caval[\s-]?atrial junction|"
+              r"(?:right|left) atrium|(?:right|left) ventricle|"
               r"(?:(?:right|left) )?brachiocephalic vein|(?:(?:right|left) )?innominate vein|"
               r"(?:(?:right|left) )?subclavian vein|"
               r"(?:right|left) internal jugular vein|azygos vein|stomach|gastric fundus|duodenum|esophagus|"
               r"distal esophagus|mid esophagus|thoracic inlet|(?:right|left) main ?stem bronchus|carina|"
               r"(?:(?:right|left|main) )?pulmonary artery)")
 _TIP_AT = re.compile(rf"\b(?:tips?|terminat\w*|ends?|ending)\b[^.;]{{0,30}}?"
-                     rf"(?:(?P<cm>\d+(?:\.\d+)?\s*cm\s+(?:above|below)\s+the\s+carina)|"
+                     rf"(?:(?P<cm>(?:\d+(?:\.\d+)?\s*cm\s+)?(?:above|below)\s+the\s+carina)|"
                      rf"(?:in|at|over|within|into|near|overlying|projects over|projecting over|at the level of|"
                      rf"approximating|approximates|"
                      rf"in the region of|at the junction of)\s+(?P<place>{_TIP_PLACE}))\b")
@@ -164,7 +169,7 @@ _NEXT_TIP = re.compile(r"\.\s+(?:the|its)\s+tip\b")
 _COMPARED = re.compile(r"\b(?:more|most|less|slightly more)\s+(?:marked|markedly|severe|prominent)\b"
                        # a grade of the change, not of the finding: "mildly improved opacities"
                        r"|\b(?:mild|mildly|slight|slightly|minimal|minimally|moderately|markedly|marked)\s+"
-                       r"(?:improved|improving|improvement|worse|worsened|worsening|progressed|changed)\b")
+                       r"(?:interval\s+)?(?:improved|improving|improvement|worse|worsened|worsening|progressed|changed)\b")
 
 
 class FindingReader:
@@ -237,7 +242,22 @@ class FindingReader:
                     # "calcified granuloma, right base", "left lower lobe opacity, concerning for pneumonia": a
                     # sentence with one side only gives it to a mention whose own clause has none
                     a, b = _sentence(norm, f.start, f.end)
-                    whole = laterality_of(self._own_anatomy.get(entry_id, ANATOMIC_SIDE).sub(" ", norm[a:b]))
+                    span = norm[a:b]
+                    for g in mentions:
+                        # ... but not a side in a later finding's own clause ("mediastinal calcification and
+                        # dense right upper lung nodule": the right is the nodule's); an earlier finding's side
+                        # does carry ("left lower lobe opacity, concerning for pneumonia")
+                        if g.sentence == f.sentence and f.end <= g.start < b:
+                            # (its words before it only: "consolidation and atelectasis are present in the right
+                            # lung base" share the place after them)
+                            gl, gr = _clause(norm, g.start, g.end)
+                            gl, gr = max(gl, a) - a, g.start - a
+                            if gl < gr and not (gl <= f.start - a < gr):
+                                span = span[:gl] + " " * (gr - gl) + span[gr:]
+                    anatomy = self._own_anatomy.get(entry_id, ANATOMIC_SIDE)
+                    whole = laterality_of(anatomy.sub(" ", norm[a:b]))
+                    if whole in ("left", "right"):  # (taking the later findings' sides away never adds one)
+                        whole = laterality_of(anatomy.sub(" ", span))
                     # "biapical irregularities most compatible with scarring": the sentence's only finding takes
                     # a bilateral side too
                     alone = per_sentence.get(f.sentence, 0) == 1
@@ -300,7 +320,10 @@ class FindingReader:
                 # comma does not end them: "no displaced, acute fractures"), and those of the mention's own
                 # phrase ("no displaced rib fracture")
                 neg_before = " ".join(norm[max(a, own_start) : f.start].split()[-_WORDS_BEFORE:])
-                limit = " ".join(dict.fromkeys(LIMITS.findall(f"{neg_before} {norm[f.start : f.end]}"))) \
+                # ... and, for an anchor, the words between it and its qualifier ("the heart is not
+                # *significantly* enlarged")
+                between = norm[f.end : f.qual[1]] if f.qual is not None and f.qual[0] >= f.end else ""
+                limit = " ".join(dict.fromkeys(LIMITS.findall(f"{neg_before} {norm[f.start : f.end]} {between}"))) \
                     if status == 0 else ""
                 location = _location(context) if status != 0 else ""
                 if status != 0 and not location and entry_id in _MEDIASTINAL_ONES and _MEDIASTINAL.search(context):
@@ -317,6 +340,9 @@ class FindingReader:
                 if status != 0 and not location and entry_id in _SITED:
                     site = BONE_SITES.search(context)
                     location = site.group(1) if site else ""
+                elif status != 0 and not location and entry_id in _SITED_WORK:
+                    site = _WORK_SITES.search(context)
+                    location = (site.group(1) or site.group(2)) if site else ""
                 if status != 0:
                     sa, sb = _sentence(norm, f.start, f.end)
                     pair = _LOBE_PAIR.search(norm, sa, f.start)  # "right middle and lower lobe opacities"

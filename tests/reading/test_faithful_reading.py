@@ -180,7 +180,7 @@ CASES = [
     ("Platelike opacities XXXX representing subsegmental atelectasis.",
      [("lung_opacity", "P", None), ("atelectasis", "U", None)], []),
     ("Retrocardiac opacity XXXX due at XXXX in part to atelectasis with right hemidiaphragm eventration.",
-     [("atelectasis", "U", None), ("elevated_hemidiaphragm", "P", "right")], []),
+     [("atelectasis", "U", None), ("diaphragmatic_eventration", "P", "right")], []),
     # a dropped "of": "clear airspace disease" is clear of it
     ("Lungs are expanded and clear airspace disease.", [("lung_opacity", "A", None)], ["lung_opacity"]),
     # the article dropped, the noun hidden: still the finding
@@ -196,6 +196,21 @@ CASES = [
     ("Cardiomediastinal silhouette is within normal limits.", [("enlarged_cardiomediastinum", "A", None)], []),
     # the sternum's two deformities keep their own names
     ("Pectus excavatum deformity.", [("pectus_excavatum", "P", None)], ["pectus_deformity", "pectus_carinatum"]),
+    # eventration is its own entry: the cause of the raised dome, named
+    ("Eventration of the anterior right hemidiaphragm.", [("diaphragmatic_eventration", "P", "right")],
+     ["elevated_hemidiaphragm"]),
+    # IU-Xray hides "Port-A-Cath" as "XXXX-a-XXXX"
+    ("Right XXXX-a-XXXX remains in XXXX.", [("port_catheter", "P", "right")], ["support_devices"]),
+    # a side before a later finding is that finding's; a side after coordinated findings is theirs
+    ("Mediastinal calcification and dense right upper lung nodule suggest a previous granulomatous process.",
+     [("calcified_lymph_nodes", "P", "none"), ("pulmonary_nodule", "P", "right")], []),
+    ("Consolidation and atelectasis are present in the right lung base.",
+     [("consolidation", "P", "right"), ("atelectasis", "P", "right")], []),
+    # congestion is no edema, and "volume overload" is no edema either
+    ("Vascular congestion without overt pulmonary edema. Findings of mild volume overload.",
+     [("pulmonary_vascular_congestion", "P", None)], ["edema"]),
+    # where hardware or an operation on a bone is
+    ("Reconstructed right clavicle.", [("postsurgical_change", "P", "right")], ["clavicle_fracture"]),
 ]
 
 
@@ -393,7 +408,7 @@ def test_a_hidden_hedge_reaches_only_the_finding_it_attributes(reader):
     got = {(p.entry_id, p.status) for p in reader.read(
         "Retrocardiac opacity XXXX due at XXXX in part to atelectasis with right hemidiaphragm eventration.")}
     assert ("atelectasis", "present") not in got and ("lung_opacity", "present") in got, got
-    assert ("elevated_hemidiaphragm", "present") in got, got
+    assert ("diaphragmatic_eventration", "present") in got, got
 
 
 def test_a_line_keeps_the_tip_its_next_sentence_gives_and_a_rib_fracture_its_ribs(reader):
@@ -435,3 +450,19 @@ def test_a_tip_approximating_a_place_and_a_negative_narrowed_to_noncalcified(rea
     assert any(p.tip == "in the high SVC" for p in cvc), cvc
     nodule = next(p for p in reader.read("No noncalcified nodule.") if p.entry_id == "pulmonary_nodule")
     assert nodule.status == "absent" and "noncalcified" in nodule.limit.split(), nodule
+
+
+def test_a_negative_keeps_its_limit_between_an_anchor_and_its_qualifier(reader):
+    heart = [p for p in reader.read("The heart is not significantly enlarged.") if p.entry_id == "cardiomegaly"]
+    assert heart and heart[0].status == "absent" and "significant" in heart[0].limit, heart
+
+
+def test_device_sites_and_tips(reader):
+    got = {p.entry_id: p for p in reader.read("Left humeral head bone anchors. Reconstructed right clavicle. "
+                                              "Tracheostomy tube tip above the carina.")}
+    assert got["orthopedic_hardware"].location == "humeral" and got["orthopedic_hardware"].laterality == "left"
+    assert got["postsurgical_change"].location == "clavicle"
+    assert got["tracheostomy_tube"].tip == "above the carina"
+    port = [p for p in reader.read("Left XXXX-a-XXXX is in XXXX with the tip projecting over the caval atrial "
+                                   "junction.") if p.entry_id == "port_catheter"]
+    assert port and port[0].tip == "in the caval atrial junction", port

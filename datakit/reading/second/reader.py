@@ -33,7 +33,8 @@ from typing import Any
 
 from datakit.reading.second import words as W
 
-_TOKEN = re.compile(r"[a-z0-9]+|[,;:/]")
+# "xxxx-a-xxxx" is one word: IU-Xray's de-identification of "Port-A-Cath" (:data:`~words.EXTRA_TERMS`)
+_TOKEN = re.compile(r"xxxx-a-xxxx|[a-z0-9]+|[,;:/]")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+|\.(?=[A-Z])")
 
 

@@ -215,7 +215,9 @@ EXTRA_TERMS = {
                   "telemetry wires", "external monitoring devices", "external devices", "overlying wires"],
     "rib_fracture": ["rib deformity", "rib irregularity", "broken rib", "rib fracture deformity",
                      "fractures of the ribs", "healed rib", "rib deformities"],
-    "right_aortic_arch": ["right aortic"],  # "the right aortic XXXX": the placeholder hides the arch
+    "right_aortic_arch": ["right aortic"],
+    # IU-Xray hides "Port-A-Cath" as "XXXX-a-XXXX", and hides nothing else so (one token: reader._TOKEN)
+    "port_catheter": ["xxxx-a-xxxx"],  # "the right aortic XXXX": the placeholder hides the arch
     # a tortuous and ectatic (dilated) aorta is both entries
     "aortic_enlargement": ["tortuous ectatic aorta", "tortuous ectatic thoracic aorta"],
     "tortuous_aorta": ["tortuous ectatic thoracic aorta", "aorta tortuous", "tortuous aortic", "aortic unfolding",
