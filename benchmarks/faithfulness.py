@@ -24,6 +24,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -93,7 +94,7 @@ _REGION_WORDS = {
     "upper_abdomen": r"diaphragm|abdom|free air|bowel|gastric|stomach|subdiaphragm",
     "lines_devices": r"tube|line|catheter|pacemaker|pacer|device|wire|lead|port|clip|stent|hardware",
 }
-DEBUG = False
+DEBUG = bool(os.environ.get("FAITHFULNESS_DEBUG"))  # print the items behind the side, grade and hedge figures
 _ASSERTS = re.compile(r"\b(?:normal|clear|no|not|midline|sharp|unremarkable|intact|patent|within)\b", re.I)
 
 
@@ -230,6 +231,8 @@ def measure(run: Path) -> dict:
         if item["status"] == "present":
             present += 1
             upgraded += bool(pos) and all(h for _, _, h in pos)
+            if DEBUG and pos and all(h for _, _, h in pos):
+                print("HEDGED", sid, eid, [s for s, _, _ in pos])
         label = kb.get(eid).chexpert if eid in kb else None
         if label and label not in ("support_devices",):
             mesh_total += 1

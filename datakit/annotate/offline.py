@@ -138,6 +138,14 @@ class TraceWriter:
                 found[key] = p
             elif p.status == prev.status and prev.severity is None and p.severity:
                 found[key] = replace(prev, severity=p.severity, grade_words=p.grade_words)
+        # "small pleural effusions", "posterior recess pleural effusions": a plural effusion without a side is one on
+        # each side, where no mention of the report gives it a single one
+        for k, p in list(found.items()):
+            if k[0] in _PAIRED_PLURAL and k[1] == "none" and p.status in ABNORMAL \
+                    and _PAIRED_PLURAL[k[0]].search(p.sentence.lower()) \
+                    and not any((k[0], side) in found for side in ("left", "right", "bilateral")):
+                del found[k]
+                found[(k[0], "bilateral")] = replace(p, laterality="bilateral")
         # a hedge beside the report's own flat negative ("mild blunting of the right costophrenic angle … No
         # pleural effusion") is not a possible finding: the negative stands
         for k, p in list(found.items()):
@@ -168,7 +176,11 @@ class TraceWriter:
             has = {*p.descriptors, p.severity or "", p.laterality}
             if all(q.status == "absent" and set(q.limit.split()) <= has for q in said):
                 del found[k]
-            elif any(q.status == "uncertain" for q in said):
+            elif any(q.status == "uncertain" for q in said) and not (p.entry_id in W.DESCRIPTIVE and all(
+                    any(o.entry_id != q.entry_id and o.sentence == q.sentence and o.status == "uncertain"
+                        for os in concluded.values() for o in os) for q in said if q.status == "uncertain")):
+                # (a shadow the findings state is no less there because the impression weighs its causes:
+                # "decreased left basilar airspace disease" and "improved left basilar atelectasis or infiltrate")
                 found[k] = replace(p, status="uncertain", hedge=p.hedge or "possible")
         # a mention without a side ("the leads") adds nothing to a sided one of the same entry ("left pacemaker"),
         # and a label's generic entry ("tubes") nothing to a specific one of the same label ("nasogastric tube")
@@ -298,6 +310,20 @@ class TraceWriter:
             # hemidiaphragm" as a lung opacity: the region the words name keeps no "nothing to add" either (a
             # landmark region, "tube tip above the carina", then only goes without an item)
             out |= regions - {p.region for p in self.reader.read(sentence)}
+        return frozenset(out)
+
+    def _touched(self, findings: list[Perceived]) -> frozenset[str]:
+        """Regions a finding's own words name besides its own.
+
+        "Upper abdominal midline surgical sutures" (a device) and "prominence of the central pulmonary vasculature"
+        (a lung finding) leave the upper abdomen and the hila without a "nothing to add" item.
+        """
+        words = self.coverage.unread_words or {}
+        out: set[str] = set()
+        for p in findings:
+            if p.status in ABNORMAL:
+                norm = rules.normalize(p.sentence)
+                out |= {r for r, rx in words.items() if r != p.region and rx.search(norm)}
         return frozenset(out)
 
     def _body(self, p: Perceived) -> str:
@@ -601,6 +627,11 @@ class TraceWriter:
         # neither what the study shows (it is a finding, not an alternative) nor what its report rules out, nor
         # what it says has resolved ("previously seen left pleural effusion has resolved")
         settled = {q.entry_id for q in draft if q.status in ("present", "absent")} | self._resolved
+        if p is not None and p.laterality in ("left", "right"):
+            # nor what the report weighs for the other side only ("right base appears to represent atelectasis.
+            # Left base could be atelectasis or pneumonia": pneumonia is no differential of the right base)
+            settled |= {q.entry_id for q in draft if q.status in ABNORMAL and q.laterality not in ("none",
+                                                                                                p.laterality)}
         wanted = set(retrieved)
         for other_id in entry.differential_ids:
             if other_id in self.kb and other_id in wanted and other_id not in settled:
@@ -666,7 +697,7 @@ class TraceWriter:
             covered.pop("lungs", None)  # a graded lung finding whose noun is a placeholder: the lungs are not normal
         has_lateral = any(im.view in ("LATERAL", "LL") for im in study.images)
         draft, kind, corrections = self.inject(final, study.labels, rng, has_lateral, disputed, covered, text)
-        unread = self.unread_regions(text)
+        unread = self.unread_regions(text) | self._touched(final)
         draft_items = self.items(draft, rng, covered, unread)
         leads = self.impression_leads(study)
         reasoning = self.reasoning(draft_items, draft, rng, study.knowledge, text, leads, unread)
@@ -723,6 +754,8 @@ _POSITIONAL = re.compile(r"\b(?:this|which|it)\s+(?:(?:may|might|could)\s+be|is\
 _NOTHING_ACUTE = re.compile(r"\bno (?:evidence of )?(?:acute|active) (?:cardiopulmonary |intrathoracic |"
                             r"cardiothoracic |pulmonary |lung |chest )?(?:abnormalit\w*|disease|process\w*|findings?|"
                             r"pathology)\b")
+_PAIRED_PLURAL = {"pleural_effusion": re.compile(r"\beffusions\b"),
+                  "pneumothorax": re.compile(r"\bpneumothora(?:ces|xes)\b")}
 _PACING = re.compile(r"\bpac(?:e|er|ers|ing|emaker|emakers)\b")
 _BORDERLINE = re.compile(r"\bborderline\b")
 _RESOLVED = re.compile(r"\b(?:resolved|cleared|resolution)\b")

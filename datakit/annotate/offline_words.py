@@ -101,6 +101,9 @@ def _phrase(name: str, laterality: str, severity: str | None, location: str,
     if _RIB_NUMBER.fullmatch(location):
         # "left 9th rib fracture", "old healed left 5th and 6th rib fractures"
         return f"{grade}{desc}{side}{location} {_plural(n) if _ORDINALS.search(location) else n}"
+    if _LEVELS.fullmatch(location):
+        # "vertebral wedge deformities at T6, T8, T11 and T12"
+        return f"{grade}{desc}{_plural(n) if _LEVELS_MANY.search(location) else n} at {location}"
     if location in _ADJECTIVES:
         return f"{grade}{desc}{side}{location} {n}" if location not in n else f"{grade}{desc}{side}{n}"
     if location:
@@ -115,6 +118,8 @@ def _phrase(name: str, laterality: str, severity: str | None, location: str,
     return f"{grade}{desc}{side}{n}"
 
 
+_LEVELS = re.compile(r"[TL]\d{1,2}\b.*")
+_LEVELS_MANY = re.compile(r"[TL]\d{1,2}\b.+[TL]?\d")
 _RIB_NUMBER = re.compile(r"\d{1,2}(?:st|nd|rd|th)\b.*")
 _ORDINALS = re.compile(r"\d(?:st|nd|rd|th)\b.+\d(?:st|nd|rd|th)\b")
 

@@ -124,6 +124,15 @@ _NODES = frozenset({"calcified_lymph_nodes", "lymphadenopathy"})
 _NODAL = _NODES | {"granuloma"}  # their place may make them nodes (offline.NODAL_PLACES): it is kept
 _MEDIASTINAL = re.compile(r"\bmediastinal\b")
 _MEDIASTINAL_ONES = _NODES | {"surgical_clips"}
+# the vertebral levels of a spine finding ("wedging of multiple vertebral bodies including T6, T8, T11 and T12",
+# "compression deformity of T12", "the L1 vertebral body")
+_LEVEL = r"[tl]\d{1,2}"
+VERTEBRAL_LEVELS = re.compile(rf"\b({_LEVEL}(?:(?:\s*,\s*(?:and\s+)?|\s*-\s*|\s+(?:and|through|to)\s+){_LEVEL})*)\b")
+_LEVELLED = frozenset({"vertebral_wedge_deformity", "vertebral_compression_fracture"})
+# the operation sternotomy wires are from, when the report names it
+_CABG = re.compile(r"\b(?:cabg|coronary (?:artery )?bypass)")
+# which valve a prosthetic valve replaces ("mitral valve replacement")
+_VALVE = re.compile(r"\b(mitral|aortic|tricuspid|pulmonic)\s+valve\b")
 # what a relative clause adds to a finding: "a moderate right pleural effusion, which is partially loculated"
 _WHICH_IS = re.compile(r"\s*,?\s*which (?:is|are|appears?|appear) ((?:partially |partly )?loculated|layering)\b")
 # entries of several things, whose sizes the report may give one by one
@@ -224,6 +233,9 @@ class FindingReader:
                     continue
                 if status == 0 and _HIDDEN_LIMIT.search(norm, max(0, f.start - 24), f.start):
                     continue  # "no XXXX nodules": the placeholder hid a limit ("suspicious", "other"); say nothing
+                if status == 0 and not f.phrase.anchor and f.phrase.labels.get(entry_id) == -1:
+                    continue  # a phrase that only suggests the finding, negated: "no significant volume loss" is
+                    # no "no atelectasis"
                 left, right = _clause(norm, f.start, f.end)
                 context = _REMAINING.sub(" ", self._own_anatomy.get(entry_id, ANATOMIC_SIDE).sub(" ", norm[left:right]))
                 side = laterality_of(context) if entry.laterality and status != 0 else "none"
@@ -326,6 +338,9 @@ class FindingReader:
                 limit = " ".join(dict.fromkeys(LIMITS.findall(f"{neg_before} {norm[f.start : f.end]} {between}"))) \
                     if status == 0 else ""
                 location = _location(context) if status != 0 else ""
+                valve = _VALVE.search(context) if status != 0 and entry_id == "prosthetic_valve" else None
+                if valve:
+                    location = f"{valve.group(1)} valve"
                 if status != 0 and not location and entry_id in _MEDIASTINAL_ONES and _MEDIASTINAL.search(context):
                     # "calcified mediastinal XXXX": the nodes' place, not the hila's; "mediastinal clips"
                     location = "mediastinal"
@@ -337,6 +352,11 @@ class FindingReader:
                     ribs = RIB_NUMBERS.search(norm, max(sa, own_start), min(sb, all_next.get(f.start, sb)))
                 if ribs:
                     location = ribs.group(1)  # "left 9th rib fracture": the report's own precision
+                if status != 0 and entry_id in _LEVELLED:
+                    sa, sb = _sentence(norm, f.start, f.end)
+                    levels = VERTEBRAL_LEVELS.search(norm, sa, sb)
+                    location = levels.group(1).upper().replace("AND", "and").replace("THROUGH", "through").replace(
+                        "TO", "to") if levels else location
                 if status != 0 and not location and entry_id in _SITED:
                     site = BONE_SITES.search(context)
                     location = site.group(1) if site else ""
@@ -372,6 +392,8 @@ class FindingReader:
                         norm, f.end, min(b, all_next.get(f.start, b)))
                     described = (*described, age.group(1)) if age else (*described, "healing") if _CALLUS.search(
                         norm, max(a, own_start), min(b, all_next.get(f.start, b))) else described
+                if status != 0 and entry_id == "sternotomy_wires" and _CABG.search(norm, a, b):
+                    described = (*described, "post-CABG")  # "sternotomy wires ... secondary to a CABG procedure"
                 if status != 0 and entry.region != "lines_devices":
                     # a measured size is the report's own precision ("1.4 cm nodule", "3.5 cm apical pneumothorax")
                     size = _SIZE.search(context)
@@ -401,7 +423,7 @@ class FindingReader:
                     lean_words = ""
                 out.append(Perceived(entry_id, entry.region, _STATUS[status], side, grade, clause, limit,
                                      location, described if status != 0 else (), course, tip, hedge,
-                                     grade_range(graded) if grade else "", lean_words))
+                                     _grade_words(graded) if grade else "", lean_words))
                 sentence_of[len(out) - 1] = f.sentence
         return _readings_take_their_place(out, sentence_of)
 
@@ -429,6 +451,14 @@ def _readings_take_their_place(out: list[Perceived], sentence_of: dict[int, int]
         if p.laterality in ("none", q.laterality) and (q.laterality != "none" or q.location):
             out[k] = replace(p, laterality=q.laterality, location=q.location)
     return out
+
+
+def _grade_words(text: str) -> str:
+    """A grade as the report words it, where the scale word would say less or more.
+
+    A range ("mild to moderate"), or "minimal" (mapped onto "mild", which it is not quite).
+    """
+    return grade_range(text) or ("minimal" if _raw_grade(text) in ("minimal", "minimally") else "")
 
 
 def _raw_grade(text: str) -> str:

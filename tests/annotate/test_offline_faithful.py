@@ -730,3 +730,43 @@ def test_a_device_step_says_what_the_device_is_and_a_resolved_finding_is_no_alte
         knowledge=retrieved)).trace
     step = [s for s in trace["reasoning"] if s["conclusion"] == "elevated_hemidiaphragm"][0]
     assert step["knowledge"] == ["elevated_hemidiaphragm"], step
+
+
+def test_plural_effusions_without_a_side_are_bilateral_and_keep_the_reports_words():
+    ev = {i["finding"]: (i["laterality"], i["evidence"]) for i in clean(
+        "There are minimal posterior pleural effusions. Anterior wedging of multiple vertebral bodies including "
+        "T6, T8, T11 and T12. Mitral valve replacement seen.", labels={"pleural_effusion": 1,
+                                                                       "support_devices": 1})["perception"]}
+    assert ev["pleural_effusion"][0] == "bilateral" and "minimal bilateral pleural effusion" in ev[
+        "pleural_effusion"][1], ev
+    assert "wedge deformities at T6, T8, T11 and T12" in ev["vertebral_wedge_deformity"][1], ev
+    assert "prosthetic mitral valve" in ev["prosthetic_valve"][1].lower(), ev
+    # a side the report gives elsewhere wins
+    got = items(clean("Small right pleural effusion. Pleural effusions are unchanged.",
+                      labels={"pleural_effusion": 1}))
+    assert ("pleura", "pleural_effusion", "present", "right") in got and not any(
+        lat == "bilateral" for _, _, _, lat in got), got
+
+
+def test_a_region_a_findings_words_name_is_not_called_unremarkable():
+    got = items(clean("Stable prominence of the central pulmonary vasculature. Upper abdominal midline surgical "
+                      "sutures are likewise stable.", labels={"edema": 1}))
+    regions = {r for r, f, _, _ in got if f == "normal"}
+    assert "hila" not in regions and "upper_abdomen" not in regions, got
+
+
+def test_the_reports_causes_for_one_side_are_no_differential_of_the_other():
+    trace = writer(**{"teacher.error_rate": 0.0}).write(replace(study(
+        "There has been interval development of bibasilar opacities. The appearance of the right base opacity "
+        "suggests atelectasis. The left base opacities could represent early pneumonia or areas of atelectasis.",
+        labels={"lung_opacity": 1, "atelectasis": -1, "pneumonia": -1}),
+        knowledge=("atelectasis", "pneumonia"))).trace
+    right = [s for s in trace["reasoning"] if s["conclusion"] == "atelectasis"
+             and "right" in s["observation"].lower()]
+    assert right and "pneumonia" not in right[0]["knowledge"], right
+    # a shadow the findings state stays present when the impression weighs its causes
+    got = items(writer(**{"teacher.error_rate": 0.0}).write(study(
+        "Decreased left basilar airspace disease.", impression="Improved left basilar atelectasis or infiltrate.",
+        labels={"lung_opacity": 1, "atelectasis": -1})).trace)
+    assert ("lungs", "lung_opacity", "present", "left") in got, got
+

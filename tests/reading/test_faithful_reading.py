@@ -211,6 +211,9 @@ CASES = [
      [("pulmonary_vascular_congestion", "P", None)], ["edema"]),
     # where hardware or an operation on a bone is
     ("Reconstructed right clavicle.", [("postsurgical_change", "P", "right")], ["clavicle_fracture"]),
+    # a negated phrase that only suggests a finding says nothing of it: no "no atelectasis" here
+    ("Complete opacification of the right middle lobe with no significant associated volume loss.",
+     [("lung_opacity", "P", "right")], []),
 ]
 
 
@@ -466,3 +469,14 @@ def test_device_sites_and_tips(reader):
     port = [p for p in reader.read("Left XXXX-a-XXXX is in XXXX with the tip projecting over the caval atrial "
                                    "junction.") if p.entry_id == "port_catheter"]
     assert port and port[0].tip == "in the caval atrial junction", port
+
+
+def test_no_negative_from_a_negated_sign_and_the_precision_of_spine_valves_and_grades(reader):
+    assert not any(p.entry_id == "atelectasis" for p in reader.read("No significant volume loss."))
+    got = {p.entry_id: p for p in reader.read(
+        "Anterior wedging of multiple vertebral bodies including T6, T8, T11 and T12. Mitral valve replacement. "
+        "Sternotomy wires secondary to a CABG procedure. There are minimal posterior pleural effusions.")}
+    assert got["vertebral_wedge_deformity"].location == "T6, T8, T11 and T12"
+    assert got["prosthetic_valve"].location == "mitral valve"
+    assert "post-CABG" in got["sternotomy_wires"].descriptors
+    assert got["pleural_effusion"].grade_words == "minimal" and got["pleural_effusion"].severity == "mild"
