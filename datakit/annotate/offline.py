@@ -88,6 +88,8 @@ class TraceWriter:
             sentence = _sentence_of(low, p.sentence)
             if p.status == "uncertain" and _UNASSESSED.search(sentence):
                 continue  # "limited assessment of heart size": the report cannot say, so neither does the trace
+            if _ELSEWHERE.search(sentence):
+                continue  # "Right foot. Hindfoot, midfoot, forefoot are intact with no fractures": not the chest's
             if p.region == "lungs" and _BELOW_DIAPHRAGM.search(sentence):
                 continue  # "an air-fluid level in the upper right abdomen below the hemidiaphragm" is no lung cavity
             if p.entry_id == "pleural_effusion" and p.status == "uncertain" and _BLUNTING_EXPLAINED.search(sentence):
@@ -312,17 +314,19 @@ class TraceWriter:
             out |= regions - {p.region for p in self.reader.read(sentence)}
         return frozenset(out)
 
-    def _touched(self, findings: list[Perceived]) -> frozenset[str]:
+    def _touched(self, findings: list[Perceived], text: str) -> frozenset[str]:
         """Regions a finding's own words name besides its own.
 
         "Upper abdominal midline surgical sutures" (a device) and "prominence of the central pulmonary vasculature"
         (a lung finding) leave the upper abdomen and the hila without a "nothing to add" item.
         """
         words = self.coverage.unread_words or {}
+        low = text.lower()
         out: set[str] = set()
         for p in findings:
             if p.status in ABNORMAL:
-                norm = rules.normalize(p.sentence)
+                # the whole sentence: "fibrotic changes with apical hilar retraction" names the hila
+                norm = rules.normalize(_sentence_of(low, p.sentence))
                 out |= {r for r, rx in words.items() if r != p.region and rx.search(norm)}
         return frozenset(out)
 
@@ -384,6 +388,7 @@ class TraceWriter:
         # correction's "not there" is then the report's, not the teacher's
         taken = {p.entry_id for p in findings if p.status in ABNORMAL}
         negated = {p.entry_id: p for p in findings if p.status == "absent"}
+        busy = {p.region for p in findings if p.status in ABNORMAL}
         options = []
         for entry_id in HALLUCINATION_CANDIDATES:
             if entry_id not in self.kb or entry_id in taken:
@@ -391,7 +396,10 @@ class TraceWriter:
             e = self.kb.get(entry_id)
             if e.chexpert in facts.keep_off:
                 continue
-            if (entry_id in negated and not negated[entry_id].limit) or e.region in facts.covered:
+            # (a covering statement beside a finding of its region, "otherwise, the lungs are clear" beside septal
+            # lines, rules nothing else out there: the region is not clear)
+            if (entry_id in negated and not negated[entry_id].limit) or (
+                    e.region in facts.covered and e.region not in busy):
                 options.append(entry_id)
         if not options:
             return None
@@ -495,7 +503,7 @@ class TraceWriter:
             cited = [e.id] + ([alt[1]] if alt else [])
             steps.append({"observation": observation, "inference": W.cap(inference), "knowledge": cited,
                           "conclusion": e.id, "status": item["status"]})
-        if _is_normal(draft, self.kb) and (self._nothing_acute or all(self._incidental(p) for p in abnormal)):
+        if self._nothing_acute_beside(draft):
             # No Finding in the CheXpert sense: chronic or incidental findings outside the 14 observations
             # (scoliosis, degenerative spine, granuloma) may stand beside it, and the wording then says so
             # devices too: "no abnormality in any region" beside a central line is not what the study shows
@@ -577,9 +585,26 @@ class TraceWriter:
         top = (main or minor)[0]
         ids = list(dict.fromkeys(p.entry_id for p in abnormal))
         obs = "Findings: " + W.join([self._said(p) for p in abnormal])
-        inf = W.impression([self._said(p, cite=True) for p in main], [self._said(p) for p in minor], rng)
+        inf = self._impression_words(abnormal, leads, rng, cite=True)
         return {"observation": obs, "inference": W.cap(inf),
                 "knowledge": ids, "conclusion": top.entry_id, "status": top.status}
+
+    def _impression_words(self, abnormal: list[Perceived], leads: dict[str, int], rng: random.Random,
+                          cite: bool = False) -> str:
+        """What the impression rests on, what shows it and what is incidental, in words."""
+        main, minor = self._main_and_minor(abnormal, leads)
+        shown = {q.entry_id for q in main}
+        signs = [p for p in minor if W.FEATURE_OF.get(p.entry_id, frozenset()) & shown]
+        return W.impression([self._said(p, cite=cite) for p in main],
+                            [self._said(p) for p in minor if p not in signs], rng, [self._said(p) for p in signs])
+
+    def _nothing_acute_beside(self, findings: list[Perceived]) -> bool:
+        """No Finding in the CheXpert sense, and nothing beside it that wants an explanation.
+
+        (Or the report's own impression calls nothing acute.)
+        """
+        return _is_normal(findings, self.kb) and (self._nothing_acute or all(
+            self._incidental(p) for p in findings if p.status in ABNORMAL))
 
     @staticmethod
     def _detail_words(p: Perceived, name: str) -> str:
@@ -697,7 +722,7 @@ class TraceWriter:
             covered.pop("lungs", None)  # a graded lung finding whose noun is a placeholder: the lungs are not normal
         has_lateral = any(im.view in ("LATERAL", "LL") for im in study.images)
         draft, kind, corrections = self.inject(final, study.labels, rng, has_lateral, disputed, covered, text)
-        unread = self.unread_regions(text) | self._touched(final)
+        unread = self.unread_regions(text) | self._touched(final, text)
         draft_items = self.items(draft, rng, covered, unread)
         leads = self.impression_leads(study)
         reasoning = self.reasoning(draft_items, draft, rng, study.knowledge, text, leads, unread)
@@ -722,12 +747,11 @@ class TraceWriter:
         state = after["status"] + "".join(f", {v}" for v in (after["laterality"], after["severity"])
                                           if v and v != "none")
         abnormal = [p for p in final if p.status in ABNORMAL]
-        main, minor = self._main_and_minor(abnormal, leads or {})
-        if _is_normal(final, self.kb) and not any(p.entry_id in (leads or {}) for p in abnormal):
+        if self._nothing_acute_beside(final) and not any(p.entry_id in (leads or {}) for p in abnormal):
             text = "nothing acute remains: there is no acute cardiopulmonary abnormality."
         else:
             # the same impression the reasoning gives, redone on the corrected findings
-            text = W.impression([self._said(p) for p in main], [self._said(p) for p in minor], rng)
+            text = self._impression_words(abnormal, leads or {}, rng)
         return W.cap(W.summary_fixed(W.lower_name(e.name), state, text, rng))
 
 
@@ -771,6 +795,10 @@ _HIDDEN_LUNG_FINDING = re.compile(
     rf"\s+{rules.PLACEHOLDER_CHAR}+\s*(?:[.;]|$)")
 
 
+# Body parts a chest radiograph does not show: a report that covers another film too ("2. Right foot. Negative.")
+# says nothing of the chest in those sentences.
+_ELSEWHERE = re.compile(r"\b(?:foot|feet|hindfoot|midfoot|forefoot|toes?|ankles?|knees?|hips?|pelvis|pelvic|femur|"
+                        r"femoral neck|tibia|tibial|fibula|wrists?|fingers?|elbows?|forearms?|skull)\b")
 _UNASSESSED = re.compile(r"\b(?:limited (?:assessment|evaluation)|difficult to (?:assess|evaluate)|"
                          r"(?:cannot|can not|could not) be (?:assessed|evaluated)|"
                          r"not (?:well )?(?:assessed|evaluated))\b")

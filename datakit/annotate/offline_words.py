@@ -266,8 +266,12 @@ def _be(names: Sequence[str]) -> str:
     return "are" if last.endswith("s") and not last.endswith(("ss", "is", "us")) else "is"
 
 
-def impression(main: Sequence[str], minor: Sequence[str], rng: random.Random) -> str:
-    """The impression reasoned from the findings: what matters, then what is incidental."""
+def impression(main: Sequence[str], minor: Sequence[str], rng: random.Random, signs: Sequence[str] = ()) -> str:
+    """The impression reasoned from the findings: what matters, what shows it (``signs``), then what is incidental.
+
+    ``signs``: findings that are the main finding's own features ("chronic obstructive pulmonary disease, shown by
+    hyperinflation and bulla"), neither incidental to it nor findings of their own.
+    """
     if not main:
         # only chronic or incidental findings: the impression rests on none of them
         what = join(minor)
@@ -277,6 +281,8 @@ def impression(main: Sequence[str], minor: Sequence[str], rng: random.Random) ->
                            f"{_be(minor)} incidental or chronic."])
     out = rng.choice([f"the impression rests on {join(main)}", f"taken together, the main finding is {join(main)}"
                       if len(main) == 1 else f"taken together, the main findings are {join(main)}"])
+    if signs:
+        out += f", shown by {join(signs)}"
     if minor:
         out += rng.choice([f"; {join(minor)} {_be(minor)} incidental",
                            f", with {join(minor)} as incidental or chronic change"])
@@ -288,6 +294,10 @@ DESCRIPTIVE = frozenset({"lung_opacity", "consolidation", "interstitial_abnormal
                          "pulmonary_nodule", "multiple_pulmonary_nodules", "lung_lesion", "lung_mass",
                          "hilar_enlargement", "mediastinal_widening", "enlarged_cardiomediastinum",
                          "pleural_thickening", "elevated_hemidiaphragm", "bone_lesion"})
+
+# Findings that are features of another: beside it they show it ("COPD ... hyperinflated lungs, bullae").
+FEATURE_OF = {"hyperinflation": frozenset({"copd", "emphysema"}), "bulla": frozenset({"copd", "emphysema"}),
+              "emphysema": frozenset({"copd"})}
 
 # Patterns spread through the lungs rather than placed: one of them does not swallow a placed opacity of its own words.
 PATTERNS = frozenset({"interstitial_abnormality"})

@@ -130,6 +130,7 @@ _LEVEL = r"[tl]\d{1,2}"
 VERTEBRAL_LEVELS = re.compile(rf"\b({_LEVEL}(?:(?:\s*,\s*(?:and\s+)?|\s*-\s*|\s+(?:and|through|to)\s+){_LEVEL})*)\b")
 _LEVELLED = frozenset({"vertebral_wedge_deformity", "vertebral_compression_fracture"})
 # the operation sternotomy wires are from, when the report names it
+_BROKEN_WIRE = re.compile(r"\b(disrupted|fractured|broken|displaced)\b")
 _CABG = re.compile(r"\b(?:cabg|coronary (?:artery )?bypass)")
 # which valve a prosthetic valve replaces ("mitral valve replacement")
 _VALVE = re.compile(r"\b(mitral|aortic|tricuspid|pulmonic)\s+valve\b")
@@ -168,6 +169,8 @@ _TIP_PLACE = (r"(?:the\s+)?(?:(?:low|lower|mid|middle|upper|high|proximal|distal
               r"(?:right|left) internal jugular vein|azygos vein|stomach|gastric fundus|duodenum|esophagus|"
               r"distal esophagus|mid esophagus|thoracic inlet|(?:right|left) main ?stem bronchus|carina|"
               r"(?:(?:right|left|main) )?pulmonary artery)")
+_TIP_PLACE_ONLY = re.compile(_TIP_PLACE)
+_LIMITED_EVIDENCE = re.compile(r"\b(\w+)\s+(?:radiographic\s+)?(?:evidence|signs?|findings?)\s+(?:of|for|to suggest)\b")
 _TIP_AT = re.compile(rf"\b(?:tips?|terminat\w*|ends?|ending)\b[^.;]{{0,30}}?"
                      rf"(?:(?P<cm>(?:\d+(?:\.\d+)?\s*cm\s+)?(?:above|below)\s+the\s+carina)|"
                      rf"(?:in|at|over|within|into|near|overlying|projects over|projecting over|at the level of|"
@@ -213,7 +216,10 @@ class FindingReader:
             per_sentence[g.sentence] = per_sentence.get(g.sentence, 0) + 1
         # where the next mention starts ("tip" is a device mention of its own, not the next device; nor is the noun
         # right after a device's name, "PICC line catheter tip XXXX in the right atrium")
-        others = [g for g in mentions if not norm.startswith("tip", g.start)]
+        # ... nor a place a tip may end at, which the lexicon also reads as a line ("tip overlying the cavoatrial
+        # junction")
+        others = [g for g in mentions if not norm.startswith("tip", g.start)
+                  and not _TIP_PLACE_ONLY.fullmatch(norm, g.start, g.end)]
         starts = [g.start for g in others]  # in text order
         next_start = {f.start: starts[k] if (k := bisect_right(starts, f.end + 1)) < len(starts) else len(norm)
                       for f in others}
@@ -335,6 +341,11 @@ class FindingReader:
                 # ... and, for an anchor, the words between it and its qualifier ("the heart is not
                 # *significantly* enlarged")
                 between = norm[f.end : f.qual[1]] if f.qual is not None and f.qual[0] >= f.end else ""
+                # ... and a limit on the evidence scopes over the whole list: "without gross evidence for failure
+                # or pneumonia" (not "no large effusion or pneumothorax", whose "large" is the effusion's)
+                head = _LIMITED_EVIDENCE.search(norm, f.neg[1], f.start) if status == 0 and f.neg else None
+                if head:
+                    between = f"{between} {head.group(1)}"
                 limit = " ".join(dict.fromkeys(LIMITS.findall(f"{neg_before} {norm[f.start : f.end]} {between}"))) \
                     if status == 0 else ""
                 location = _location(context) if status != 0 else ""
@@ -392,6 +403,9 @@ class FindingReader:
                         norm, f.end, min(b, all_next.get(f.start, b)))
                     described = (*described, age.group(1)) if age else (*described, "healing") if _CALLUS.search(
                         norm, max(a, own_start), min(b, all_next.get(f.start, b))) else described
+                broken = _BROKEN_WIRE.search(norm, a, b) if status != 0 and entry_id == "sternotomy_wires" else None
+                if broken:
+                    described = (*described, broken.group(1))  # "inferior sternotomy XXXX is disrupted"
                 if status != 0 and entry_id == "sternotomy_wires" and _CABG.search(norm, a, b):
                     described = (*described, "post-CABG")  # "sternotomy wires ... secondary to a CABG procedure"
                 if status != 0 and entry.region != "lines_devices":

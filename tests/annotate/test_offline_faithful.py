@@ -770,3 +770,27 @@ def test_the_reports_causes_for_one_side_are_no_differential_of_the_other():
         labels={"lung_opacity": 1, "atelectasis": -1})).trace)
     assert ("lungs", "lung_opacity", "present", "left") in got, got
 
+
+def test_another_films_sentences_say_nothing_of_the_chest():
+    got = items(clean("Both lungs are clear and expanded. Heart and mediastinum normal. Right foot. Hindfoot, "
+                      "midfoot, forefoot XXXX are intact with no fractures or bone destruction."))
+    assert not any(f in ("fracture", "rib_fracture") for _, f, _, _ in got), got
+
+
+def test_the_features_of_copd_show_it_rather_than_stand_beside_it():
+    trace = writer(**{"teacher.error_rate": 0.0}).write(study(
+        "Lungs are hyperexpanded. Bullae are present in the upper lobes. Small right pleural effusion.",
+        impression="Findings of COPD. Small right effusion.", labels={"pleural_effusion": 1})).trace
+    last = _impression(trace)
+    assert "shown by hyperinflation and bulla" in last and "incidental" not in last, last
+
+
+def test_a_region_with_a_finding_is_no_ground_for_an_injected_hallucination():
+    # "Otherwise, the lungs are clear" beside septal lines covers the lungs but rules no other lung finding out
+    text = "A few septal lines of the left lateral sulcus. Otherwise, the lungs are clear. No pneumothorax."
+    for seed in range(12):
+        out = writer(**{"teacher.error_rate": 1.0, "teacher.seed": seed}).write(study(text, sid=f"h{seed}"))
+        for c in (out.trace or {}).get("reflection", {}).get("corrections", []):
+            if c["kind"] == "hallucinated":
+                assert KB.get(c["finding"]).region != "lungs", c
+

@@ -214,6 +214,9 @@ CASES = [
     # a negated phrase that only suggests a finding says nothing of it: no "no atelectasis" here
     ("Complete opacification of the right middle lobe with no significant associated volume loss.",
      [("lung_opacity", "P", "right")], []),
+    # IU's "PIC catheter" is a PICC; "ectasia" beside the aorta's tortuosity is the aorta's
+    ("Left upper extremity PIC catheter tip within the left subclavian vein.", [("picc", "P", "left")], []),
+    ("Aortic tortuosity and mild ectasia.", [("tortuous_aorta", "P", None), ("aortic_enlargement", "P", None)], []),
 ]
 
 
@@ -480,3 +483,16 @@ def test_no_negative_from_a_negated_sign_and_the_precision_of_spine_valves_and_g
     assert got["prosthetic_valve"].location == "mitral valve"
     assert "post-CABG" in got["sternotomy_wires"].descriptors
     assert got["pleural_effusion"].grade_words == "minimal" and got["pleural_effusion"].severity == "mild"
+
+
+def test_a_limit_on_the_evidence_covers_the_whole_list_and_a_tip_its_place(reader):
+    got = {p.entry_id: p for p in reader.read("Stable cardiomegaly without gross evidence for failure or pneumonia.")}
+    assert got["pneumonia"].status == "absent" and "gross" in got["pneumonia"].limit, got
+    got = {p.entry_id: p for p in reader.read("No large effusion or pneumothorax.")}
+    assert got["pneumothorax"].limit == "" and "large" in got["pleural_effusion"].limit, got
+    cvc = [p for p in reader.read("Right internal jugular central venous catheter seen with tip overlying the "
+                                  "cavoatrial junction.") if p.entry_id == "central_venous_catheter" and p.tip]
+    assert cvc and cvc[0].tip == "in the cavoatrial junction", cvc
+    wires = [p for p in reader.read("Inferior sternotomy XXXX is disrupted.") if p.entry_id == "sternotomy_wires"]
+    assert wires and "disrupted" in wires[0].descriptors, wires
+
