@@ -179,10 +179,13 @@ class TraceWriter:
             if all(q.status == "absent" and set(q.limit.split()) <= has for q in said):
                 del found[k]
             elif any(q.status == "uncertain" for q in said) and not (p.entry_id in W.DESCRIPTIVE and all(
-                    any(o.entry_id != q.entry_id and o.sentence == q.sentence and o.status == "uncertain"
-                        for os in concluded.values() for o in os) for q in said if q.status == "uncertain")):
+                    any(o.entry_id != q.entry_id and o.entry_id not in W.DESCRIPTIVE and o.sentence == q.sentence
+                        and o.status == "uncertain" for os in concluded.values() for o in os)
+                    for q in said if q.status == "uncertain")):
                 # (a shadow the findings state is no less there because the impression weighs its causes:
-                # "decreased left basilar airspace disease" and "improved left basilar atelectasis or infiltrate")
+                # "decreased left basilar airspace disease" and "improved left basilar atelectasis or infiltrate";
+                # but a nodule it weighs against another shadow, "overlapping shadows or actual pulmonary nodule",
+                # is in question itself)
                 found[k] = replace(p, status="uncertain", hedge=p.hedge or "possible")
         # a mention without a side ("the leads") adds nothing to a sided one of the same entry ("left pacemaker"),
         # and a label's generic entry ("tubes") nothing to a specific one of the same label ("nasogastric tube")

@@ -170,6 +170,7 @@ _TIP_PLACE = (r"(?:the\s+)?(?:(?:low|lower|mid|middle|upper|high|proximal|distal
               r"distal esophagus|mid esophagus|thoracic inlet|(?:right|left) main ?stem bronchus|carina|"
               r"(?:(?:right|left|main) )?pulmonary artery)")
 _TIP_PLACE_ONLY = re.compile(_TIP_PLACE)
+_ANAPHORA = re.compile(r"\s*(?:the appearance|this|these|they|it|which|the findings?|findings)\b")
 _LIMITED_EVIDENCE = re.compile(r"\b(\w+)\s+(?:radiographic\s+)?(?:evidence|signs?|findings?)\s+(?:of|for|to suggest)\b")
 _TIP_AT = re.compile(rf"\b(?:tips?|terminat\w*|ends?|ending)\b[^.;]{{0,30}}?"
                      rf"(?:(?P<cm>(?:\d+(?:\.\d+)?\s*cm\s+)?(?:above|below)\s+the\s+carina)|"
@@ -288,6 +289,14 @@ class FindingReader:
                 cut = _JOINER.search(after)
                 graded = _COMPARED.sub(" ", norm[max(left, own_start) : f.end] + " " + (after[: cut.start()] if cut
                                                                                       else after))
+                if side == "none" and entry.laterality and status != 0 and entry.region == "lungs":
+                    # "A few bandlike opacities ... at the lateral left base. The appearance XXXX scarring or
+                    # atelectasis": a sentence that only interprets the one before takes its single side
+                    sa, _ = _sentence(norm, f.start, f.end)
+                    if _ANAPHORA.match(norm, sa) and sa > 2:
+                        pa, pb = _sentence(norm, sa - 2, sa - 2)
+                        before_side = laterality_of(ANATOMIC_SIDE.sub(" ", norm[pa:pb]))
+                        side = before_side if before_side in ("left", "right") else side
                 both = _BOTH_NAMED.match(norm, right) if side in ("left", "right") else None
                 if both and both.group("other") != side:
                     side = "bilateral"  # "opacities in the left | and right mid lung zones"

@@ -217,6 +217,9 @@ CASES = [
     # IU's "PIC catheter" is a PICC; "ectasia" beside the aorta's tortuosity is the aorta's
     ("Left upper extremity PIC catheter tip within the left subclavian vein.", [("picc", "P", "left")], []),
     ("Aortic tortuosity and mild ectasia.", [("tortuous_aorta", "P", None), ("aortic_enlargement", "P", None)], []),
+    # a sentence that only interprets the one before takes its single side
+    ("A few bandlike opacities are present at the lateral left base. The appearance XXXX scarring or atelectasis.",
+     [("lung_scarring", "U", "left"), ("atelectasis", "U", "left")], []),
 ]
 
 

@@ -231,7 +231,30 @@ def _add(new: dict):
 
 
 EFFUSION_LABELS = labels(pleural_effusion=1, cardiomegaly=0, pneumothorax=0)
+NODULE_REPORT = {
+    "findings": "There is a calcified granuloma left midlung. There is round density within the anterior segment "
+    "of the right upper lobe. Heart size is normal.",
+    "impression": "Round density within the anterior segment of the right upper lobe. This may represent XXXX "
+    "pulmonary nodule.",
+}
+
+
+def nodule_beside_granuloma() -> dict[str, Any]:
+    # the nodule's side is the density's (the sentence before), not the granuloma's, a kin that names a nodule too
+    return _trace(
+        NODULE_REPORT,
+        [
+            item("lungs", "granuloma", "present", "Calcified granuloma in the left midlung.", "left"),
+            item("lungs", "lung_opacity", "present", "Round density in the right upper lobe.", "right"),
+            item("lungs", "pulmonary_nodule", "uncertain", "Possible right pulmonary nodule.", "right"),
+            item("heart_mediastinum", "cardiomegaly", "absent", "Heart size is normal."),
+        ],
+        [("lung_opacity", "present"), ("pulmonary_nodule", "uncertain")],
+    )
+
+
 GOOD: list[tuple[str, dict[str, Any], dict[str, int | None]]] = [
+    ("fg_nodule_side", nodule_beside_granuloma(), labels(lung_opacity=1, lung_lesion=-1, cardiomegaly=0)),
     ("fg_effusion", effusion(), EFFUSION_LABELS),
     ("fg_hedged", hedged(), labels(lung_opacity=1, pneumonia=-1, atelectasis=-1, pleural_effusion=0)),
     ("fg_postop", postop(), labels(support_devices=1, no_finding=None)),

@@ -227,7 +227,10 @@ class _Judge:
             out.append(("hedge_upgraded", f"present {_name(f)}, but the report only hedges it: {_quote(support[0])}"))
         side = item["laterality"]
         if side in ("left", "right", "bilateral"):
-            sided = [m for m in support if m.sides]
+            # the finding's own mentions where the report names it ("could be XXXX lung nodule"), not a kin's
+            # ("calcified granuloma left midlung" beside a right upper lobe nodule)
+            own = [m for m in support if m.entry == f]
+            sided = [m for m in (own or support) if m.sides]
             if sided and not any(_allows(m.sides, side) for m in sided):
                 given = "/".join(sorted({s for m in sided for s in m.sides}))
                 out.append(("side_contradicted", f"{side} {_name(f)}, the report gives {given}: {_quote(sided[0])}"))
