@@ -88,6 +88,8 @@ class TraceWriter:
             sentence = _sentence_of(low, p.sentence)
             if p.status == "uncertain" and _UNASSESSED.search(sentence):
                 continue  # "limited assessment of heart size": the report cannot say, so neither does the trace
+            if p.entry_id == "postsurgical_change" and _INCLUDES.search(sentence):
+                continue  # "Postsurgical changes include left chest pacemaker/ICD, sternotomy wires": a heading
             if _ELSEWHERE.search(sentence):
                 continue  # "Right foot. Hindfoot, midfoot, forefoot are intact with no fractures": not the chest's
             if p.region == "lungs" and _BELOW_DIAPHRAGM.search(sentence):
@@ -802,6 +804,7 @@ _HIDDEN_LUNG_FINDING = re.compile(
 # says nothing of the chest in those sentences.
 _ELSEWHERE = re.compile(r"\b(?:foot|feet|hindfoot|midfoot|forefoot|toes?|ankles?|knees?|hips?|pelvis|pelvic|femur|"
                         r"femoral neck|tibia|tibial|fibula|wrists?|fingers?|elbows?|forearms?|skull)\b")
+_INCLUDES = re.compile(r"\b(?:include|includes|including|consist of|consisting of)\b")
 _UNASSESSED = re.compile(r"\b(?:limited (?:assessment|evaluation)|difficult to (?:assess|evaluate)|"
                          r"(?:cannot|can not|could not) be (?:assessed|evaluated)|"
                          r"not (?:well )?(?:assessed|evaluated))\b")

@@ -71,7 +71,9 @@ def phrase(name: str, laterality: str, severity: str | None, location: str = "",
         body = f"{body}, {predominance}"
     if course:
         body = f"{body}, {course}"
-    return f"{body}, tip {tip}" if tip else body
+    if not tip:
+        return body
+    return f"{body}, tips {tip}" if " and the " in tip else f"{body}, tip {tip}"  # two leads, two tips
 
 
 _ADVERB_LIMITS = {"significantly": "significant", "grossly": "gross"}

@@ -163,6 +163,8 @@ _WORDS_BEFORE = 4  # how far before a mention its own adjectives are looked for
 _TIP_PLACE = (r"(?:the\s+)?(?:(?:low|lower|mid|middle|upper|high|proximal|distal|inferior|superior)\s+)?(?:svc|"
               r"superior vena cava|(?:right|left) hemithorax|"
               r"cavoatrial junction|cavo-atrial junction|caval[\s-]?atrial junction|"
+              r"junction of (?:the\s+)?(?:(?:right|left) )?brachiocephalic vein and (?:the\s+)?"
+              r"(?:svc|superior vena cava)|"
               r"(?:right|left) atrium|(?:right|left) ventricle|"
               r"(?:(?:right|left) )?brachiocephalic vein|(?:(?:right|left) )?innominate vein|"
               r"(?:(?:right|left) )?subclavian vein|"
@@ -170,13 +172,16 @@ _TIP_PLACE = (r"(?:the\s+)?(?:(?:low|lower|mid|middle|upper|high|proximal|distal
               r"distal esophagus|mid esophagus|thoracic inlet|(?:right|left) main ?stem bronchus|carina|"
               r"(?:(?:right|left|main) )?pulmonary artery)")
 _TIP_PLACE_ONLY = re.compile(_TIP_PLACE)
+_VOLUMES = frozenset({"low_lung_volumes"})  # the lungs' size as a whole: no place
 _ANAPHORA = re.compile(r"\s*(?:the appearance|this|these|they|it|which|the findings?|findings)\b")
 _LIMITED_EVIDENCE = re.compile(r"\b(\w+)\s+(?:radiographic\s+)?(?:evidence|signs?|findings?)\s+(?:of|for|to suggest)\b")
 _TIP_AT = re.compile(rf"\b(?:tips?|terminat\w*|ends?|ending)\b[^.;]{{0,30}}?"
                      rf"(?:(?P<cm>(?:\d+(?:\.\d+)?\s*cm\s+)?(?:above|below)\s+the\s+carina)|"
                      rf"(?:in|at|over|within|into|near|overlying|projects over|projecting over|at the level of|"
                      rf"approximating|approximates|"
-                     rf"in the region of|at the junction of)\s+(?P<place>{_TIP_PLACE}))\b")
+                     rf"in the region of|at the junction of)\s+(?P<place>{_TIP_PLACE})"
+                     # two leads, two places: "lead tips over the right atrium and right ventricle"
+                     rf"(?:\s+and\s+(?P<place2>{_TIP_PLACE}))?)\b")
 # the next sentence speaks of the device's tip ("... is in XXXX. The tip has moved into the innominate vein")
 _NEXT_TIP = re.compile(r"\.\s+(?:the|its)\s+tip\b")
 _COMPARED = re.compile(r"\b(?:more|most|less|slightly more)\s+(?:marked|markedly|severe|prominent)\b"
@@ -217,13 +222,14 @@ class FindingReader:
             per_sentence[g.sentence] = per_sentence.get(g.sentence, 0) + 1
         # where the next mention starts ("tip" is a device mention of its own, not the next device; nor is the noun
         # right after a device's name, "PICC line catheter tip XXXX in the right atrium")
-        # ... nor a place a tip may end at, which the lexicon also reads as a line ("tip overlying the cavoatrial
-        # junction")
-        others = [g for g in mentions if not norm.startswith("tip", g.start)
+        # ... nor a device's own leads ("ICD with lead tips over the right atrium"), nor a place a tip may end at,
+        # which the lexicon also reads as a line ("tip overlying the cavoatrial junction")
+        others = [g for g in mentions if not norm.startswith(("tip", "lead"), g.start)
                   and not _TIP_PLACE_ONLY.fullmatch(norm, g.start, g.end)]
         starts = [g.start for g in others]  # in text order
         next_start = {f.start: starts[k] if (k := bisect_right(starts, f.end + 1)) < len(starts) else len(norm)
                       for f in others}
+        last_negative: tuple[int, str | None, str] | None = None  # the negated mention before: end, label, limit
         for f in mentions:
             own_start, prev_end = prev_end, f.end  # a mention's own words start after the mention before it
             found = {e: st for e, st in rules.statuses(f, self.tables.anchors).items() if e in self.kb}
@@ -329,7 +335,12 @@ class FindingReader:
                         continue
                 clause = " ".join(text[left:right].split()).strip(" ,;:")
                 tip = ""
-                if entry.region == "lines_devices" and status != 0 and not norm.startswith("tip", f.start):
+                # (a "tip" is no device of its own, unless the device's name is hidden: "right chest XXXX tip in the
+                # low SVC" is a line of some kind with its tip there)
+                if entry.region == "lines_devices" and status != 0 and (
+                        not norm.startswith("tip", f.start) or entry_id == "support_devices" and not any(
+                            g.sentence == f.sentence and g.start < f.start and "support_devices" in g.phrase.labels
+                            for g in mentions)):
                     # up to the next mention, so two devices of one sentence keep their own tips
                     m = _TIP_AT.search(norm, f.start, min(b, next_start.get(f.start, b)))
                     follow = _NEXT_TIP.match(norm, b)
@@ -341,6 +352,8 @@ class FindingReader:
                     if m:
                         place = " ".join((m.group("place") or "").split()).removeprefix("the ")
                         tip = m.group("cm") or f"in the {place}".replace("svc", "SVC")
+                        if m.group("place2"):
+                            tip += " and the " + " ".join(m.group("place2").split()).removeprefix("the ")
                 before = " ".join(norm[max(left, own_start) : f.start].split()[-_WORDS_BEFORE:])
                 own = f"{before} {norm[f.start : f.end]}"
                 # a negative's limits: its own words back to the sentence's start or the mention before it (a
@@ -357,6 +370,13 @@ class FindingReader:
                     between = f"{between} {head.group(1)}"
                 limit = " ".join(dict.fromkeys(LIMITS.findall(f"{neg_before} {norm[f.start : f.end]} {between}"))) \
                     if status == 0 else ""
+                if status == 0 and not limit and last_negative and last_negative[1] == entry.chexpert \
+                        and entry.chexpert and _ALTERNATIVE_JOIN.fullmatch(norm[last_negative[0] : f.start]):
+                    # "no suspicious pulmonary mass or nodule": one limit for two names of one kind of finding
+                    # (not "no large effusion or pneumothorax", two kinds)
+                    limit = last_negative[2]
+                if status == 0:
+                    last_negative = (f.end, entry.chexpert, limit)
                 location = _location(context) if status != 0 else ""
                 valve = _VALVE.search(context) if status != 0 and entry_id == "prosthetic_valve" else None
                 if valve:
@@ -444,6 +464,8 @@ class FindingReader:
                     side, lean_words = "bilateral", f"{lean.group(1)} greater than {lean.group(2)}"
                 else:
                     lean_words = ""
+                if entry_id in _VOLUMES:
+                    location = ""  # "there are lower lung volumes": a comparison, not the lower lungs
                 out.append(Perceived(entry_id, entry.region, _STATUS[status], side, grade, clause, limit,
                                      location, described if status != 0 else (), course, tip, hedge,
                                      _grade_words(graded) if grade else "", lean_words))

@@ -794,3 +794,10 @@ def test_a_region_with_a_finding_is_no_ground_for_an_injected_hallucination():
             if c["kind"] == "hallucinated":
                 assert KB.get(c["finding"]).region != "lungs", c
 
+
+
+def test_a_heading_of_postsurgical_changes_is_no_finding_of_its_own():
+    got = items(clean("Postsurgical changes include left chest pacemaker, sternotomy wires and surgical clips.",
+                      labels={"support_devices": 1}))
+    assert not any(f == "postsurgical_change" for _, f, _, _ in got), got
+    assert ("lines_devices", "pacemaker", "present", "left") in got, got

@@ -217,6 +217,8 @@ CASES = [
     # IU's "PIC catheter" is a PICC; "ectasia" beside the aorta's tortuosity is the aorta's
     ("Left upper extremity PIC catheter tip within the left subclavian vein.", [("picc", "P", "left")], []),
     ("Aortic tortuosity and mild ectasia.", [("tortuous_aorta", "P", None), ("aortic_enlargement", "P", None)], []),
+    # "streakiness" is a streaky opacity
+    ("There is mild streakiness in the right base.", [("lung_opacity", "P", "right")], []),
     # a sentence that only interprets the one before takes its single side
     ("A few bandlike opacities are present at the lateral left base. The appearance XXXX scarring or atelectasis.",
      [("lung_scarring", "U", "left"), ("atelectasis", "U", "left")], []),
@@ -499,3 +501,18 @@ def test_a_limit_on_the_evidence_covers_the_whole_list_and_a_tip_its_place(reade
     wires = [p for p in reader.read("Inferior sternotomy XXXX is disrupted.") if p.entry_id == "sternotomy_wires"]
     assert wires and "disrupted" in wires[0].descriptors, wires
 
+
+
+def test_tips_of_hidden_and_two_lead_devices_and_the_limits_of_a_list(reader):
+    hidden = [p for p in reader.read("Right chest XXXX tip in the low SVC.") if p.entry_id == "support_devices"]
+    assert hidden and hidden[0].tip == "in the low SVC", hidden
+    icd = [p for p in reader.read("Left chest ICD with lead tips over the right atrium and right ventricle.")
+           if p.entry_id == "implantable_defibrillator"]
+    assert icd and icd[0].tip == "in the right atrium and the right ventricle", icd
+    picc = [p for p in reader.read("Left PICC line tip near junction of brachiocephalic vein and SVC.")
+            if p.entry_id == "picc"]
+    assert picc and "brachiocephalic vein and SVC" in picc[0].tip, picc
+    assert all(p.location == "" for p in reader.read("There are lower lung volumes.")
+               if p.entry_id == "low_lung_volumes")
+    got = {p.entry_id: p.limit for p in reader.read("No suspicious pulmonary mass or nodule.")}
+    assert got["pulmonary_nodule"] == "suspicious" and got["lung_mass"] == "suspicious", got
