@@ -150,6 +150,15 @@ class TraceWriter:
                     and not any((k[0], side) in found for side in ("left", "right", "bilateral")):
                 del found[k]
                 found[(k[0], "bilateral")] = replace(p, laterality="bilateral")
+        # "Enlarging right hilar adenopathy. The lungs appear grossly clear. … Findings could represent resolving
+        # histoplasmosis infection … or primary lung cancer": causes weighed for another finding are no lung findings
+        # of their own where the report calls the lungs clear and they hold nothing else
+        weighed = [k for k, p in found.items() if p.region == "lungs" and p.status == "uncertain"
+                   and _WEIGHS_CAUSES.search(_sentence_of(low, p.sentence))]
+        if weighed and _LUNGS_CLEAR.search(low) and not any(p.region == "lungs" and p.status in ABNORMAL
+                                                            and k not in weighed for k, p in found.items()):
+            for k in weighed:
+                del found[k]
         # a hedge beside the report's own flat negative ("mild blunting of the right costophrenic angle … No
         # pleural effusion") is not a possible finding: the negative stands
         for k, p in list(found.items()):
@@ -804,6 +813,9 @@ _HIDDEN_LUNG_FINDING = re.compile(
 # says nothing of the chest in those sentences.
 _ELSEWHERE = re.compile(r"\b(?:foot|feet|hindfoot|midfoot|forefoot|toes?|ankles?|knees?|hips?|pelvis|pelvic|femur|"
                         r"femoral neck|tibia|tibial|fibula|wrists?|fingers?|elbows?|forearms?|skull)\b")
+_WEIGHS_CAUSES = re.compile(r"\b(?:findings? (?:could|may|might|can) (?:represent|reflect|be)|"
+                            r"differential(?: diagnosis)? (?:includes?|considerations?))\b")
+_LUNGS_CLEAR = re.compile(r"\blungs (?:appear |are |remain )?(?:grossly |otherwise )?clear\b")
 _INCLUDES = re.compile(r"\b(?:include|includes|including|consist of|consisting of)\b")
 _UNASSESSED = re.compile(r"\b(?:limited (?:assessment|evaluation)|difficult to (?:assess|evaluate)|"
                          r"(?:cannot|can not|could not) be (?:assessed|evaluated)|"

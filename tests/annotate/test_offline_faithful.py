@@ -801,3 +801,11 @@ def test_a_heading_of_postsurgical_changes_is_no_finding_of_its_own():
                       labels={"support_devices": 1}))
     assert not any(f == "postsurgical_change" for _, f, _, _ in got), got
     assert ("lines_devices", "pacemaker", "present", "left") in got, got
+
+
+def test_causes_weighed_for_another_finding_are_no_lung_findings():
+    got = items(writer(**{"teacher.error_rate": 0.0}).write(study(
+        "", impression="Enlarging right hilar adenopathy. The lungs appear grossly clear. Findings could represent "
+                       "resolving histoplasmosis infection, sarcoidosis, or lymphoma or primary lung cancer.")).trace)
+    assert not any(r == "lungs" and f != "normal" for r, f, _, _ in got), got
+    assert any(f == "lymphadenopathy" for _, f, _, _ in got), got
