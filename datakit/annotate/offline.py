@@ -62,12 +62,7 @@ class TraceWriter:
         self.coverage = coverage or load_coverage()
         self.region_of = {e.id: e.region for e in kb.entries.values()}
         self._impression_read: tuple[tuple[str, str] | None, list[Perceived]] = (None, [])
-        # of the study :meth:`perceive` read last: shadows explained as chronic findings, lines out of place
-        self._explained: frozenset[tuple[str, str]] = frozenset()
-        self._misplaced: frozenset[tuple[str, str]] = frozenset()
-        self._nothing_acute = False  # the impression says no acute cardiopulmonary abnormality
-        self._stated: frozenset[tuple[str, str]] = frozenset()  # the abnormal findings the report states
-        self._resolved: frozenset[str] = frozenset()  # findings the report says have resolved
+        self._read = _StudyRead()  # what :meth:`perceive` found in the study it read last
 
     # 1. perception ----------------------------------------------------------------------------------------------
     def perceive(self, study: StudyInput) -> tuple[list[Perceived], frozenset[str]]:
@@ -248,12 +243,13 @@ class TraceWriter:
         # where the region has a finding; where it has none, "otherwise" narrows nothing
         busy = {p.region for p in findings if p.status in ABNORMAL}
         findings = [_otherwise(p, p.region in busy) if p.status == "absent" else p for p in findings]
-        self._explained = _explained(findings, low)
-        self._resolved = frozenset(resolved)
-        self._misplaced = frozenset((p.entry_id, p.laterality) for p in findings if _misplaced(p, low))
-        self._nothing_acute = bool(_NOTHING_ACUTE.search((study.impression or "").lower()))
         final, disputed = self._reconcile(findings, study.labels)
-        self._stated = frozenset((p.entry_id, p.laterality) for p in final if p.status in ABNORMAL)
+        self._read = _StudyRead(
+            explained=_explained(findings, low),
+            misplaced=frozenset((p.entry_id, p.laterality) for p in findings if _misplaced(p, low)),
+            nothing_acute=bool(_NOTHING_ACUTE.search((study.impression or "").lower())),
+            stated=frozenset((p.entry_id, p.laterality) for p in final if p.status in ABNORMAL),
+            resolved=frozenset(resolved))
         return final, disputed
 
     @staticmethod
@@ -462,8 +458,7 @@ class TraceWriter:
             return []
         before, after = ("present", "absent") if was else ("absent", "present")
         note = W.NO_FINDING_NOTES[after][0]
-        chronic = [("possible " if p.status == "uncertain" else "")
-                   + W.phrase(self.kb.get(p.entry_id).name, p.laterality, p.severity) for p in final
+        chronic = [self._named(p, p.severity) for p in final
                    if p.status in ABNORMAL and self.kb.get(p.entry_id).chexpert is None]
         if after == "present" and chronic:
             # "no acute abnormality" beside emphysema would read as a normal study: say what stays
@@ -522,8 +517,7 @@ class TraceWriter:
             # (scoliosis, degenerative spine, granuloma) may stand beside it, and the wording then says so
             # devices too: "no abnormality in any region" beside a central line is not what the study shows
             # a hedged one stays hedged: "question left atrial enlargement" is a possible one
-            others = sorted({("possible " if p.status == "uncertain" else "")
-                             + W.phrase(self.kb.get(p.entry_id).name, p.laterality, None) for p in abnormal
+            others = sorted({self._named(p, None) for p in abnormal
                              if self.kb.get(p.entry_id).chexpert in (None, "support_devices")})
             obs, inf = W.reasoning_normal(rng, besides=others, devices=any(
                 self.kb.get(p.entry_id).region == "lines_devices" for p in abnormal), partial=bool(unread))
@@ -560,20 +554,20 @@ class TraceWriter:
         out of place (:func:`_misplaced`) is not incidental at all.
         """
         named = sorted((p for p in abnormal if p.entry_id in leads), key=lambda p: leads[p.entry_id])
-        if not named and self._nothing_acute:
+        if not named and self._read.nothing_acute:
             # "Unchanged streaky opacities ... chronic scarring or atelectasis" with the impression "No acute
             # cardiopulmonary abnormality": the report's own conclusion stands; only what may be acute elsewhere
             # (a fracture without an age), a line out of place, or what a draft sees that the report does not (the
             # draft believes its false finding) leads
-            main = [p for p in abnormal if _maybe_acute(p) or (p.entry_id, p.laterality) in self._misplaced
-                    or (p.entry_id, p.laterality) not in self._stated]
+            main = [p for p in abnormal if _maybe_acute(p) or (p.entry_id, p.laterality) in self._read.misplaced
+                    or (p.entry_id, p.laterality) not in self._read.stated]
             return main, [p for p in abnormal if p not in main]
         # a finding the impression does not name is incidental only when it is of an incidental kind: the opacity
         # beside the pneumonia the impression names is no "incidental or chronic change"
         main = named + [p for p in abnormal if p not in named
                         and (p.entry_id not in W.INCIDENTAL and p.region not in W.INCIDENTAL_REGIONS
-                             or _maybe_acute(p) or (p.entry_id, p.laterality) in self._misplaced)
-                        and (p.entry_id, p.laterality) not in self._explained]
+                             or _maybe_acute(p) or (p.entry_id, p.laterality) in self._read.misplaced)
+                        and (p.entry_id, p.laterality) not in self._read.explained]
         return main, [p for p in abnormal if p not in main]
 
     def _incidental(self, p: Perceived) -> bool:
@@ -582,15 +576,18 @@ class TraceWriter:
         A granuloma, emphysema, a device in its place, an old fracture; not a possible lymphadenopathy or a
         pericardial effusion, which have no CheXpert label either but want an explanation.
         """
-        return (p.entry_id in W.INCIDENTAL or p.region in W.INCIDENTAL_REGIONS or self.kb.get(p.entry_id).chexpert
-                == "support_devices") and not _maybe_acute(p) and (p.entry_id, p.laterality) not in self._misplaced
+        of_kind = p.entry_id in W.INCIDENTAL or p.region in W.INCIDENTAL_REGIONS \
+            or self.kb.get(p.entry_id).chexpert == "support_devices"
+        return of_kind and not _maybe_acute(p) and (p.entry_id, p.laterality) not in self._read.misplaced
+
+    def _named(self, p: Perceived, grade: str | None, malpositioned: bool = False) -> str:
+        """A finding's name in a sentence, its hedge kept ("possible left atelectasis")."""
+        return ("possible " if p.status == "uncertain" else "") + ("malpositioned " if malpositioned else "") \
+            + W.phrase(self.kb.get(p.entry_id).name, p.laterality, grade)
 
     def _said(self, p: Perceived, cite: bool = False) -> str:
-        e = self.kb.get(p.entry_id)
-        said = ("possible " if p.status == "uncertain" else "") + ("malpositioned " if "malpositioned" in
-                                                                   p.descriptors else "") \
-            + W.phrase(e.name, p.laterality, p.grade_words or p.severity)
-        return f"{said} [K:{e.id}]" if cite else said
+        said = self._named(p, p.grade_words or p.severity, malpositioned="malpositioned" in p.descriptors)
+        return f"{said} [K:{p.entry_id}]" if cite else said
 
     def _impression_step(self, abnormal: list[Perceived], rng: random.Random,
                          leads: dict[str, int]) -> dict[str, Any]:
@@ -617,7 +614,7 @@ class TraceWriter:
 
         (Or the report's own impression calls nothing acute.)
         """
-        return _is_normal(findings, self.kb) and (self._nothing_acute or all(
+        return _is_normal(findings, self.kb) and (self._read.nothing_acute or all(
             self._incidental(p) for p in findings if p.status in ABNORMAL))
 
     @staticmethod
@@ -665,7 +662,7 @@ class TraceWriter:
                 return reading or None
         # neither what the study shows (it is a finding, not an alternative) nor what its report rules out, nor
         # what it says has resolved ("previously seen left pleural effusion has resolved")
-        settled = {q.entry_id for q in draft if q.status in ("present", "absent")} | self._resolved
+        settled = {q.entry_id for q in draft if q.status in ("present", "absent")} | self._read.resolved
         if p is not None and p.laterality in ("left", "right"):
             # nor what the report weighs for the other side only ("right base appears to represent atelectasis.
             # Left base could be atelectasis or pneumonia": pneumonia is no differential of the right base)
@@ -879,6 +876,17 @@ def _sentence_of(low: str, clause: str) -> str:
 def _detail(p: Perceived) -> int:
     return bool(p.severity) + bool(p.location) + len(p.descriptors) + bool(p.limit) + bool(p.course) + bool(p.tip) \
         + bool(p.predominance)
+
+
+@dataclass(frozen=True)
+class _StudyRead:
+    """What the writer's perception found in a study besides its findings, for the steps after it."""
+
+    explained: frozenset[tuple[str, str]] = frozenset()  # shadows the report explains as chronic findings
+    misplaced: frozenset[tuple[str, str]] = frozenset()  # lines the report says are out of place
+    nothing_acute: bool = False  # the impression says no acute cardiopulmonary abnormality
+    stated: frozenset[tuple[str, str]] = frozenset()  # the abnormal findings the report states
+    resolved: frozenset[str] = frozenset()  # findings the report says have resolved
 
 
 @dataclass(frozen=True)

@@ -395,8 +395,7 @@ class FindingReader:
                 if status != 0 and entry_id in _LEVELLED:
                     sa, sb = _sentence(norm, f.start, f.end)
                     levels = VERTEBRAL_LEVELS.search(norm, sa, sb)
-                    location = levels.group(1).upper().replace("AND", "and").replace("THROUGH", "through").replace(
-                        "TO", "to") if levels else location
+                    location = re.sub(_LEVEL, lambda v: v.group(0).upper(), levels.group(1)) if levels else location
                 if status != 0 and not location and entry_id in _SITED:
                     site = BONE_SITES.search(context)
                     location = site.group(1) if site else ""
