@@ -51,9 +51,12 @@ _HEDGE = re.compile(r"\b(?:possible|possibly|probable|probably|likely|may|might|
 _SIDE = re.compile(r"\b(left|right|bilateral|bilaterally|both|bibasilar|bibasal|lingula|lingular|middle lobe)\b")
 _GRADE = {"trace": "trace", "tiny": "trace", "small": "small", "moderate": "moderate", "large": "large",
           "mild": "mild", "mildly": "mild", "minimal": "mild", "severe": "severe", "marked": "severe",
-          "markedly": "severe", "massive": "large", "moderately": "moderate", "severely": "severe"}
+          "markedly": "severe", "massive": "large", "moderately": "moderate", "severely": "severe",
+          "advanced": "severe", "extremely": "severe"}
 _GRADE_RE = re.compile(r"\b(" + "|".join(_GRADE) + r")\b")
-_GRADE_RANGE = re.compile(r"\b(" + "|".join(_GRADE) + r")(?:\s*-\s*|\s+)to(?:\s*-\s*|\s+)(" + "|".join(_GRADE) + r")\b")
+_GRADE_WORD = "(" + "|".join(_GRADE) + ")"
+# "small to moderate", "moderate-severe", "moderate severe"
+_GRADE_RANGE = re.compile(rf"\b{_GRADE_WORD}(?:\s*-\s*|\s+)(?:to(?:\s*-\s*|\s+))?{_GRADE_WORD}\b")
 
 
 def _grades_of(sentence: str) -> set[str]:

@@ -606,8 +606,10 @@ class TraceWriter:
         main, minor = self._main_and_minor(abnormal, leads)
         shown = {q.entry_id for q in main}
         signs = [p for p in minor if W.FEATURE_OF.get(p.entry_id, frozenset()) & shown]
+        treating = [p for p in minor if W.TREATS.get(p.entry_id, frozenset()) & shown]
         return W.impression([self._said(p, cite=cite) for p in main],
-                            [self._said(p) for p in minor if p not in signs], rng, [self._said(p) for p in signs])
+                            [self._said(p) for p in minor if p not in signs and p not in treating], rng,
+                            [self._said(p) for p in signs], [self._said(p) for p in treating])
 
     def _nothing_acute_beside(self, findings: list[Perceived]) -> bool:
         """No Finding in the CheXpert sense, and nothing beside it that wants an explanation.

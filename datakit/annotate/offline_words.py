@@ -268,11 +268,13 @@ def _be(names: Sequence[str]) -> str:
     return "are" if last.endswith("s") and not last.endswith(("ss", "is", "us")) else "is"
 
 
-def impression(main: Sequence[str], minor: Sequence[str], rng: random.Random, signs: Sequence[str] = ()) -> str:
+def impression(main: Sequence[str], minor: Sequence[str], rng: random.Random, signs: Sequence[str] = (),
+               treating: Sequence[str] = ()) -> str:
     """The impression reasoned from the findings: what matters, what shows it (``signs``), then what is incidental.
 
     ``signs``: findings that are the main finding's own features ("chronic obstructive pulmonary disease, shown by
-    hyperinflation and bulla"), neither incidental to it nor findings of their own.
+    hyperinflation and bulla"), neither incidental to it nor findings of their own. ``treating``: devices placed for
+    a main finding ("moderate left pneumothorax, with a left chest tube in place"), not incidental to it either.
     """
     if not main:
         # only chronic or incidental findings: the impression rests on none of them
@@ -285,6 +287,8 @@ def impression(main: Sequence[str], minor: Sequence[str], rng: random.Random, si
                       if len(main) == 1 else f"taken together, the main findings are {join(main)}"])
     if signs:
         out += f", shown by {join(signs)}"
+    if treating:
+        out += f", with {join(treating)} in place"
     if minor:
         out += rng.choice([f"; {join(minor)} {_be(minor)} incidental",
                            f", with {join(minor)} as incidental or chronic change"])
@@ -300,6 +304,10 @@ DESCRIPTIVE = frozenset({"lung_opacity", "consolidation", "interstitial_abnormal
 # Findings that are features of another: beside it they show it ("COPD ... hyperinflated lungs, bullae").
 FEATURE_OF = {"hyperinflation": frozenset({"copd", "emphysema"}), "bulla": frozenset({"copd", "emphysema"}),
               "emphysema": frozenset({"copd"})}
+
+# Devices placed to treat a finding: beside it they are its treatment, not an incidental device.
+TREATS = {"chest_tube": frozenset({"pneumothorax", "tension_pneumothorax", "hydropneumothorax", "pleural_effusion",
+                                   "empyema"})}
 
 # Patterns spread through the lungs rather than placed: one of them does not swallow a placed opacity of its own words.
 PATTERNS = frozenset({"interstitial_abnormality"})

@@ -119,6 +119,7 @@ _AGE = re.compile(rf"\b({'|'.join(sorted(AGE_WORDS))})\b")
 _OWN_SIDE_ONLY = frozenset({"postsurgical_change"})
 # descriptive lung shadows a report may go on to interpret ("opacities, possibly scarring")
 _SHADOWS = frozenset({"lung_opacity", "interstitial_abnormality", "ground_glass_opacity"})
+_LESIONS = frozenset({"pulmonary_nodule", "lung_lesion", "lung_mass", "multiple_pulmonary_nodules"})
 # lymph nodes keep "mediastinal" as their place (other findings read it as a structure word)
 _NODES = frozenset({"calcified_lymph_nodes", "lymphadenopathy"})
 _NODAL = _NODES | {"granuloma"}  # their place may make them nodes (offline.NODAL_PLACES): it is kept
@@ -174,6 +175,8 @@ _TIP_PLACE = (r"(?:the\s+)?(?:(?:low|lower|mid|middle|upper|high|proximal|distal
 _TIP_PLACE_ONLY = re.compile(_TIP_PLACE)
 _VOLUMES = frozenset({"low_lung_volumes"})  # the lungs' size as a whole: no place
 _ANAPHORA = re.compile(r"\s*(?:the appearance|this|these|they|it|which|the findings?|findings)\b")
+_SIDED_HEADING = re.compile(r"\s*(?:\d+\s*[.)]\s*)?(left|right)\s+(?:shoulder|clavicle|scapula|humerus|upper arm|ribs?|"
+                            r"chest|hemithorax|breast|axilla)\s*[.:]?\s*")
 _LIMITED_EVIDENCE = re.compile(r"\b(\w+)\s+(?:radiographic\s+)?(?:evidence|signs?|findings?)\s+(?:of|for|to suggest)\b")
 _TIP_AT = re.compile(rf"\b(?:tips?|terminat\w*|ends?|ending)\b[^.;]{{0,30}}?"
                      rf"(?:(?P<cm>(?:\d+(?:\.\d+)?\s*cm\s+)?(?:above|below)\s+the\s+carina)|"
@@ -218,6 +221,7 @@ class FindingReader:
         all_next = {f.start: g.start for f, g in zip(mentions, mentions[1:], strict=False)}
         per_sentence: dict[int, int] = {}
         sentence_of: dict[int, int] = {}  # index into out → the sentence it was read in
+        phrase_of: dict[int, int] = {}  # index into out → where its phrase starts
         for g in mentions:
             per_sentence[g.sentence] = per_sentence.get(g.sentence, 0) + 1
         # where the next mention starts ("tip" is a device mention of its own, not the next device; nor is the noun
@@ -303,6 +307,13 @@ class FindingReader:
                         pa, pb = _sentence(norm, sa - 2, sa - 2)
                         before_side = laterality_of(ANATOMIC_SIDE.sub(" ", norm[pa:pb]))
                         side = before_side if before_side in ("left", "right") else side
+                if side == "none" and entry.laterality and status != 0:
+                    # "2. Right shoulder. Healing scapular fracture.": a heading names the side of what follows it
+                    sa, _ = _sentence(norm, f.start, f.end)
+                    if sa > 2:
+                        pa, pb = _sentence(norm, sa - 2, sa - 2)
+                        heading = _SIDED_HEADING.fullmatch(norm, pa, pb)
+                        side = heading.group(1) if heading else side
                 both = _BOTH_NAMED.match(norm, right) if side in ("left", "right") else None
                 if both and both.group("other") != side:
                     side = "bilateral"  # "opacities in the left | and right mid lung zones"
@@ -469,7 +480,37 @@ class FindingReader:
                                      location, described if status != 0 else (), course, tip, hedge,
                                      _grade_words(graded) if grade else "", lean_words))
                 sentence_of[len(out) - 1] = f.sentence
+                phrase_of[len(out) - 1] = f.start
+        out, sentence_of = _one_shadow_per_phrase(out, sentence_of, phrase_of)
         return _readings_take_their_place(out, sentence_of)
+
+
+def _one_shadow_per_phrase(out: list[Perceived], sentence_of: dict[int, int],
+                           phrase_of: dict[int, int]) -> tuple[list[Perceived], dict[int, int]]:
+    """A phrase that names a lesion by its look is no lesion where its own sentence weighs one.
+
+    The lexicon reads "nodular density" for both a lung opacity and a nodule, as CheXpert's labeler does (and the
+    IU-Xray MeSH terms label such a study with both). But "2.1 cm nodular density ... which could represent
+    overlapping shadows or actual pulmonary nodule" puts the nodule in question: the density is there, the nodule
+    only possible.
+    """
+    by_phrase: dict[int, list[int]] = {}
+    for k in range(len(out)):
+        if k in phrase_of:
+            by_phrase.setdefault(phrase_of[k], []).append(k)
+    drop: set[int] = set()
+    for ks in by_phrase.values():
+        if not any(out[k].entry_id == "lung_opacity" and out[k].status == "present" for k in ks):
+            continue
+        for k in ks:
+            if out[k].entry_id in _LESIONS and out[k].status == "present" and any(
+                    sentence_of.get(j) == sentence_of.get(k) and out[j].entry_id == out[k].entry_id
+                    and out[j].status == "uncertain" for j in range(len(out))):
+                drop.add(k)
+    if not drop:
+        return out, sentence_of
+    kept = [k for k in range(len(out)) if k not in drop]
+    return [out[k] for k in kept], {i: sentence_of[k] for i, k in enumerate(kept) if k in sentence_of}
 
 
 def _readings_take_their_place(out: list[Perceived], sentence_of: dict[int, int]) -> list[Perceived]:

@@ -11,7 +11,9 @@ _SEVERITY_ALIASES = {"tiny": "trace", "minimal": "mild", "marked": "severe", "ma
                      "small-to-moderate": "moderate", "moderate-to-large": "large", "mild-to-moderate": "moderate",
                      "mildly": "mild", "moderately": "moderate", "severely": "severe", "markedly": "severe",
                      # "slightly large" is a mild grade, not a large one
-                     "slight": "mild", "slightly": "mild"}
+                     "slight": "mild", "slightly": "mild",
+                     # "advanced degenerative change", "extremely low lung volumes"
+                     "advanced": "severe", "extremely": "severe"}
 SEVERITY_WORDS = re.compile(
     r"\b(" + "|".join(sorted({*SIZE_SCALE, *DEGREE_SCALE, *_SEVERITY_ALIASES}, key=len, reverse=True)) + r")\b"
 )
@@ -41,26 +43,40 @@ def severity_of(sentence: str) -> str | None:
     m = SEVERITY_WORDS.search(low)
     if not m:
         return None
-    word = m.group(1)
+    upper = _upper(low, m)
+    word = upper or m.group(1)
+    return _SEVERITY_ALIASES.get(word, word)
+
+
+def _upper(low: str, m: re.Match[str]) -> str:
+    """The upper grade of a range that starts at ``m`` ("mild to moderate", "moderate-severe"), or ""."""
     upper = _RANGE.match(low, m.end())
     if upper and SEVERITY_WORDS.fullmatch(upper.group(1)):
-        word = upper.group(1)
-    return _SEVERITY_ALIASES.get(word, word)
+        return upper.group(1)
+    # two grades side by side on one scale, the smaller first: "moderate severe hyperexpansion"
+    bare = _BARE_RANGE.match(low, m.end())
+    for scale in (DEGREE_SCALE, SIZE_SCALE):
+        if bare and m.group(1) in scale and bare.group(1) in scale \
+                and scale.index(bare.group(1)) > scale.index(m.group(1)):
+            return bare.group(1)
+    return ""
 
 
 def grade_range(sentence: str) -> str:
     """The report's own words for a graded range ("mild to moderate"), or "" when it gives a single grade."""
     low = sentence.lower()
     m = SEVERITY_WORDS.search(low)
-    upper = _RANGE.match(low, m.end()) if m else None
-    if not (upper and SEVERITY_WORDS.fullmatch(upper.group(1))):
-        return ""
+    upper = _upper(low, m) if m else ""
+    if not upper:
+        # a word the scale reads as its top grade but the report's own is more exact: "advanced", "extremely"
+        return m.group(1) if m and m.group(1) in ("advanced", "extremely") else ""
     # the report's own words, adverbs as adjectives ("mildly to moderately" → "mild to moderate", "marked" stays)
-    lo, hi = (w[:-2] if w.endswith("ly") else w for w in (m.group(1), upper.group(1)))
+    lo, hi = (w[:-2] if w.endswith("ly") else w for w in (m.group(1), upper))
     return f"{lo} to {hi}" if lo != hi else ""
 
 
 _RANGE = re.compile(r"\s*(?:-\s*|\s)to(?:\s*-\s*|\s+)(\w+)")
+_BARE_RANGE = re.compile(r"(?:\s*-\s*|\s+)(\w+)")
 
 
 def laterality_of(sentence: str) -> str:

@@ -809,3 +809,10 @@ def test_causes_weighed_for_another_finding_are_no_lung_findings():
                        "resolving histoplasmosis infection, sarcoidosis, or lymphoma or primary lung cancer.")).trace)
     assert not any(r == "lungs" and f != "normal" for r, f, _, _ in got), got
     assert any(f == "lymphadenopathy" for _, f, _, _ in got), got
+
+
+def test_a_chest_tube_beside_the_pneumothorax_it_drains_is_no_incidental_device():
+    t = clean("Moderate left pneumothorax. Left pleural catheter overlies the left upper lung.",
+              labels={"pneumothorax": 1, "support_devices": 1})
+    summary = t["reasoning"][-1]["inference"]
+    assert "in place" in summary and "incidental" not in summary, summary

@@ -516,3 +516,32 @@ def test_tips_of_hidden_and_two_lead_devices_and_the_limits_of_a_list(reader):
                if p.entry_id == "low_lung_volumes")
     got = {p.entry_id: p.limit for p in reader.read("No suspicious pulmonary mass or nodule.")}
     assert got["pulmonary_nodule"] == "suspicious" and got["lung_mass"] == "suspicious", got
+
+
+def test_a_weighed_nodule_a_headings_side_ranges_of_grade_and_new_entries(reader):
+    # the density is there; the nodule the sentence weighs against overlapping shadows is only possible
+    got = [(p.entry_id, p.status) for p in reader.read(
+        "2.1 cm nodular density in the anterior costophrenic XXXX on the lateral view, which could represent "
+        "overlapping shadows or actual pulmonary nodule.")]
+    assert ("lung_opacity", "present") in got and ("pulmonary_nodule", "uncertain") in got, got
+    assert ("pulmonary_nodule", "present") not in got, got
+    # unweighed, the phrase is both (as the labels read it)
+    got = {(p.entry_id, p.status) for p in reader.read("Approximately 1 cm right middle lobe nodular opacity.")}
+    assert {("pulmonary_nodule", "present"), ("lung_opacity", "present")} <= got, got
+    frac = [p for p in reader.read("1. Chest. No active disease. 2. Right shoulder. Healing scapular fracture.")
+            if p.entry_id == "fracture"]
+    assert frac and frac[0].laterality == "right", frac
+    hyper = [p for p in reader.read("Moderate severe hyperexpansion of the lungs.") if p.entry_id == "hyperinflation"]
+    assert hyper and hyper[0].severity == "severe" and hyper[0].grade_words == "moderate to severe", hyper
+    spine = [p for p in reader.read("Advanced degenerative change of the thoracic spine.")
+             if p.entry_id == "degenerative_spine"]
+    assert spine and spine[0].severity == "severe" and spine[0].grade_words == "advanced", spine
+    # "slightly large" stays a mild grade; two grades of one scale make a range only smaller first
+    heart = [p for p in reader.read("Slightly large heart.") if p.entry_id == "cardiomegaly"]
+    assert heart and heart[0].severity == "mild", heart
+    got = {(p.entry_id, p.status, p.laterality) for p in reader.read(
+        "Stable right upper lung lucency. Mild rightward deviation of the trachea, XXXX secondary to a goiter. "
+        "Acromioclavicular separation. Increased interstitial lung changes with superimposed pulmonary edema.")}
+    assert {("lung_lucency", "present", "right"), ("goiter", "uncertain", "none"),
+            ("acromioclavicular_separation", "present", "none"),
+            ("interstitial_abnormality", "present", "none")} <= got, got
