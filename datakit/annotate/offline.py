@@ -122,7 +122,15 @@ class TraceWriter:
             heard.setdefault(key, set()).add(p.sentence)
             prev = found.get(key)
             # present beats uncertain beats absent, as the CheXpert aggregation does; the richer mention wins a tie
-            if prev is not None and p.status == prev.status and p.region == "lines_devices":
+            if prev is not None and p.status == prev.status and _LEVELS.fullmatch(p.location or "-") \
+                    and _LEVELS.fullmatch(prev.location or "-") and p.location not in prev.location:
+                # "deformity of T6 ... Mild deformity of T12": one item at both levels, graded only where they
+                # agree (the grade of one level is not the other's)
+                same = p.severity == prev.severity
+                found[key] = replace(prev, location=f"{prev.location} and {p.location}",
+                                     severity=prev.severity if same else None,
+                                     grade_words=prev.grade_words if same else "")
+            elif prev is not None and p.status == prev.status and p.region == "lines_devices":
                 # a line's two mentions say one thing each: "right PICC ... the tip has moved into the left
                 # innominate vein" and "malpositioned right PICC line tip"
                 p, prev = (p, prev) if _detail(p) > _detail(prev) else (prev, p)
@@ -170,6 +178,7 @@ class TraceWriter:
         # one the impression explicitly negates ("The lungs focal airspace consolidation" … "No focal airspace
         # consolidation") is left out: the report contradicts itself there.
         concluded: dict[str, list[Perceived]] = {}
+        imp = (study.impression or "").lower()
         if study.findings and study.impression:
             for q in self._read_impression(study):
                 concluded.setdefault(q.entry_id, []).append(q)
@@ -185,14 +194,24 @@ class TraceWriter:
             if all(q.status == "absent" and set(q.limit.split()) <= has for q in said):
                 del found[k]
             elif any(q.status == "uncertain" for q in said) and not (p.entry_id in W.DESCRIPTIVE and all(
-                    any(o.entry_id != q.entry_id and o.entry_id not in W.DESCRIPTIVE and o.sentence == q.sentence
-                        and o.status == "uncertain" for os in concluded.values() for o in os)
+                    any(o.entry_id != q.entry_id and o.entry_id not in W.DESCRIPTIVE and o.status == "uncertain"
+                        and (o.sentence == q.sentence or _joined_as_alternatives(imp, o.sentence, q.sentence))
+                        for os in concluded.values() for o in os)
                     for q in said if q.status == "uncertain")):
                 # (a shadow the findings state is no less there because the impression weighs its causes:
                 # "decreased left basilar airspace disease" and "improved left basilar atelectasis or infiltrate";
                 # but a nodule it weighs against another shadow, "overlapping shadows or actual pulmonary nodule",
                 # is in question itself)
                 found[k] = replace(p, status="uncertain", hedge=p.hedge or "possible")
+        # "Blunting of the left costophrenic angle" (a possible left effusion) and "... with pleural effusion" in
+        # the impression: one left effusion, which the report calls present
+        for (e, side), p in list(found.items()):
+            flat = found.get((e, "none"))
+            if side in ("left", "right") and p.status == "uncertain" and flat is not None \
+                    and flat.status == "present" and _ONLY_BLUNTING.search(p.sentence.lower()) \
+                    and not any(q.entry_id == e and q.laterality not in ("none", side) for q in found.values()):
+                found[(e, side)] = replace(p, status="present", hedge="")
+                del found[(e, "none")]
         # a mention without a side ("the leads") adds nothing to a sided one of the same entry ("left pacemaker"),
         # and a label's generic entry ("tubes") nothing to a specific one of the same label ("nasogastric tube")
         sided = {(p.entry_id, p.status) for p in found.values() if p.laterality != "none"}
@@ -484,11 +503,14 @@ class TraceWriter:
 
     def reasoning(self, draft_items: list[dict[str, Any]], draft: list[Perceived], rng: random.Random,
                   retrieved: Sequence[str], text: str = "", leads: dict[str, int] | None = None,
-                  unread: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+                  unread: frozenset[str] = frozenset(), final: list[Perceived] | None = None) -> list[dict[str, Any]]:
         """Sign → finding for each present or uncertain finding, then findings → impression.
 
         ``leads``: the abnormal findings the report's impression names, in its order (:meth:`impression_leads`);
-        ``unread``: regions holding a statement no entry reads (a normal study is then not "normal in every region").
+        ``unread``: regions holding a statement no entry reads (a normal study is then not "normal in every region");
+        ``final``: the perception after the reflection's correction. A finding's differential is drawn from it, so a
+        draft's error (scarring put on the wrong side) is not offered as another finding's alternative, which the
+        correction would leave standing.
         """
         steps = []
         low = text.lower()
@@ -501,7 +523,7 @@ class TraceWriter:
             p = by_key.get((e.id, item["laterality"]))
             signs = self.signs_seen(e, text, p) if p is not None else []
             detail = self._detail_words(p, e.name) if p is not None else ""
-            alt = self._alternative(e, retrieved, draft, p, low)
+            alt = self._alternative(e, retrieved, final if final is not None else draft, p, low)
             if item["status"] == "present":
                 # a device's definition says what it is for ("wires that close the sternum after median
                 # sternotomy"): without it the step would only name the device again
@@ -652,7 +674,10 @@ class TraceWriter:
         if p is not None and p.sentence:
             # the report's own reading first: "focal opacity suggests scar and/or granulomas"
             for q in draft:
-                if q is not p and q.status == "uncertain" and q.sentence == p.sentence and q.entry_id != p.entry_id:
+                if q is not p and q.status == "uncertain" and q.entry_id != p.entry_id and (
+                        q.sentence == p.sentence or _joined_as_alternatives(low, p.sentence, q.sentence)
+                        or _joined_as_alternatives(low, q.sentence, p.sentence)):
+                    # (or the clause joined to it as the other choice: "airspace disease and/or pleural effusion")
                     return self.kb.get(q.entry_id).name, q.entry_id
         if p is not None and p.status == "present" and entry.id not in W.DESCRIPTIVE:
             return None  # a diagnosis the report makes outright ("right upper lobe pneumonia") needs no alternative
@@ -738,7 +763,7 @@ class TraceWriter:
         unread = self.unread_regions(text) | self._touched(final, text)
         draft_items = self.items(draft, rng, covered, unread)
         leads = self.impression_leads(study)
-        reasoning = self.reasoning(draft_items, draft, rng, study.knowledge, text, leads, unread)
+        reasoning = self.reasoning(draft_items, draft, rng, study.knowledge, text, leads, unread, final)
         summary = self._summary(final, corrections, rng, leads)
         trace = {
             "perception": draft_items,
@@ -862,6 +887,23 @@ def _explained(findings: list[Perceived], low: str) -> frozenset[tuple[str, str]
     return frozenset((p.entry_id, p.laterality) for p in findings
                      if p.entry_id in W.DESCRIPTIVE and p.status in ABNORMAL
                      and (sentence := _sentence_of(low, p.sentence)) in sentences and W.INTERPRETS.search(sentence))
+
+
+# vertebral levels as the reader writes them ("T6", "T11 and T12")
+_LEVELS = re.compile(r"[TL]\d{1,2}(?:(?:,| and| through| to|-)\s*[TL]?\d{1,2})*")
+# a possible effusion read from a blunted angle only, the fluid itself unnamed
+_ONLY_BLUNTING = re.compile(r"^(?!.*\beffusion).*\bblunt")
+_ALTERNATIVE_WORD = re.compile(r"\b(?:or|versus|vs)\b|/")
+
+
+def _joined_as_alternatives(low: str, first: str, then: str) -> bool:
+    """Whether clause ``then`` follows clause ``first`` in the report ``low`` as its alternative ("X and/or Y")."""
+    a, b = first.lower(), then.lower()
+    at = low.find(a) if a and b else -1
+    nxt = low.find(b, at + len(a)) if at >= 0 else -1
+    if nxt < 0 or nxt - (at + len(a)) > 12:
+        return False
+    return _ALTERNATIVE_WORD.search(low[at + len(a) : nxt] + b[:4]) is not None
 
 
 def _sentence_of(low: str, clause: str) -> str:

@@ -168,6 +168,7 @@ _TIP_PLACE = (r"(?:the\s+)?(?:(?:low|lower|mid|middle|upper|high|proximal|distal
               r"(?:svc|superior vena cava)|"
               r"(?:right|left) atrium|(?:right|left) ventricle|"
               r"(?:(?:right|left) )?brachiocephalic vein|(?:(?:right|left) )?innominate vein|"
+              r"brachiocephalic (?:venous )?confluence|"
               r"(?:(?:right|left) )?subclavian vein|"
               r"(?:right|left) internal jugular vein|azygos vein|stomach|gastric fundus|duodenum|esophagus|"
               r"distal esophagus|mid esophagus|thoracic inlet|(?:right|left) main ?stem bronchus|carina|"
@@ -175,6 +176,7 @@ _TIP_PLACE = (r"(?:the\s+)?(?:(?:low|lower|mid|middle|upper|high|proximal|distal
 _TIP_PLACE_ONLY = re.compile(_TIP_PLACE)
 _VOLUMES = frozenset({"low_lung_volumes"})  # the lungs' size as a whole: no place
 _ANAPHORA = re.compile(r"\s*(?:the appearance|this|these|they|it|which|the findings?|findings)\b")
+_TORTUOUS_GRADE = re.compile(r"\b(?:mildly|slightly|moderately|markedly|mild|slight)\s+tortuous\b")
 _SIDED_HEADING = re.compile(r"\s*(?:\d+\s*[.)]\s*)?(left|right)\s+(?:shoulder|clavicle|scapula|humerus|upper arm|ribs?|"
                             r"chest|hemithorax|breast|axilla)\s*[.:]?\s*")
 _LIMITED_EVIDENCE = re.compile(r"\b(\w+)\s+(?:radiographic\s+)?(?:evidence|signs?|findings?)\s+(?:of|for|to suggest)\b")
@@ -182,7 +184,8 @@ _TIP_AT = re.compile(rf"\b(?:tips?|terminat\w*|ends?|ending)\b[^.;]{{0,30}}?"
                      rf"(?:(?P<cm>(?:\d+(?:\.\d+)?\s*cm\s+)?(?:above|below)\s+the\s+carina)|"
                      rf"(?:in|at|over|within|into|near|overlying|projects over|projecting over|at the level of|"
                      rf"approximating|approximates|"
-                     rf"in the region of|at the junction of)\s+(?P<place>{_TIP_PLACE})"
+                     rf"in the region of|in region of|reaches the level of|reaching the level of|"
+                     rf"at the junction of)\s+(?P<place>{_TIP_PLACE})"
                      # two leads, two places: "lead tips over the right atrium and right ventricle"
                      rf"(?:\s+and\s+(?P<place2>{_TIP_PLACE}))?)\b")
 # the next sentence speaks of the device's tip ("... is in XXXX. The tip has moved into the innominate vein")
@@ -217,6 +220,7 @@ class FindingReader:
         prev_end = 0
         mentions = rules.find(self.tables, norm)
         prev_grade: str | None = None
+        prev_side = "none"
         prev_end_before = 0
         all_next = {f.start: g.start for f, g in zip(mentions, mentions[1:], strict=False)}
         per_sentence: dict[int, int] = {}
@@ -299,6 +303,9 @@ class FindingReader:
                 cut = _JOINER.search(after)
                 graded = _COMPARED.sub(" ", norm[max(left, own_start) : f.end] + " " + (after[: cut.start()] if cut
                                                                                       else after))
+                if entry_id != "tortuous_aorta":
+                    # "the aorta is mildly tortuous and calcified": the grade is the tortuosity's
+                    graded = _TORTUOUS_GRADE.sub(" ", graded)
                 if side == "none" and entry.laterality and status != 0 and entry.region == "lungs":
                     # "A few bandlike opacities ... at the lateral left base. The appearance XXXX scarring or
                     # atelectasis": a sentence that only interprets the one before takes its single side
@@ -327,7 +334,10 @@ class FindingReader:
                 if grade is None and status != 0 and prev_grade and _ALTERNATIVE_JOIN.fullmatch(
                         norm[prev_end_before : f.start]):
                     grade = prev_grade  # "minimal scarring or atelectasis": the grade is the pair's
-                prev_grade, prev_end_before = grade, f.end
+                if side == "none" and entry.laterality and status != 0 and prev_side != "none" \
+                        and _ALTERNATIVE_JOIN.fullmatch(norm[prev_end_before : f.start]):
+                    side = prev_side  # "bilateral effusions and/or atelectasis": so is the side
+                prev_grade, prev_side, prev_end_before = grade, side, f.end
                 a, b = _sentence(norm, f.start, f.end)
                 course = _course(context) if status != 0 else ""
                 if course and grade is None:

@@ -45,6 +45,8 @@ _PLACEHOLDER = re.compile(r"_{2,}|x{4,}")
 # IU-Xray's de-identification takes "Port-A-Cath" for a name and hides both halves: "Right XXXX-a-XXXX remains in
 # XXXX". The pattern is that device's and no other's; read it as the device (same length, so offsets hold).
 _HIDDEN_PORT = re.compile(r"\bxxxx-a-xxxx\b")
+# ... and "lymph XXXX" hides only "node" or "nodes" ("stable calcified superior mediastinal lymph XXXX")
+_HIDDEN_NODE = re.compile(r"\blymph xxxx\b")
 _ABBREVIATIONS = ("vs", r"e\.g", r"i\.e", "dr", "approx", "mr", "mrs", "ms", "st", "fig", "cf", "resp")
 # The punctuation is matched first and the abbreviations checked behind it: lookbehinds tried at every
 # position made this the slowest step.
@@ -68,6 +70,7 @@ def normalize(text: str) -> str:
         low = "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
     if "__" in low or "xxxx" in low:
         low = _HIDDEN_PORT.sub("port-a-cath", low)
+        low = _HIDDEN_NODE.sub("lymph node", low)
         low = _PLACEHOLDER.sub(lambda m: PLACEHOLDER_CHAR * (m.end() - m.start()), low)
     return low
 

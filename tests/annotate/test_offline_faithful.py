@@ -816,3 +816,36 @@ def test_a_chest_tube_beside_the_pneumothorax_it_drains_is_no_incidental_device(
               labels={"pneumothorax": 1, "support_devices": 1})
     summary = t["reasoning"][-1]["inference"]
     assert "in place" in summary and "incidental" not in summary, summary
+
+
+def test_two_vertebral_levels_one_blunted_angle_and_a_differential_joined_by_and_or():
+    t = clean("There is XXXX deformity of T6. Mild XXXX deformity of T12, stable.")
+    wedge = [i for i in t["perception"] if i["finding"] == "vertebral_wedge_deformity"]
+    assert len(wedge) == 1 and "T6 and T12" in wedge[0]["evidence"] and wedge[0]["severity"] is None, wedge
+    # the blunted left angle and the impression's "with pleural effusion" are one left effusion, present
+    writer_ = writer(**{"teacher.error_rate": 0.0})
+    t = writer_.write(study("Blunting of the left costophrenic XXXX. Increased interstitial opacities.",
+                            "Diffuse interstitial lung disease with pleural effusion.",
+                            labels={"pleural_effusion": 1, "lung_opacity": 1})).trace
+    eff = [(i["status"], i["laterality"]) for i in t["perception"] if i["finding"] == "pleural_effusion"]
+    assert eff == [("present", "left")], eff
+    # the report's own other choice is the differential, not a stock one
+    t = clean("Minimal left costophrenic XXXX airspace disease and/or pleural effusion. Lungs are otherwise clear.",
+              labels={"lung_opacity": 1, "pleural_effusion": 1})
+    step = next(s for s in t["reasoning"] if s["conclusion"] == "lung_opacity")
+    assert "pleural_effusion" in step["knowledge"] and "edema" not in step["knowledge"], step
+
+
+def test_a_differential_comes_from_the_corrected_perception_not_the_drafts_error():
+    # with an error rate of 1 every study gets a draft error; whichever it is, no finding's differential may name a
+    # finding only the draft holds
+    text = ("There is ill-defined airspace opacity in the posterior left lower lobe. There is focal opacity in the "
+            "right upper lobe which suggests scar and/or granulomatous calcification.")
+    imp = ("1. Patchy left lower lobe airspace disease, concerning for pneumonia. 2. Right upper lobe opacity, "
+           "favoring scarring and/or granulomas.")
+    for sid in ("a", "b", "c", "d", "e", "f"):
+        out = writer(**{"teacher.error_rate": 1.0}).write(study(text, imp, labels={"lung_opacity": 1}, sid=sid))
+        t = out.trace
+        left_opacity = next(s for s in t["reasoning"] if s["conclusion"] == "lung_opacity"
+                            and "left" in s["observation"])
+        assert "lung_scarring" not in left_opacity["knowledge"], (sid, left_opacity)

@@ -236,6 +236,14 @@ def test_a_yaml_syntax_error_names_file_entry_and_line(tmp_path):
         load_kb([folder])
 
 
+def test_a_key_given_twice_is_an_error_not_a_silent_loss(tmp_path):
+    # YAML keeps the last of two equal keys; the first list of synonyms would vanish without a word
+    twice = "id: twice\nname: Twice\nregion: lungs\nsynonyms: [one]\nsynonyms: [two]\n"
+    folder = user_folder(tmp_path, raw={"twice.yaml": twice})
+    with pytest.raises(KnowledgeError, match=r"twice\.yaml: entry 'twice': .*line 5.*'synonyms' is given twice"):
+        load_kb([folder])
+
+
 def test_an_empty_entry_file_is_an_error(tmp_path):
     folder = user_folder(tmp_path, raw={"blank.yaml": "# nothing yet\n"})
     with pytest.raises(KnowledgeError, match=r"blank\.yaml: entry 'blank': the file is empty"):

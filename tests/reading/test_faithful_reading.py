@@ -545,3 +545,26 @@ def test_a_weighed_nodule_a_headings_side_ranges_of_grade_and_new_entries(reader
     assert {("lung_lucency", "present", "right"), ("goiter", "uncertain", "none"),
             ("acromioclavicular_separation", "present", "none"),
             ("interstitial_abnormality", "present", "none")} <= got, got
+
+
+def test_the_other_choice_takes_the_side_and_coordinated_aorta_words_name_both(reader):
+    got = {p.entry_id: p for p in reader.read("Bilateral effusions and/or atelectasis, right worse than left.")}
+    assert got["atelectasis"].laterality == "bilateral" and got["atelectasis"].status == "uncertain", got
+    # "prominent" says less than enlarged
+    assert [(p.entry_id, p.status) for p in reader.read("Heart appears prominent.")] == [("cardiomegaly", "uncertain")]
+    got = {p.entry_id: p for p in reader.read("The thoracic aorta is mildly tortuous and calcified.")}
+    assert got["tortuous_aorta"].severity == "mild" and got["aortic_calcification"].severity is None, got
+    got = {(p.entry_id, p.status, p.laterality) for p in reader.read(
+        "Mild degenerate change of the thoracic spine. Right humeral intramedullary rod. Stable calcified superior "
+        "mediastinal lymph XXXX. There are 2 right upper lobe lung nodules.")}
+    assert {("degenerative_spine", "present", "none"), ("orthopedic_hardware", "present", "right"),
+            ("calcified_lymph_nodes", "present", "none"),
+            ("multiple_pulmonary_nodules", "present", "right")} <= got, got
+
+
+def test_tips_in_the_region_of_a_vein_and_at_the_level_of_its_confluence(reader):
+    got = {p.entry_id: p.tip for p in reader.read("Right IJ central venous catheter tip in region of mid SVC.")}
+    assert got["central_venous_catheter"] == "in the mid SVC", got
+    got = {p.entry_id: p.tip for p in reader.read(
+        "Left central venous catheter tip reaches the level of the brachiocephalic venous confluence.")}
+    assert "brachiocephalic venous confluence" in got["central_venous_catheter"], got
