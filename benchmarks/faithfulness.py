@@ -74,6 +74,7 @@ _NORMAL_OF = {
     "enlarged_cardiomediastinum": r"\b(?:cardiomediastinal|mediastinal|mediastinum)\b[^.]{0,60}?\b(?:normal|"
                                   r"within normal limits|unremarkable|not widened)|\bnormal (?:cardio)?mediastin",
 }
+_NORMAL_OF["mediastinal_widening"] = _NORMAL_OF["enlarged_cardiomediastinum"]
 _GLOBAL = {
     "lungs": r"lungs? (?:are|is|appear|remain)? ?(?:clear|normal)|clear lungs|no acute (?:cardio)?pulmonary|"
              r"normal chest|no active disease|no acute (?:disease|abnormality|findings?|process)",

@@ -113,6 +113,20 @@ class TraceWriter:
                 # "calcified granulomas in bilateral hilar regions" are calcified hilar nodes
                 p = replace(p, entry_id="calcified_lymph_nodes", region=self.region_of["calcified_lymph_nodes"],
                             location="" if p.location in ("hilar", "hilum") else p.location)
+            if p.entry_id in ("lung_mass", "lung_lesion") and _IN_MEDIASTINUM.search(sentence) \
+                    and "mediastinal_widening" in self.kb:
+                # "circumscribed structure in the AP window could represent lymphadenopathy, mass ...": a mass there
+                # is the mediastinum's, not the lung's
+                p = replace(p, entry_id="mediastinal_widening", region=self.region_of["mediastinal_widening"],
+                            laterality="none")
+            if p.entry_id == "aortic_enlargement" and _PULMONARY_ARTERY.search(sentence) \
+                    and not _AORTA.search(sentence) and "pulmonary_artery_enlargement" in self.kb:
+                # "pulmonary arterial abnormality such as aneurysm": the pulmonary artery's, not the aorta's
+                p = replace(p, entry_id="pulmonary_artery_enlargement",
+                            region=self.region_of["pulmonary_artery_enlargement"])
+            if p.entry_id == "vascular_calcification" and _AORTA.search(sentence) and "aortic_calcification" in self.kb:
+                # "vascular calcifications over the aortic XXXX" are the aorta's
+                p = replace(p, entry_id="aortic_calcification")
             bone = W.FRACTURE_OF.search(sentence) if p.entry_id == "fracture" else None
             if bone and W.FRACTURE_OF_BONE[bone.group(1)] in self.kb:
                 # "fracture with callus at the left 9th rib": the bone its clause names is the fracture's
@@ -263,6 +277,12 @@ class TraceWriter:
         busy = {p.region for p in findings if p.status in ABNORMAL}
         findings = [_otherwise(p, p.region in busy) if p.status == "absent" else p for p in findings]
         final, disputed = self._reconcile(findings, study.labels)
+        if "mediastinal_widening" in self.kb and any(p.entry_id == "cardiomegaly" and p.status in ABNORMAL
+                                                      for p in final):
+            # "The heart is enlarged. The mediastinum is normal": beside an enlarged heart, the normal mediastinum
+            # is no widened mediastinum ("no enlarged cardiomediastinum" would deny the heart as well)
+            final = [replace(p, entry_id="mediastinal_widening")
+                     if p.entry_id == "enlarged_cardiomediastinum" and p.status == "absent" else p for p in final]
         self._read = _StudyRead(
             explained=_explained(findings, low),
             misplaced=frozenset((p.entry_id, p.laterality) for p in findings if _misplaced(p, low)),
@@ -648,13 +668,15 @@ class TraceWriter:
         if p.location and set(p.location.split()) & set(name.lower().split()):
             p = replace(p, location="")
         if p.severity:
-            bits.append(f"{p.severity} in grade" if p.severity in ("mild", "severe") else f"{p.severity} in size")
+            # the report's own range where it gives one ("small to moderate in size", not "moderate")
+            grade = p.grade_words if p.grade_words and " to " in p.grade_words else p.severity
+            bits.append(f"{grade} in grade" if p.severity in ("mild", "severe") else f"{grade} in size")
         where = W.phrase("x", p.laterality, None, p.location)
         if where != "x":
             where = where[2:] if where.startswith("x ") else f"on the {p.laterality} side" \
                 if p.laterality in ("left", "right") else "on both sides" if p.laterality == "bilateral" \
                 else f"{where[:-2]} in location"
-            bits.append(where)
+            bits.append(where + (f", {p.predominance}" if p.predominance and p.laterality == "bilateral" else ""))
         chronic = [d for d in p.descriptors if d in ("chronic", "old", "healed", "healing", "remote")]
         if chronic:
             bits.append(f"{chronic[0]} by its appearance")
@@ -889,6 +911,11 @@ def _explained(findings: list[Perceived], low: str) -> frozenset[tuple[str, str]
                      and (sentence := _sentence_of(low, p.sentence)) in sentences and W.INTERPRETS.search(sentence))
 
 
+# (IU-Xray hides "window" in "AP window": "round density in the AP XXXX")
+_IN_MEDIASTINUM = re.compile(r"\b(?:ap window|ap xxxx|aortopulmonary window|aorticopulmonary window|mediastinal|"
+                             r"mediastinum)\b")
+_PULMONARY_ARTERY = re.compile(r"\bpulmonary arter(?:y|ial|ies)\b")
+_AORTA = re.compile(r"\baort(?:a|ic)\b")
 # vertebral levels as the reader writes them ("T6", "T11 and T12")
 _LEVELS = re.compile(r"[TL]\d{1,2}(?:(?:,| and| through| to|-)\s*[TL]?\d{1,2})*")
 # a possible effusion read from a blunted angle only, the fluid itself unnamed

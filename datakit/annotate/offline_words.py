@@ -328,7 +328,8 @@ CALCIFIED_IS = {"pulmonary_nodule": "granuloma", "multiple_pulmonary_nodules": "
 NODAL_PLACES = frozenset({"hilar", "hilum", "paratracheal", "pretracheal", "subcarinal", "aortopulmonary window"})
 
 # Findings an impression names as incidental or chronic beside the acute ones (beside devices and bones).
-INCIDENTAL = frozenset({"tortuous_aorta", "aortic_calcification", "granuloma", "calcified_lymph_nodes",
+INCIDENTAL = frozenset({"tortuous_aorta", "aortic_calcification", "vascular_calcification", "granuloma",
+                        "calcified_lymph_nodes",
                         "lung_scarring", "hiatal_hernia", "elevated_hemidiaphragm", "diaphragmatic_eventration",
                         "hyperinflation", "low_lung_volumes", "pleural_plaque", "surgical_clips", "ecg_leads",
                         "epicardial_fat_pad", "esophagectomy", "cholecystectomy", "cholelithiasis",

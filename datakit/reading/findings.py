@@ -66,14 +66,15 @@ LOCATIONS = re.compile(r"\b((?:upper|lower|middle) and (?:upper|middle|lower) lo
                        # lung zones keep their words ("right mid and upper lung zone", "lower lung zones")
                        r"(?:upper|mid|middle|lower)(?: and (?:upper|mid|middle|lower))? lung (?:zones?|fields?)|"
                        r"(?:upper|mid|lower) and (?:upper|mid|lower) lungs?|(?:upper|lower) lungs?|"
-                       r"(?:minor|major|horizontal|oblique) fissures?|(?<=the )fissure|"
+                       r"(?:minor|major|horizontal|oblique) fissures?|(?<=the )fissures?|"
                        r"lingula|lingular|apex|apices|apical|biapical|bibasilar|bibasal|bases|base|basilar|basal|"
                        r"retrocardiac|perihilar|infrahilar|suprahilar|hilar|hilum|mid ?lung|midlung|upper zone|"
                        r"lower zone|mid zone|costophrenic (?:angle|sulcus)|subpleural|"
                        r"peripheral|paratracheal|(?:upper|mid|lower) thoracic|midthoracic|thoracic spine|"
                        r"lumbar spine|"
                        r"thoracolumbar|upper quadrant|axilla|chest wall|lung apex|lung base|paraspinal|retrocrural|"
-                       r"pretracheal|subcarinal|aortopulmonary window|epigastric|epigastrium|axillary)\b")
+                       r"pretracheal|subcarinal|aortopulmonary window|epigastric|epigastrium|axillary|"
+                       r"(?<=the )abdomen)\b")
 # A bone's own site, for a fracture or a bone lesion only ("healing scapular fracture"); elsewhere such a word
 # belongs to another noun of the clause ("degenerative changes of the spine and the acromioclavicular joints").
 BONE_SITES = re.compile(r"\b(scapular|scapula|humeral|humerus|glenoid|sternal|sternum|acromioclavicular|shoulder)\b")
@@ -176,6 +177,8 @@ _TIP_PLACE = (r"(?:the\s+)?(?:(?:low|lower|mid|middle|upper|high|proximal|distal
 _TIP_PLACE_ONLY = re.compile(_TIP_PLACE)
 _VOLUMES = frozenset({"low_lung_volumes"})  # the lungs' size as a whole: no place
 _ANAPHORA = re.compile(r"\s*(?:the appearance|this|these|they|it|which|the findings?|findings)\b")
+_GREATEST = re.compile(r"\b(?:greatest|most (?:marked|prominent|pronounced|severe)|worst|more marked)\s+"
+                       r"(?:in|on|at|within|over|along)\s+(?:the\s+)?(?:[a-z]+\s+){0,5}?(left|right)\b")
 _TORTUOUS_GRADE = re.compile(r"\b(?:mildly|slightly|moderately|markedly|mild|slight)\s+tortuous\b")
 _SIDED_HEADING = re.compile(r"\s*(?:\d+\s*[.)]\s*)?(left|right)\s+(?:shoulder|clavicle|scapula|humerus|upper arm|ribs?|"
                             r"chest|hemithorax|breast|axilla)\s*[.:]?\s*")
@@ -479,9 +482,15 @@ class FindingReader:
                 lean = (_LEAN.search(norm, max(left, own_start), f.start)
                         or _LEAN.search(norm, f.end, min(b, all_next.get(f.start, b)))) \
                     if status != 0 and entry.laterality else None
+                most = _GREATEST.search(norm, f.end, min(b, all_next.get(f.start, b))) \
+                    if status != 0 and side == "bilateral" and not lean else None
                 if lean and lean.group(1) != lean.group(2) and side in ("left", "right", "bilateral"):
                     # "bibasilar atelectasis, right greater than left": both sides, one more than the other
                     side, lean_words = "bilateral", f"{lean.group(1)} greater than {lean.group(2)}"
+                elif most:
+                    # "bilateral interstitial markings, greatest in the peripheral aspect of the left lung"
+                    other = "right" if most.group(1) == "left" else "left"
+                    lean_words = f"{most.group(1)} greater than {other}"
                 else:
                     lean_words = ""
                 if entry_id in _VOLUMES:

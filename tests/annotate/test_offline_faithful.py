@@ -486,8 +486,9 @@ def test_tenth_read_patterns_after_review():
 def test_a_vascular_calcification_is_the_aortas_only_where_the_report_says_so():
     trace = clean("Vascular calcification is noted. The lungs are clear.")
     assert not any(i["finding"] == "aortic_calcification" for i in trace["perception"]), trace["perception"]
-    # something is there that no entry names: the region gets no "nothing to add" either
-    assert not any(i["region"] == "heart_mediastinum" for i in trace["perception"]), trace["perception"]
+    # a vascular calcification of its own (an entry since the twenty-third read), never a "nothing to add"
+    mediastinum = [i for i in trace["perception"] if i["region"] == "heart_mediastinum"]
+    assert [(i["finding"], i["status"]) for i in mediastinum] == [("vascular_calcification", "present")], mediastinum
     got = items(clean("There are vascular calcifications over the aortic XXXX. The lungs are clear."))
     assert ("heart_mediastinum", "aortic_calcification", "present", "none") in got, got
 
@@ -849,3 +850,31 @@ def test_a_differential_comes_from_the_corrected_perception_not_the_drafts_error
         left_opacity = next(s for s in t["reasoning"] if s["conclusion"] == "lung_opacity"
                             and "left" in s["observation"])
         assert "lung_scarring" not in left_opacity["knowledge"], (sid, left_opacity)
+
+
+def test_a_normal_mediastinum_beside_an_enlarged_heart_and_vascular_calcification():
+    t = clean("The heart is enlarged. The mediastinum is within normal limits. Vascular calcification is noted. "
+              "The lungs are clear.", labels={"cardiomegaly": 1})
+    got = {(i["finding"], i["status"]) for i in t["perception"]}
+    assert ("mediastinal_widening", "absent") in got and ("enlarged_cardiomediastinum", "absent") not in got, got
+    assert ("vascular_calcification", "present") in got, got
+    # placed in the aorta, it is the aorta's
+    t = clean("There are vascular calcifications over the aortic XXXX. The lungs are clear.")
+    got = {(i["finding"], i["status"]) for i in t["perception"]}
+    assert ("aortic_calcification", "present") in got and ("vascular_calcification", "present") not in got, got
+
+
+def test_a_mass_in_the_aortopulmonary_window_and_an_aneurysm_of_the_pulmonary_artery():
+    t = writer(**{"teacher.error_rate": 0.0}).write(study(
+        "Normal heart size. Lungs are hyperinflated.",
+        "Circumscribed structure in the AP XXXX could represent lymphadenopathy, mass, pulmonary arterial "
+        "abnormality XXXX as aneurysm.")).trace
+    got = {(i["finding"], i["status"]) for i in t["perception"]}
+    assert ("mediastinal_widening", "uncertain") in got and ("pulmonary_artery_enlargement", "uncertain") in got, got
+    assert not {("lung_mass", "uncertain"), ("aortic_enlargement", "uncertain")} & got, got
+
+
+def test_the_reasoning_keeps_a_range_and_a_predominant_side():
+    t = clean("Small to moderate bilateral pleural effusions, left greater than right.", {"pleural_effusion": 1})
+    step = next(s for s in t["reasoning"] if s["conclusion"] == "pleural_effusion")
+    assert "small to moderate in size" in step["inference"] and "left greater than right" in step["inference"], step

@@ -568,3 +568,22 @@ def test_tips_in_the_region_of_a_vein_and_at_the_level_of_its_confluence(reader)
     got = {p.entry_id: p.tip for p in reader.read(
         "Left central venous catheter tip reaches the level of the brachiocephalic venous confluence.")}
     assert "brachiocephalic venous confluence" in got["central_venous_catheter"], got
+
+
+def test_deformed_ribs_and_groundglass(reader):
+    got = {(p.entry_id, p.status, p.laterality) for p in reader.read(
+        "Deformed right ribs. Groundglass opacities at the lung bases.")}
+    assert {("rib_fracture", "uncertain", "right"), ("ground_glass_opacity", "present", "none")} <= got, got
+
+
+def test_low_normal_volumes_fissural_fluid_abdominal_clips_and_a_predominant_side(reader):
+    assert not any(p.entry_id == "low_lung_volumes" for p in reader.read("Lung volumes are low normal."))
+    fluid = [p for p in reader.read("Fluid in the fissures consistent with interstitial edema.")
+             if p.entry_id == "pleural_effusion"]
+    assert fluid and fluid[0].location == "fissures", fluid
+    clips = [p for p in reader.read("Surgical clips are present in the abdomen.") if p.entry_id == "surgical_clips"]
+    assert clips and clips[0].location == "abdomen", clips
+    got = [p for p in reader.read("Diffuse increased bilateral pulmonary interstitial markings, greatest in the "
+                                  "peripheral aspect of the left lung.") if p.entry_id == "interstitial_abnormality"]
+    assert got and got[0].laterality == "bilateral" and got[0].predominance == "left greater than right", got
+    assert ("postsurgical_change", "present") in {(p.entry_id, p.status) for p in reader.read("Prior chest surgery.")}

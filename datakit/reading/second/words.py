@@ -184,10 +184,11 @@ UNASSESSED = {"difficult", "limited", "obscured", "indeterminate", "suboptimal",
 NORMAL = {"normal", "unremarkable", "clear", "intact", "midline", "patent", "negative", "satisfactory", "preserved",
           "limits", "wnl", "maintained", "expanded", "aerated", "inflated", "appropriate", "sharp", "acceptable"}
 # Terms of the knowledge base this reader does not use: too general to name a finding on their own.
-SKIP_TERMS = {"ctr", "dish", "lump", "port", "line", "lines", "plate-like", "leads", "lead", "ddd", "spn", "electrodes",
-              "vascular calcification", "vascular calcifications"}  # names no vessel (the aorta only when said)
+SKIP_TERMS = {"ctr", "dish", "lump", "port", "line", "lines", "plate-like", "leads", "lead", "ddd", "spn", "electrodes"}
 # Terms the knowledge base does not list that reports use; entry → phrases.
 EXTRA_TERMS = {
+    # an aneurysm the report places in the pulmonary artery
+    "pulmonary_artery_enlargement": ["pulmonary arterial aneurysm", "pulmonary artery aneurysm"],
     # a clavicle's (or a rib's, below) deformity is a possible old fracture (the teacher writes it uncertain)
     "clavicle_fracture": ["clavicle deformity", "clavicle irregularity", "clavicle injury"],
     "subcutaneous_emphysema": ["cutaneous air"],
@@ -206,14 +207,16 @@ EXTRA_TERMS = {
     "pleural_thickening": ["thickening fissure", "fissural thickening", "thickened fissure"],
     "lung_scarring": ["pleural parenchymal scarring", "pleural parenchymal scar", "pleuroparenchymal scarring",
                       "apical pleural parenchymal scarring"],  # as pleural thickening's terms: both are read
-    "mediastinal_widening": ["prominent paratracheal", "paratracheal prominence", "paratracheal fullness",
+    "mediastinal_widening": ["ap window mass", "aortopulmonary window mass",
+                             "prominent paratracheal", "paratracheal prominence", "paratracheal fullness",
                              "prominent superior mediastinum", "superior mediastinal prominence"],
     "bulla": ["bullous", "bullae", "bullous emphysema", "bullous changes"],
     "lymphadenopathy": ["hilar adenopathy", "mediastinal adenopathy", "adenopathy", "enlarged lymph nodes",
                         "calcified mediastinal adenopathy"],  # a calcified adenopathy is both
     "ecg_leads": ["monitor leads", "monitoring wires", "monitor wires", "cardiac monitor leads", "ecg lead",
                   "telemetry wires", "external monitoring devices", "external devices", "overlying wires"],
-    "rib_fracture": ["rib deformity", "rib irregularity", "broken rib", "rib fracture deformity",
+    "rib_fracture": ["rib deformity", "rib irregularity", "deformed ribs", "deformed rib", "broken rib",
+                     "rib fracture deformity",
                      "fractures of the ribs", "healed rib", "rib deformities"],
     "right_aortic_arch": ["right aortic"],
     # IU-Xray hides "Port-A-Cath" as "XXXX-a-XXXX", and hides nothing else so (one token: reader._TOKEN)
@@ -229,7 +232,10 @@ EXTRA_TERMS = {
                            "degenerative changes present thoracic spine", "degenerative changes noted spine",
                            "degenerative changes of the thoracic spine", "degenerative endplate",
                            "degenerative disc", "degenerative spondylosis"],
-    "aortic_calcification": ["calcification aortic", "aortic calcified", "calcified aorta", "atherosclerotic aorta",
+    # (a vascular calcification the report places in the aorta is the aorta's)
+    "aortic_calcification": ["aortic atherosclerotic vascular calcification", "vascular calcification aorta",
+                             "aortic vascular calcification", "vascular calcification aortic",
+                             "calcification aortic", "aortic calcified", "calcified aorta", "atherosclerotic aorta",
                              "aortic atherosclerosis", "atherosclerotic calcification", "calcified aortic knob",
                              "atherosclerotic vascular disease"],
     "sternotomy_wires": ["sternotomy", "median sternotomy", "cabg", "sternal wires", "sternal sutures",
