@@ -648,7 +648,10 @@ class TraceWriter:
         main, minor = self._main_and_minor(abnormal, leads)
         shown = {q.entry_id for q in main}
         signs = [p for p in minor if W.FEATURE_OF.get(p.entry_id, frozenset()) & shown]
-        treating = [p for p in minor if W.TREATS.get(p.entry_id, frozenset()) & shown]
+        # a device placed for care (a tube, a line, a pacemaker) is in place, neither incidental nor chronic;
+        # the wires and hardware an operation left stay with the incidental findings
+        treating = [p for p in minor if W.TREATS.get(p.entry_id, frozenset()) & shown
+                    or (self.kb.get(p.entry_id).chexpert == "support_devices" and p.entry_id not in W.LEFT_BY_SURGERY)]
         return W.impression([self._said(p, cite=cite) for p in main],
                             [self._said(p) for p in minor if p not in signs and p not in treating], rng,
                             [self._said(p) for p in signs], [self._said(p) for p in treating])

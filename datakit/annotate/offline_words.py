@@ -277,12 +277,16 @@ def impression(main: Sequence[str], minor: Sequence[str], rng: random.Random, si
     a main finding ("moderate left pneumothorax, with a left chest tube in place"), not incidental to it either.
     """
     if not main:
-        # only chronic or incidental findings: the impression rests on none of them
+        # only chronic or incidental findings (and devices in place): the impression rests on none of them
+        placed = f"{join(treating)} {_be(treating)} in place" if treating else ""
+        if not minor:
+            return f"there is no acute cardiopulmonary abnormality; {placed}."
         what = join(minor)
+        tail = f"; {placed}" if placed else ""
         return rng.choice([f"{what} {_be(minor)} incidental or chronic; there is no acute "
-                           "cardiopulmonary abnormality.",
+                           f"cardiopulmonary abnormality{tail}.",
                            f"there is no acute cardiopulmonary abnormality; {what} "
-                           f"{_be(minor)} incidental or chronic."])
+                           f"{_be(minor)} incidental or chronic{tail}."])
     out = rng.choice([f"the impression rests on {join(main)}", f"taken together, the main finding is {join(main)}"
                       if len(main) == 1 else f"taken together, the main findings are {join(main)}"])
     if signs:
@@ -290,8 +294,8 @@ def impression(main: Sequence[str], minor: Sequence[str], rng: random.Random, si
     if treating:
         out += f", with {join(treating)} in place"
     if minor:
-        out += rng.choice([f"; {join(minor)} {_be(minor)} incidental",
-                           f", with {join(minor)} as incidental or chronic change"])
+        forms = [f"; {join(minor)} {_be(minor)} incidental", f", with {join(minor)} as incidental or chronic change"]
+        out += forms[0] if treating else rng.choice(forms)  # (one "with" is enough)
     return out + "."
 
 
@@ -304,6 +308,9 @@ DESCRIPTIVE = frozenset({"lung_opacity", "consolidation", "interstitial_abnormal
 # Findings that are features of another: beside it they show it ("COPD ... hyperinflated lungs, bullae").
 FEATURE_OF = {"hyperinflation": frozenset({"copd", "emphysema"}), "bulla": frozenset({"copd", "emphysema"}),
               "emphysema": frozenset({"copd"})}
+
+# Devices an operation leaves behind: beside the acute findings they are incidental, not "in place" for care.
+LEFT_BY_SURGERY = frozenset({"sternotomy_wires", "orthopedic_hardware", "prosthetic_valve", "septal_occluder"})
 
 # Devices placed to treat a finding: beside it they are its treatment, not an incidental device.
 TREATS = {"chest_tube": frozenset({"pneumothorax", "tension_pneumothorax", "hydropneumothorax", "pleural_effusion",

@@ -878,3 +878,12 @@ def test_the_reasoning_keeps_a_range_and_a_predominant_side():
     t = clean("Small to moderate bilateral pleural effusions, left greater than right.", {"pleural_effusion": 1})
     step = next(s for s in t["reasoning"] if s["conclusion"] == "pleural_effusion")
     assert "small to moderate in size" in step["inference"] and "left greater than right" in step["inference"], step
+
+
+def test_lines_and_tubes_placed_for_care_are_in_place_not_incidental():
+    t = clean("Endotracheal tube tip 4 cm above the carina. Left IJ central venous catheter tip in the SVC. "
+              "Small left pleural effusion. Mild degenerative changes of the spine.",
+              labels={"support_devices": 1, "pleural_effusion": 1})
+    summary = t["reasoning"][-1]["inference"]
+    assert "central venous catheter in place" in summary and "endotracheal tube" in summary, summary
+    assert "catheter as incidental" not in summary and summary.count(" with ") <= 1, summary

@@ -587,3 +587,8 @@ def test_low_normal_volumes_fissural_fluid_abdominal_clips_and_a_predominant_sid
                                   "peripheral aspect of the left lung.") if p.entry_id == "interstitial_abnormality"]
     assert got and got[0].laterality == "bilateral" and got[0].predominance == "left greater than right", got
     assert ("postsurgical_change", "present") in {(p.entry_id, p.status) for p in reader.read("Prior chest surgery.")}
+
+
+def test_bilateral_nodules_are_multiple(reader):
+    got = {p.entry_id for p in reader.read("Innumerable XXXX bilateral nodules are identified.")}
+    assert "multiple_pulmonary_nodules" in got and "pulmonary_nodule" not in got, got
