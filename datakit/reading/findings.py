@@ -74,7 +74,7 @@ LOCATIONS = re.compile(r"\b((?:upper|lower|middle) and (?:upper|middle|lower) lo
                        r"lumbar spine|"
                        r"thoracolumbar|upper quadrant|axilla|chest wall|lung apex|lung base|paraspinal|retrocrural|"
                        r"pretracheal|subcarinal|aortopulmonary window|epigastric|epigastrium|axillary|"
-                       r"(?<=the )abdomen)\b")
+                       r"(?<=in the )abdomen)\b")
 # A bone's own site, for a fracture or a bone lesion only ("healing scapular fracture"); elsewhere such a word
 # belongs to another noun of the clause ("degenerative changes of the spine and the acromioclavicular joints").
 BONE_SITES = re.compile(r"\b(scapular|scapula|humeral|humerus|glenoid|sternal|sternum|acromioclavicular|shoulder)\b")
@@ -97,6 +97,7 @@ _CALLUS = re.compile(r"\bcallus\b")  # a fracture with callus is healing
 _LUNG_PLACES = frozenset({"apex", "apices", "apical", "biapical", "lung apex", "base", "bases", "basilar", "basal",
                           "bibasilar", "bibasal", "lung base", "hilar", "hilum", "perihilar"})
 DESCRIPTORS = re.compile(r"\b(numerous|several|multiple|patchy|streaky|linear|hazy|reticular|reticulonodular|calcified|"
+                         r"uncalcified|noncalcified|non-calcified|"
                          r"subsegmental|"
                          r"plate ?like|discoid|focal|confluent|faint|chronic|old|healed|healing|remote|multilevel|"
                          r"loculated|layering|nodular|interstitial|diffuse|scattered|multifocal|malpositioned)\b")
@@ -179,6 +180,8 @@ _VOLUMES = frozenset({"low_lung_volumes"})  # the lungs' size as a whole: no pla
 _ANAPHORA = re.compile(r"\s*(?:the appearance|this|these|they|it|which|the findings?|findings)\b")
 _GREATEST = re.compile(r"\b(?:greatest|most (?:marked|prominent|pronounced|severe)|worst|more marked)\s+"
                        r"(?:in|on|at|within|over|along)\s+(?:the\s+)?(?:[a-z]+\s+){0,5}?(left|right)\b")
+_ZONES = frozenset({"base", "bases", "basilar", "basal", "bibasilar", "bibasal"})
+_LINGULA = re.compile(r"\b(lingula|lingular)\b")
 _TORTUOUS_GRADE = re.compile(r"\b(?:mildly|slightly|moderately|markedly|mild|slight)\s+tortuous\b")
 _SIDED_HEADING = re.compile(r"\s*(?:\d+\s*[.)]\s*)?(left|right)\s+(?:shoulder|clavicle|scapula|humerus|upper arm|ribs?|"
                             r"chest|hemithorax|breast|axilla)\s*[.:]?\s*")
@@ -587,8 +590,15 @@ def _course(context: str) -> str:
 
 
 def _location(context: str) -> str:
-    """The first location words of a clause, lobes kept whole ("lower lobe"), without the side."""
+    """The first location words of a clause, lobes kept whole ("lower lobe"), without the side.
+
+    The lingula is named before a zone word ("basilar focal atelectasis is present in the lingula" is lingular, not
+    a left base).
+    """
     m = LOCATIONS.search(context)
+    if m and m.group(1) in _ZONES:
+        ling = _LINGULA.search(context)
+        m = ling or m
     return " ".join(m.group(1).split()) if m else ""
 
 

@@ -592,3 +592,14 @@ def test_low_normal_volumes_fissural_fluid_abdominal_clips_and_a_predominant_sid
 def test_bilateral_nodules_are_multiple(reader):
     got = {p.entry_id for p in reader.read("Innumerable XXXX bilateral nodules are identified.")}
     assert "multiple_pulmonary_nodules" in got and "pulmonary_nodule" not in got, got
+
+
+def test_the_lingula_before_a_zone_word_an_uncalcified_nodule_and_no_abdomen_from_another_study(reader):
+    atel = [p for p in reader.read("Basilar focal atelectasis is present in the lingula.")
+            if p.entry_id == "atelectasis"]
+    assert atel and atel[0].location == "lingula" and atel[0].laterality == "left", atel
+    nod = [p for p in reader.read("7mm uncalcified nodule of uncertain origin.") if p.entry_id == "pulmonary_nodule"]
+    assert nod and "uncalcified" in nod[0].descriptors, nod
+    plaque = [p for p in reader.read("Calcified pleural plaque in the right subpulmonic area has not changed since "
+                                     "the abdomen CT.") if p.entry_id == "pleural_plaque"]
+    assert plaque and plaque[0].location != "abdomen", plaque
