@@ -55,7 +55,7 @@ _ADJECTIVES = {"apical", "biapical", "bibasilar", "bibasal", "basilar", "basal",
                "lingular", "mid thoracic", "midthoracic", "lower thoracic", "thoracolumbar", "paraspinal",
                "retrocrural", "pretracheal", "mediastinal",
                "subcarinal", "scapular", "humeral", "glenoid", "sternal", "acromioclavicular", "axillary",
-               "epigastric"}
+               "epigastric", "hilar and mediastinal", "mediastinal and hilar"}
 
 
 def phrase(name: str, laterality: str, severity: str | None, location: str = "",

@@ -68,6 +68,8 @@ LOCATIONS = re.compile(r"\b((?:upper|lower|middle) and (?:upper|middle|lower) lo
                        r"(?:upper|mid|lower) and (?:upper|mid|lower) lungs?|(?:upper|lower) lungs?|"
                        r"(?:minor|major|horizontal|oblique) fissures?|(?<=the )fissures?|"
                        r"lingula|lingular|apex|apices|apical|biapical|bibasilar|bibasal|bases|base|basilar|basal|"
+                       # nodes at both places ("calcified right hilar and mediastinal lymph nodes"), not contours
+                       r"(?:hilar and mediastinal|mediastinal and hilar)(?= (?:lymph|nodes?\b|adenopathy))|"
                        r"retrocardiac|perihilar|infrahilar|suprahilar|hilar|hilum|mid ?lung|midlung|upper zone|"
                        r"lower zone|mid zone|costophrenic (?:angle|sulcus)|subpleural|"
                        r"peripheral|paratracheal|(?:upper|mid|lower) thoracic|midthoracic|thoracic spine|"

@@ -887,3 +887,9 @@ def test_lines_and_tubes_placed_for_care_are_in_place_not_incidental():
     summary = t["reasoning"][-1]["inference"]
     assert "central venous catheter in place" in summary and "endotracheal tube" in summary, summary
     assert "catheter as incidental" not in summary and summary.count(" with ") <= 1, summary
+
+
+def test_calcified_nodes_at_the_hilum_and_in_the_mediastinum_keep_both_places():
+    t = clean("There are calcified right hilar and mediastinal lymph XXXX. The lungs are clear.")
+    nodes = [i for i in t["perception"] if i["finding"] == "calcified_lymph_nodes"]
+    assert nodes and "hilar and mediastinal" in nodes[0]["evidence"] and nodes[0]["laterality"] == "right", nodes
