@@ -32,7 +32,7 @@ from datakit.annotate.coverage import Coverage, load_coverage
 from datakit.annotate.teacher import StudyInput, TraceOutcome, teacher
 from datakit.config import DatakitConfig, TeacherConfig
 from datakit.reading import rules
-from datakit.reading.findings import AGE_WORDS, Perceived
+from datakit.reading.findings import AGE_WORDS, VERTEBRAL_LEVELS, Perceived
 from datakit.trace import REGION_ORDER
 
 ABNORMAL = ("present", "uncertain")
@@ -113,20 +113,12 @@ class TraceWriter:
                 # "calcified granulomas in bilateral hilar regions" are calcified hilar nodes
                 p = replace(p, entry_id="calcified_lymph_nodes", region=self.region_of["calcified_lymph_nodes"],
                             location="" if p.location in ("hilar", "hilum") else p.location)
-            if p.entry_id in ("lung_mass", "lung_lesion") and _IN_MEDIASTINUM.search(sentence) \
-                    and "mediastinal_widening" in self.kb:
-                # "circumscribed structure in the AP window could represent lymphadenopathy, mass ...": a mass there
-                # is the mediastinum's, not the lung's
-                p = replace(p, entry_id="mediastinal_widening", region=self.region_of["mediastinal_widening"],
-                            laterality="none")
-            if p.entry_id == "aortic_enlargement" and _PULMONARY_ARTERY.search(sentence) \
-                    and not _AORTA.search(sentence) and "pulmonary_artery_enlargement" in self.kb:
-                # "pulmonary arterial abnormality such as aneurysm": the pulmonary artery's, not the aorta's
-                p = replace(p, entry_id="pulmonary_artery_enlargement",
-                            region=self.region_of["pulmonary_artery_enlargement"])
-            if p.entry_id == "vascular_calcification" and _AORTA.search(sentence) and "aortic_calcification" in self.kb:
-                # "vascular calcifications over the aortic XXXX" are the aorta's
-                p = replace(p, entry_id="aortic_calcification")
+            placed = _PLACED_ELSEWHERE.get(p.entry_id)
+            if placed and placed[1].search(sentence) and not (placed[2] and placed[2].search(sentence)) \
+                    and placed[0] in self.kb:
+                # the place its sentence names makes it another structure's finding (_PLACED_ELSEWHERE)
+                p = replace(p, entry_id=placed[0], region=self.region_of[placed[0]],
+                            laterality=p.laterality if self.kb.get(placed[0]).laterality else "none")
             bone = W.FRACTURE_OF.search(sentence) if p.entry_id == "fracture" else None
             if bone and W.FRACTURE_OF_BONE[bone.group(1)] in self.kb:
                 # "fracture with callus at the left 9th rib": the bone its clause names is the fracture's
@@ -136,8 +128,8 @@ class TraceWriter:
             heard.setdefault(key, set()).add(p.sentence)
             prev = found.get(key)
             # present beats uncertain beats absent, as the CheXpert aggregation does; the richer mention wins a tie
-            if prev is not None and p.status == prev.status and _LEVELS.fullmatch(p.location or "-") \
-                    and _LEVELS.fullmatch(prev.location or "-") and p.location not in prev.location:
+            if prev is not None and p.status == prev.status and VERTEBRAL_LEVELS.fullmatch(p.location.lower()) \
+                    and VERTEBRAL_LEVELS.fullmatch(prev.location.lower()) and p.location not in prev.location:
                 # "deformity of T6 ... Mild deformity of T12": one item at both levels, graded only where they
                 # agree (the grade of one level is not the other's)
                 same = p.severity == prev.severity
@@ -919,8 +911,16 @@ _IN_MEDIASTINUM = re.compile(r"\b(?:ap window|ap xxxx|aortopulmonary window|aort
                              r"mediastinum)\b")
 _PULMONARY_ARTERY = re.compile(r"\bpulmonary arter(?:y|ial|ies)\b")
 _AORTA = re.compile(r"\baort(?:a|ic)\b")
-# vertebral levels as the reader writes them ("T6", "T11 and T12")
-_LEVELS = re.compile(r"[TL]\d{1,2}(?:(?:,| and| through| to|-)\s*[TL]?\d{1,2})*")
+# A finding whose sentence places it in another structure is that structure's: entry → (the entry it becomes, the
+# place, a place that keeps it). "Circumscribed structure in the AP window could represent lymphadenopathy, mass
+# ...": a mediastinal mass; "pulmonary arterial abnormality such as aneurysm": the pulmonary artery's, not the
+# aorta's; "vascular calcifications over the aortic XXXX": the aorta's.
+_PLACED_ELSEWHERE: dict[str, tuple[str, re.Pattern[str], re.Pattern[str] | None]] = {
+    "lung_mass": ("mediastinal_widening", _IN_MEDIASTINUM, None),
+    "lung_lesion": ("mediastinal_widening", _IN_MEDIASTINUM, None),
+    "aortic_enlargement": ("pulmonary_artery_enlargement", _PULMONARY_ARTERY, _AORTA),
+    "vascular_calcification": ("aortic_calcification", _AORTA, None),
+}
 # a possible effusion read from a blunted angle only, the fluid itself unnamed
 _ONLY_BLUNTING = re.compile(r"^(?!.*\beffusion).*\bblunt")
 _ALTERNATIVE_WORD = re.compile(r"\b(?:or|versus|vs)\b|/")

@@ -519,18 +519,13 @@ def _one_shadow_per_phrase(out: list[Perceived], sentence_of: dict[int, int],
     only possible.
     """
     by_phrase: dict[int, list[int]] = {}
-    for k in range(len(out)):
-        if k in phrase_of:
-            by_phrase.setdefault(phrase_of[k], []).append(k)
-    drop: set[int] = set()
-    for ks in by_phrase.values():
-        if not any(out[k].entry_id == "lung_opacity" and out[k].status == "present" for k in ks):
-            continue
-        for k in ks:
-            if out[k].entry_id in _LESIONS and out[k].status == "present" and any(
-                    sentence_of.get(j) == sentence_of.get(k) and out[j].entry_id == out[k].entry_id
-                    and out[j].status == "uncertain" for j in range(len(out))):
-                drop.add(k)
+    for k, start in phrase_of.items():
+        by_phrase.setdefault(start, []).append(k)
+    hedged = {(sentence_of.get(j), q.entry_id) for j, q in enumerate(out) if q.status == "uncertain"}
+    drop = {k for ks in by_phrase.values()
+            if any(out[j].entry_id == "lung_opacity" and out[j].status == "present" for j in ks)
+            for k in ks if out[k].entry_id in _LESIONS and out[k].status == "present"
+            and (sentence_of.get(k), out[k].entry_id) in hedged}
     if not drop:
         return out, sentence_of
     kept = [k for k in range(len(out)) if k not in drop]

@@ -12,8 +12,9 @@ _SEVERITY_ALIASES = {"tiny": "trace", "minimal": "mild", "marked": "severe", "ma
                      "mildly": "mild", "moderately": "moderate", "severely": "severe", "markedly": "severe",
                      # "slightly large" is a mild grade, not a large one
                      "slight": "mild", "slightly": "mild",
-                     # "advanced degenerative change", "extremely low lung volumes"
+                     # "advanced degenerative change", "extremely low lung volumes" (the report's word is kept)
                      "advanced": "severe", "extremely": "severe"}
+_KEPT_WORDS = frozenset({"advanced", "extremely"})
 SEVERITY_WORDS = re.compile(
     r"\b(" + "|".join(sorted({*SIZE_SCALE, *DEGREE_SCALE, *_SEVERITY_ALIASES}, key=len, reverse=True)) + r")\b"
 )
@@ -69,7 +70,7 @@ def grade_range(sentence: str) -> str:
     upper = _upper(low, m) if m else ""
     if not upper:
         # a word the scale reads as its top grade but the report's own is more exact: "advanced", "extremely"
-        return m.group(1) if m and m.group(1) in ("advanced", "extremely") else ""
+        return m.group(1) if m and m.group(1) in _KEPT_WORDS else ""
     # the report's own words, adverbs as adjectives ("mildly to moderately" → "mild to moderate", "marked" stays)
     lo, hi = (w[:-2] if w.endswith("ly") else w for w in (m.group(1), upper))
     return f"{lo} to {hi}" if lo != hi else ""

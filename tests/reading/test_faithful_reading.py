@@ -222,6 +222,19 @@ CASES = [
     # a sentence that only interprets the one before takes its single side
     ("A few bandlike opacities are present at the lateral left base. The appearance XXXX scarring or atelectasis.",
      [("lung_scarring", "U", "left"), ("atelectasis", "U", "left")], []),
+    # the twenty-first to twenty-fifth reads: entries and phrases the reader lacked
+    ("Stable right upper lung lucency. Mild rightward deviation of the trachea, XXXX secondary to a goiter. "
+     "Acromioclavicular separation. Increased interstitial lung changes with superimposed pulmonary edema.",
+     [("lung_lucency", "P", "right"), ("goiter", "U", "none"), ("acromioclavicular_separation", "P", "none"),
+      ("interstitial_abnormality", "P", "none")], []),
+    ("Mild degenerate change of the thoracic spine. Right humeral intramedullary rod. Stable calcified superior "
+     "mediastinal lymph XXXX. There are 2 right upper lobe lung nodules.",
+     [("degenerative_spine", "P", "none"), ("orthopedic_hardware", "P", "right"),
+      ("calcified_lymph_nodes", "P", "none"), ("multiple_pulmonary_nodules", "P", "right")], []),
+    ("Deformed right ribs. Groundglass opacities at the lung bases.",
+     [("rib_fracture", "U", "right"), ("ground_glass_opacity", "P", "none")], []),
+    ("Innumerable XXXX bilateral nodules are identified.", [("multiple_pulmonary_nodules", "P", None)],
+     ["pulmonary_nodule"]),
 ]
 
 
@@ -518,7 +531,7 @@ def test_tips_of_hidden_and_two_lead_devices_and_the_limits_of_a_list(reader):
     assert got["pulmonary_nodule"] == "suspicious" and got["lung_mass"] == "suspicious", got
 
 
-def test_a_weighed_nodule_a_headings_side_ranges_of_grade_and_new_entries(reader):
+def test_a_weighed_nodule_a_headings_side_and_ranges_of_grade(reader):
     # the density is there; the nodule the sentence weighs against overlapping shadows is only possible
     got = [(p.entry_id, p.status) for p in reader.read(
         "2.1 cm nodular density in the anterior costophrenic XXXX on the lateral view, which could represent "
@@ -539,12 +552,6 @@ def test_a_weighed_nodule_a_headings_side_ranges_of_grade_and_new_entries(reader
     # "slightly large" stays a mild grade; two grades of one scale make a range only smaller first
     heart = [p for p in reader.read("Slightly large heart.") if p.entry_id == "cardiomegaly"]
     assert heart and heart[0].severity == "mild", heart
-    got = {(p.entry_id, p.status, p.laterality) for p in reader.read(
-        "Stable right upper lung lucency. Mild rightward deviation of the trachea, XXXX secondary to a goiter. "
-        "Acromioclavicular separation. Increased interstitial lung changes with superimposed pulmonary edema.")}
-    assert {("lung_lucency", "present", "right"), ("goiter", "uncertain", "none"),
-            ("acromioclavicular_separation", "present", "none"),
-            ("interstitial_abnormality", "present", "none")} <= got, got
 
 
 def test_the_other_choice_takes_the_side_and_coordinated_aorta_words_name_both(reader):
@@ -554,12 +561,6 @@ def test_the_other_choice_takes_the_side_and_coordinated_aorta_words_name_both(r
     assert [(p.entry_id, p.status) for p in reader.read("Heart appears prominent.")] == [("cardiomegaly", "uncertain")]
     got = {p.entry_id: p for p in reader.read("The thoracic aorta is mildly tortuous and calcified.")}
     assert got["tortuous_aorta"].severity == "mild" and got["aortic_calcification"].severity is None, got
-    got = {(p.entry_id, p.status, p.laterality) for p in reader.read(
-        "Mild degenerate change of the thoracic spine. Right humeral intramedullary rod. Stable calcified superior "
-        "mediastinal lymph XXXX. There are 2 right upper lobe lung nodules.")}
-    assert {("degenerative_spine", "present", "none"), ("orthopedic_hardware", "present", "right"),
-            ("calcified_lymph_nodes", "present", "none"),
-            ("multiple_pulmonary_nodules", "present", "right")} <= got, got
 
 
 def test_tips_in_the_region_of_a_vein_and_at_the_level_of_its_confluence(reader):
@@ -568,12 +569,6 @@ def test_tips_in_the_region_of_a_vein_and_at_the_level_of_its_confluence(reader)
     got = {p.entry_id: p.tip for p in reader.read(
         "Left central venous catheter tip reaches the level of the brachiocephalic venous confluence.")}
     assert "brachiocephalic venous confluence" in got["central_venous_catheter"], got
-
-
-def test_deformed_ribs_and_groundglass(reader):
-    got = {(p.entry_id, p.status, p.laterality) for p in reader.read(
-        "Deformed right ribs. Groundglass opacities at the lung bases.")}
-    assert {("rib_fracture", "uncertain", "right"), ("ground_glass_opacity", "present", "none")} <= got, got
 
 
 def test_low_normal_volumes_fissural_fluid_abdominal_clips_and_a_predominant_side(reader):
@@ -587,11 +582,6 @@ def test_low_normal_volumes_fissural_fluid_abdominal_clips_and_a_predominant_sid
                                   "peripheral aspect of the left lung.") if p.entry_id == "interstitial_abnormality"]
     assert got and got[0].laterality == "bilateral" and got[0].predominance == "left greater than right", got
     assert ("postsurgical_change", "present") in {(p.entry_id, p.status) for p in reader.read("Prior chest surgery.")}
-
-
-def test_bilateral_nodules_are_multiple(reader):
-    got = {p.entry_id for p in reader.read("Innumerable XXXX bilateral nodules are identified.")}
-    assert "multiple_pulmonary_nodules" in got and "pulmonary_nodule" not in got, got
 
 
 def test_the_lingula_before_a_zone_word_an_uncalcified_nodule_and_no_abdomen_from_another_study(reader):
