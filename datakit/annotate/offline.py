@@ -483,12 +483,20 @@ class TraceWriter:
         return draft, [_correction("severity", p.entry_id, (p.status, p.laterality, wrong), p, note=note)]
 
     def _normality_fix(self, final: list[Perceived], draft: list[Perceived]) -> list[dict[str, Any]]:
-        """When the error flips whether the study looks normal, the reflection corrects that conclusion too."""
-        was, now = _is_normal(draft, self.kb), _is_normal(final, self.kb)
+        """When the error flips whether the study looks normal, the reflection corrects that conclusion too.
+
+        "Normal" as the reasoning concludes it (:meth:`_nothing_acute_beside`): bihilar prominence the report
+        wants followed up is no normal study, though hilar enlargement has no CheXpert label. Where the report's
+        own impression calls nothing acute, the note keeps that conclusion: bibasilar subsegmental atelectasis
+        takes "No Finding" away, not "no acute abnormality".
+        """
+        was, now = self._nothing_acute_beside(draft), self._nothing_acute_beside(final)
         if was == now:
             return []
         before, after = ("present", "absent") if was else ("absent", "present")
         note = W.NO_FINDING_NOTES[after][0]
+        if after == "absent" and self._read.nothing_acute:
+            note = W.NO_FINDING_BUT_NOTHING_ACUTE
         chronic = [self._named(p, p.severity) for p in final
                    if p.status in ABNORMAL and self.kb.get(p.entry_id).chexpert is None]
         if after == "present" and chronic:

@@ -422,6 +422,10 @@ def normal_besides_note(chronic: Sequence[str]) -> str:
             "cardiopulmonary abnormality.")
 
 
+# a finding of the 14 observations beside an impression of "no acute cardiopulmonary abnormality"
+NO_FINDING_BUT_NOTHING_ACUTE = ("With this finding the study no longer counts as having no finding, though nothing "
+                                "acute is seen.")
+
 NO_FINDING_NOTES = {
     "absent": ("With this finding the study is not normal.", "The study can no longer be called normal."),
     # "normal" in the CheXpert sense: chronic findings outside the 14 observations (a granuloma) may remain
