@@ -274,6 +274,13 @@ def _explained_sentences(t: Tables, norm: str, sentence_cuts: list[int]) -> set[
     return out
 
 
+# "… could represent overlapping shadows or actual pulmonary nodule": an explanation weighed against a lung
+# finding does not explain the shadow away; the sentence keeps both possibilities
+_WEIGHED_AGAINST = re.compile(r"[\w\s]{0,40}?\bor\s+(?:an?\s+|the\s+)?(?:actual|true|real)?\s*(?:\w+\s+){0,2}?"
+                              r"(?:nodules?|opacity|opacities|mass|masses|lesions?|infiltrates?|pneumonia|"
+                              r"consolidation|atelectasis)\b")
+
+
 def _attributed(t: Tables, norm: str, f: Found, sentence_cuts: list[int]) -> bool:
     i = bisect_right(sentence_cuts, f.start)
     end = sentence_cuts[i] if i < len(sentence_cuts) else len(norm)
@@ -283,7 +290,7 @@ def _attributed(t: Tables, norm: str, f: Found, sentence_cuts: list[int]) -> boo
             break
         target = t.attribution_target_re.search(norm, m.end(), end)
         if target is not None and _words(norm, m.end(), target.start()) <= window:
-            return True
+            return _WEIGHED_AGAINST.match(norm, target.end(), end) is None
     return False
 
 

@@ -893,3 +893,31 @@ def test_calcified_nodes_at_the_hilum_and_in_the_mediastinum_keep_both_places():
     t = clean("There are calcified right hilar and mediastinal lymph XXXX. The lungs are clear.")
     nodes = [i for i in t["perception"] if i["finding"] == "calcified_lymph_nodes"]
     assert nodes and "hilar and mediastinal" in nodes[0]["evidence"] and nodes[0]["laterality"] == "right", nodes
+
+
+def test_no_normal_conclusion_beside_a_finding_the_report_wants_followed_up():
+    # IU-Xray study 1925: hilar enlargement has no CheXpert label, but the report asks for follow-up imaging
+    text = "The heart is normal in size. There is bihilar prominence. The lungs are clear."
+    imp = ("Bihilar prominence may be secondary mild lymphoid enlargement. Followup chest x-XXXX versus further "
+           "imaging XXXX may be indicated.")
+    for seed in range(6):
+        out = writer(**{"teacher.error_rate": 1.0, "teacher.error_kinds": ["hallucinated"], "teacher.seed": seed}
+                     ).write(study(text, imp, sid=f"f{seed}"))
+        for fix in out.trace["reflection"]["corrections"]:
+            assert not (fix["finding"] == "no_finding" and fix["after"]["status"] == "present"), fix
+        got = {(i["finding"], i["status"]) for i in out.trace["perception"]}
+        assert ("lymphadenopathy", "uncertain") in got
+
+
+def test_a_missed_finding_beside_no_acute_abnormality_keeps_that_conclusion():
+    # IU-Xray study 2433: subsegmental atelectasis takes "No Finding" away, not "no acute abnormality"
+    text = ("Low lung volumes with bibasilar subsegmental atelectasis. No focal consolidations, pleural effusions, "
+            "or pneumothoraces. Cardiomediastinal silhouette is within normal limits.")
+    notes = []
+    for seed in range(8):
+        out = writer(**{"teacher.error_rate": 1.0, "teacher.error_kinds": ["missed"], "teacher.seed": seed}
+                     ).write(study(text, "No acute cardiopulmonary abnormality.", labels={"atelectasis": 1},
+                                   sid=f"m{seed}"))
+        notes += [c["note"] for c in out.trace["reflection"]["corrections"] if c["finding"] == "no_finding"]
+    assert notes, "the missed atelectasis should flip the draft's normal conclusion at least once"
+    assert all("not normal" not in n and "nothing acute" in n for n in notes), notes

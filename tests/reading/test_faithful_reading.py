@@ -19,6 +19,9 @@ CASES = [
     ("Opacity over the right lower chest represents a healing rib fracture.",
      [("rib_fracture", "P", "right")], ["lung_opacity", "pulmonary_nodule"]),
     ("Nodular density at the left base reflects the nipple shadow.", [], ["pulmonary_nodule", "lung_opacity"]),
+    # the explanation may come ten words after the shadow, past its place and view
+    ("Small nodular density over the left lower chest on the frontal view is consistent with a nipple shadow.",
+     [], ["pulmonary_nodule", "lung_opacity"]),
     ("Left basilar opacity is related to callus from an old rib fracture.",
      [("rib_fracture", "P", "left")], ["lung_opacity"]),
     ("Density projecting over the left upper lung is due to overlapping bone rather than a nodule.",

@@ -253,6 +253,39 @@ def nodule_beside_granuloma() -> dict[str, Any]:
     )
 
 
+STRIPE_REPORT = {
+    "findings": "Widening of the right paratracheal stripe. No cardiomegaly. Postoperative suture material projects "
+    "over the right upper lung. No pleural effusion.",
+    "impression": "Widened right paratracheal stripe; CT may be obtained.",
+}
+
+
+def stripe() -> dict[str, Any]:
+    # a widened paratracheal stripe is the enlarged-cardiomediastinum label's other entry: it says nothing of the
+    # heart, so "no cardiomegaly" stands beside it; suture material is read as surgical material by both readers
+    return _trace(
+        STRIPE_REPORT,
+        [
+            item("heart_mediastinum", "mediastinal_widening", "present", "Widened right paratracheal stripe.",
+                 "right"),
+            item("heart_mediastinum", "cardiomegaly", "absent", "No cardiomegaly."),
+            item("lines_devices", "surgical_clips", "present", "Suture material over the right upper lung.",
+                 "right"),
+            item("pleura", "pleural_effusion", "absent", "No pleural effusion."),
+        ],
+        [("mediastinal_widening", "present"), ("cardiomegaly", "absent")],
+    )
+
+
+def stripe_heart_only() -> dict[str, Any]:
+    # the heart alone: "no cardiomegaly" is the report's own word, and the stripe beside it does not contradict it
+    return _trace(
+        STRIPE_REPORT,
+        [item("heart_mediastinum", "cardiomegaly", "absent", "No cardiomegaly.")],
+        [("cardiomegaly", "absent")],
+    )
+
+
 GOOD: list[tuple[str, dict[str, Any], dict[str, int | None]]] = [
     ("fg_nodule_side", nodule_beside_granuloma(), labels(lung_opacity=1, lung_lesion=-1, cardiomegaly=0)),
     ("fg_effusion", effusion(), EFFUSION_LABELS),
@@ -263,6 +296,8 @@ GOOD: list[tuple[str, dict[str, Any], dict[str, int | None]]] = [
     ("fg_silent", mesh_silent(), labels(no_finding=1)),
     ("fg_two_sides", two_sides(), labels(pleural_effusion=1, pneumothorax=0)),
     ("fg_resolving", resolving(), labels(pleural_effusion=1)),
+    ("fg_stripe", stripe(), labels(enlarged_cardiomediastinum=1, cardiomegaly=0, support_devices=1)),
+    ("fg_stripe_heart", stripe_heart_only(), labels(cardiomegaly=0)),
 ]
 
 # (study, code, trace, labels): one corruption each; all are errors but unsupported_negative (a warning)

@@ -252,7 +252,7 @@ EXTRA_TERMS = {
     "support_devices": ["support devices", "tubes lines", "lines tubes", "medical devices", "tip", "closure device",
                         "stimulator", "catheter tip"],
     "central_venous_catheter": ["central venous catheter", "central line", "venous catheter"],
-    "surgical_clips": ["surgical clips", "clips", "metallic clips", "staples"],
+    "surgical_clips": ["surgical clips", "clips", "metallic clips", "staples", "suture material", "sutures"],
     "cardiomegaly": ["heart enlarged", "cardiac enlarged"],
     "lung_opacity": ["airspace disease", "air space disease", "infiltrate", "airspace opacity"],
     "granuloma": ["granulomatous", "calcified granulomas", "granulomatous infection"],

@@ -113,7 +113,11 @@ class Relations:
         for eid in entries:
             found = set(specific[eid])
             for child in NARROWER.get(eid, ()):
-                found |= specific.get(child, {child})
+                # "enlarged cardiomediastinal silhouette" may be the heart, but a widened paratracheal stripe (the
+                # enlarged cardiomediastinum label's other entry) says nothing of it: of a broader finding, only
+                # its own mention contradicts "no cardiomegaly"
+                broader_one = eid in NARROWER.get(child, ())
+                found |= {child} if broader_one else specific.get(child, {child})
             contra[eid] = found
         self.contra = contra  # entries whose presence contradicts "no <this finding>" (no general ones)
 
