@@ -184,6 +184,11 @@ _GREATEST = re.compile(r"\b(?:greatest|most (?:marked|prominent|pronounced|sever
                        r"(?:in|on|at|within|over|along)\s+(?:the\s+)?(?:[a-z]+\s+){0,5}?(left|right)\b")
 _ZONES = frozenset({"base", "bases", "basilar", "basal", "bibasilar", "bibasal"})
 _LINGULA = re.compile(r"\b(lingula|lingular)\b")
+# places that share the noun after them: "bilateral hilar and | right paratracheal lymphadenopathy", "left lower and
+# | right upper lobe opacities" (the clause would start after the "and")
+_SHARED_PLACES = re.compile(r"(?:\b(?:left|right|bilateral|bilaterally|bihilar|bibasilar)\s+)?(?:(?:hilar|perihilar|"
+                            r"paratracheal|mediastinal|subcarinal|axillary|supraclavicular|upper|middle|lower|lobe|"
+                            r"basilar|apical|lung)\s+){1,3}and\s*$")
 _TORTUOUS_GRADE = re.compile(r"\b(?:mildly|slightly|moderately|markedly|mild|slight)\s+tortuous\b")
 _SIDED_HEADING = re.compile(r"\s*(?:\d+\s*[.)]\s*)?(left|right)\s+(?:shoulder|clavicle|scapula|humerus|upper arm|ribs?|"
                             r"chest|hemithorax|breast|axilla)\s*[.:]?\s*")
@@ -266,6 +271,12 @@ class FindingReader:
                     continue  # a phrase that only suggests the finding, negated: "no significant volume loss" is
                     # no "no atelectasis"
                 left, right = _clause(norm, f.start, f.end)
+                shared = _SHARED_PLACES.search(norm, max(0, left - 48), left) if status != 0 else None
+                mixed = False  # places of two sides share the noun: no one location is the finding's
+                if shared and not any(shared.start() <= g.start < left for g in mentions):
+                    own_side = laterality_of(norm[left:right])
+                    mixed = own_side not in ("none", laterality_of(norm[shared.start() : left]))
+                    left = shared.start()
                 context = _REMAINING.sub(" ", self._own_anatomy.get(entry_id, ANATOMIC_SIDE).sub(" ", norm[left:right]))
                 side = laterality_of(context) if entry.laterality and status != 0 else "none"
                 if entry.region == "lines_devices" and status != 0:
@@ -406,7 +417,7 @@ class FindingReader:
                     limit = last_negative[2]
                 if status == 0:
                     last_negative = (f.end, entry.chexpert, limit)
-                location = _location(context) if status != 0 else ""
+                location = _location(context) if status != 0 and not mixed else ""
                 valve = _VALVE.search(context) if status != 0 and entry_id == "prosthetic_valve" else None
                 if valve:
                     location = f"{valve.group(1)} valve"
@@ -436,7 +447,7 @@ class FindingReader:
                     pair = _LOBE_PAIR.search(norm, sa, f.start)  # "right middle and lower lobe opacities"
                     if pair and (not location or location in pair.group(0)):
                         location = " ".join(pair.group(0).split())
-                    elif not location and per_sentence.get(f.sentence, 0) == 1:
+                    elif not location and not mixed and per_sentence.get(f.sentence, 0) == 1:
                         location = _location(norm[sa:sb])  # the sentence's only finding takes its place words
                     if location and side == "bilateral" and entry_id not in _NODAL and _EACH_SIDE.search(norm, sa, sb) \
                             and len(set(LOCATIONS.findall(norm, sa, sb))) > 1:

@@ -225,6 +225,9 @@ CASES = [
     # a sentence that only interprets the one before takes its single side
     ("A few bandlike opacities are present at the lateral left base. The appearance XXXX scarring or atelectasis.",
      [("lung_scarring", "U", "left"), ("atelectasis", "U", "left")], []),
+    # places that share the noun after them share its side: the clause starts before their "and"
+    ("Bilateral hilar and right paratracheal lymphadenopathy.", [("lymphadenopathy", "P", "bilateral")], []),
+    ("Left lower and right upper lobe opacities.", [("lung_opacity", "P", "bilateral")], []),
     # the twenty-first to twenty-fifth reads: entries and phrases the reader lacked
     ("Stable right upper lung lucency. Mild rightward deviation of the trachea, XXXX secondary to a goiter. "
      "Acromioclavicular separation. Increased interstitial lung changes with superimposed pulmonary edema.",
@@ -292,6 +295,11 @@ def test_location_and_descriptors(reader):
     assert p.entry_id == "degenerative_spine" and p.severity is None, p
     (p,) = reader.read("Mild right apex curvature of the lower thoracic spine.")
     assert p.location == ""  # the curve's apex, not the lung's
+    # places of two sides that share a noun are no one place of the finding; places of one side keep it
+    (p,) = reader.read("Left lower and right upper lobe opacities.")
+    assert (p.laterality, p.location) == ("bilateral", ""), p
+    (p,) = reader.read("Right hilar and mediastinal lymphadenopathy.")
+    assert (p.laterality, p.location) == ("right", "hilar and mediastinal"), p
 
 
 LABELER_CASES = [
