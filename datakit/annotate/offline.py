@@ -119,6 +119,12 @@ class TraceWriter:
                 # the place its sentence names makes it another structure's finding (_PLACED_ELSEWHERE)
                 p = replace(p, entry_id=placed[0], region=self.region_of[placed[0]],
                             laterality=p.laterality if self.kb.get(placed[0]).laterality else "none")
+            if p.entry_id == "degenerative_joint_disease" and _SPINE_PLACE.search(p.location) \
+                    and "degenerative_spine" in self.kb:
+                # "degenerative changes of both glenohumeral joints and the thoracic spine": the change placed in
+                # the spine is the spine's
+                p = replace(p, entry_id="degenerative_spine", region=self.region_of["degenerative_spine"],
+                            location="")
             bone = W.FRACTURE_OF.search(sentence) if p.entry_id == "fracture" else None
             if bone and W.FRACTURE_OF_BONE[bone.group(1)] in self.kb:
                 # "fracture with callus at the left 9th rib": the bone its clause names is the fracture's
@@ -919,6 +925,7 @@ _IN_MEDIASTINUM = re.compile(r"\b(?:ap window|ap xxxx|aortopulmonary window|aort
                              r"mediastinum)\b")
 _PULMONARY_ARTERY = re.compile(r"\bpulmonary arter(?:y|ial|ies)\b")
 _AORTA = re.compile(r"\baort(?:a|ic)\b")
+_SPINE_PLACE = re.compile(r"\b(?:spine|spinal|vertebrae?|vertebral)\b", re.IGNORECASE)
 # A finding whose sentence places it in another structure is that structure's: entry → (the entry it becomes, the
 # place, a place that keeps it). "Circumscribed structure in the AP window could represent lymphadenopathy, mass
 # ...": a mediastinal mass; "pulmonary arterial abnormality such as aneurysm": the pulmonary artery's, not the

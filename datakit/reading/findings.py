@@ -273,7 +273,9 @@ class FindingReader:
                 left, right = _clause(norm, f.start, f.end)
                 shared = _SHARED_PLACES.search(norm, max(0, left - 48), left) if status != 0 else None
                 mixed = False  # places of two sides share the noun: no one location is the finding's
-                if shared and not any(shared.start() <= g.start < left for g in mentions):
+                if shared and not any(_sentence(norm, f.start, f.end)[0] <= g.start < left for g in mentions):
+                    # (not after a finding of the sentence: "granuloma in the left upper lobe and calcified right
+                    # hilar nodes" keep their own places)
                     own_side = laterality_of(norm[left:right])
                     mixed = own_side not in ("none", laterality_of(norm[shared.start() : left]))
                     left = shared.start()

@@ -281,10 +281,18 @@ _WEIGHED_AGAINST = re.compile(r"[\w\s]{0,40}?\bor\s+(?:an?\s+|the\s+)?(?:actual|
                               r"consolidation|atelectasis)\b")
 
 
+# "right basilar nodular density, likely nipple shadow": a bare hedge word right after the shadow explains it only
+# when the explanation follows at once ("opacity, likely atelectasis, though superimposed pneumonia …" does not)
+_APPOSED = re.compile(r"\s*,?\s*(?:likely|probably|most likely|presumably|possibly)\s+(?:an?\s+|the\s+)?")
+
+
 def _attributed(t: Tables, norm: str, f: Found, sentence_cuts: list[int]) -> bool:
     i = bisect_right(sentence_cuts, f.start)
     end = sentence_cuts[i] if i < len(sentence_cuts) else len(norm)
     window = t.attribution_window
+    apposed = _APPOSED.match(norm, f.end, end)
+    if apposed and t.attribution_target_re.match(norm, apposed.end(), end):
+        return _WEIGHED_AGAINST.match(norm, apposed.end(), end) is None
     for m in t.attribution_re.finditer(norm, f.end, end):
         if _words(norm, f.end, m.start()) > window:
             break

@@ -47,6 +47,10 @@ def clean(text: str, labels: dict | None = None, **over) -> dict:
 
 CASES = [
     # (report, labels, items that must be there (finding, status[, side]), findings that must not be abnormal)
+    # a degenerative change the sentence places in the spine is the spine's (the shoulders of this sentence are
+    # not read yet: missing, not wrong)
+    ("Degenerative changes of both glenohumeral joints and the thoracic spine.", {},
+     [("degenerative_spine", "present", None)], ["degenerative_joint_disease"]),
     ("Opacity at the right base represents a healing rib fracture. Lungs otherwise clear.", {"fracture": 1},
      [("rib_fracture", "present", "right")], ["lung_opacity", "pulmonary_nodule"]),
     ("Monitor leads overlie the chest. The lungs are clear.", {}, [("ecg_leads", "present", None)], ["pacemaker"]),

@@ -225,6 +225,15 @@ CASES = [
     # a sentence that only interprets the one before takes its single side
     ("A few bandlike opacities are present at the lateral left base. The appearance XXXX scarring or atelectasis.",
      [("lung_scarring", "U", "left"), ("atelectasis", "U", "left")], []),
+    # "is likely a nipple shadow", ", likely nipple shadow": explained; "likely atelectasis, though superimposed
+    # pneumonia" explains nothing away
+    ("Nodular density projecting over the right lung base on the frontal view is likely a nipple shadow.", [],
+     ["pulmonary_nodule", "lung_opacity"]),
+    ("Right basilar nodular density, likely nipple shadow.", [], ["pulmonary_nodule", "lung_opacity"]),
+    ("Adjacent opacity, likely atelectasis, though superimposed pneumonia is not excluded.",
+     [("lung_opacity", "P", None), ("atelectasis", "U", None), ("pneumonia", "U", None)], []),
+    ("Calcified granuloma in the left upper lobe and calcified right hilar lymph XXXX.",
+     [("granuloma", "P", "left"), ("calcified_lymph_nodes", "P", "right")], []),
     # places that share the noun after them share its side: the clause starts before their "and"
     ("Bilateral hilar and right paratracheal lymphadenopathy.", [("lymphadenopathy", "P", "bilateral")], []),
     ("Left lower and right upper lobe opacities.", [("lung_opacity", "P", "bilateral")], []),

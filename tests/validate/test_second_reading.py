@@ -138,6 +138,11 @@ def test_sentence(reader, sentence, must, never):
         ("Mild to moderate cardiomegaly.", "cardiomegaly", set(), {1, 2}),
         ("Only trace blunting of the right costophrenic angle left.", "pleural_effusion", {"right"}, {0}),
         ("A left upper lung opacity is identified both on PA and lateral views.", "lung_opacity", {"left"}, set()),
+        # places of two sides that share one noun give the finding both sides
+        ("Multifocal airspace disease involving the right lower and left upper lobes, probable pneumonia.",
+         "pneumonia", {"left", "right"}, set()),
+        ("Calcified granuloma in the left upper lobe and calcified right hilar lymph nodes.", "granuloma", {"left"},
+         set()),
     ],
 )
 def test_sides_and_grades(reader, sentence, entry, sides, levels):

@@ -169,7 +169,11 @@ class SecondReader:
             elif t in W.SEGMENT_BREAK and not (t == "," and k and toks[k - 1] in W.LIST_ADJECTIVES) and not (
                 t == "and" and k and toks[k - 1] in W.LIST_ADJECTIVES and toks[k + 1 : k + 2] and
                 toks[k + 1] in W.LIST_ADJECTIVES
-            ):  # "a tortuous, calcified aorta"; "the aorta is tortuous and ectatic": one noun's adjectives
+            ) and not (
+                t == "and" and k and toks[k - 1] in W.SHARED_PLACES and toks[k + 1 : k + 2] and
+                toks[k + 1] in W.SIDE_WORDS and toks[k + 2 : k + 3] and toks[k + 2] in W.SHARED_PLACES
+            ):  # "a tortuous, calcified aorta"; "the aorta is tortuous and ectatic": one noun's adjectives; "the
+                # right lower and left upper lobes": one noun's places
                 s += 1
             seg.append(s)
             clause.append(c)

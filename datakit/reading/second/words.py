@@ -81,6 +81,10 @@ CLAUSE_BREAK = {";", ":"}
 LIST_ADJECTIVES = {"tortuous", "calcified", "atherosclerotic", "ectatic", "dilated", "enlarged", "elevated", "small",
                    "large", "mild", "moderate", "patchy", "streaky", "linear", "nodular", "hazy", "dense", "chronic",
                    "old", "healed", "healing", "tiny", "minimal", "subtle", "scattered", "faint", "irregular"}
+# places of two sides that share the noun after them ("right lower and left upper lobes", "bilateral hilar and
+# right paratracheal adenopathy"): an "and" between them is no segment break
+SHARED_PLACES = {"upper", "lower", "middle", "mid", "hilar", "perihilar", "paratracheal", "mediastinal", "basilar",
+                 "apical", "subcarinal", "axillary", "supraclavicular"}
 
 # nouns that two coordinated findings may both describe ("the aorta is tortuous and ectatic")
 SHARED_NOUNS = {"aorta", "aortic", "thoracic", "descending"}
